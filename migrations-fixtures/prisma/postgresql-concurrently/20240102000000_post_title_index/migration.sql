@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY "Post_title_idx" ON "Post"("title");

@@ -1,0 +1,8 @@
+-- CreateTable
+CREATE TABLE "Tag" (
+    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "name" TEXT NOT NULL
+);
+
+-- AlterTable
+ALTER TABLE "DoesNotExist" ADD COLUMN "x" INTEGER;

@@ -1,0 +1,5 @@
+-- CreateTable
+CREATE TABLE "Never" (
+    "id" INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
+    "note" TEXT NOT NULL
+);

@@ -1,0 +1,228 @@
+//! `dbdeploy migrate ENV`: the deploy pipeline, and its end banner and JSON document.
+
+use serde_json::{Value, json};
+
+use super::{Prepared, fail_early, prepare};
+use crate::cli::{GlobalArgs, MigrateArgs};
+use crate::engine::{Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite};
+use crate::error::{Error, ErrorClass, exit};
+use crate::output::human::{duration, paint};
+use crate::output::json::{self, Status};
+use crate::output::{Event, Printer, Reporter};
+use crate::pipeline::{self, Context, RunOptions, RunReport};
+
+/// Runs `migrate`.
+pub async fn run(global: &GlobalArgs, args: MigrateArgs, printer: &Printer) -> u8 {
+    let operation = if args.dry_run {
+        "preview-migrations"
+    } else {
+        "deploy-migrations"
+    };
+    let prepared = match prepare(global, &args.environment, args.to.as_deref()) {
+        Ok(p) => p,
+        Err(e) => return fail_early(printer, operation, &args.environment, &e),
+    };
+    let Prepared {
+        settings,
+        env,
+        handler,
+        set,
+    } = prepared;
+    let options = RunOptions {
+        dry_run: args.dry_run,
+        yes: args.yes,
+        skip_health_check: args.skip_health_check,
+        skip_backup: args.skip_backup,
+        to: args.to,
+    };
+    let ctx = Context {
+        env: &env,
+        handler,
+        set: &set,
+        options: &options,
+        interactive: settings.interactive,
+        reporter: printer,
+    };
+    let target = env.target.describe();
+    printer.event(Event::Start {
+        command: "migrate",
+        environment: &env.name,
+        mode: env.mode,
+        target: &target,
+        tool: handler.name(),
+        dry_run: options.dry_run,
+    });
+    let (report, result) = match env.target.dialect() {
+        Dialect::Postgres => pipeline::run::<Postgres>(&ctx, operation).await,
+        Dialect::MySql => pipeline::run::<MySql>(&ctx, operation).await,
+        Dialect::Sqlite => pipeline::run::<Sqlite>(&ctx, operation).await,
+    };
+    finish(&ctx, operation, &report, result.as_ref().err(), printer)
+}
+
+fn finish(
+    ctx: &Context<'_>,
+    operation: &str,
+    report: &RunReport,
+    err: Option<&Error>,
+    printer: &Printer,
+) -> u8 {
+    let env = &ctx.env.name;
+    let c = printer.color();
+    let took = duration(std::time::Duration::from_secs_f64(
+        report.duration_seconds().max(0.0),
+    ));
+    let (status, message, code) = match err {
+        None if ctx.options.dry_run => {
+            let total: f64 = report
+                .preview
+                .iter()
+                .map(|p| p.estimated_duration_seconds)
+                .sum();
+            let msg = if report.pending.is_empty() {
+                format!("No pending migrations: {env} is up to date. Nothing was changed.")
+            } else {
+                format!(
+                    "Dry run: {} migration(s) would be applied (estimated {total:.1} s). Nothing was changed; run `dbdeploy migrate {env}` to apply.",
+                    report.pending.len()
+                )
+            };
+            (Status::Success, msg, exit::SUCCESS)
+        }
+        None if report.applied.is_empty() => (
+            Status::Success,
+            format!("No pending migrations: {env} is up to date."),
+            exit::SUCCESS,
+        ),
+        None => (
+            Status::Success,
+            format!(
+                "Deployed {} migration(s) to {env} in {took}. Next: `dbdeploy status {env}`.",
+                report.applied.len()
+            ),
+            exit::SUCCESS,
+        ),
+        Some(e @ Error::Approval(_)) => (
+            Status::Cancelled,
+            format!("Deployment to {env} cancelled: {e}. Nothing was changed."),
+            e.exit_code(),
+        ),
+        Some(e) => {
+            let what = match e.class() {
+                ErrorClass::PreDeployment => "before any change".to_owned(),
+                ErrorClass::MidDeployment => {
+                    format!("after {} migration(s) were applied", report.applied.len())
+                }
+                ErrorClass::PostDeployment => "after the migrations were applied".to_owned(),
+            };
+            (
+                Status::Error,
+                format!("Deployment to {env} failed {what}."),
+                e.exit_code(),
+            )
+        }
+    };
+    if let Some(e) = err {
+        printer.error(e);
+    }
+    for w in &report.warnings {
+        tracing::debug!("warning: {w}");
+    }
+    let mark = match status {
+        Status::Success => paint(c, "\x1b[32m", "✓"),
+        Status::Cancelled => paint(c, "\x1b[33m", "!"),
+        Status::Error => paint(c, "\x1b[31m", "✗"),
+    };
+    printer.result(&format!("{mark} {message}"));
+    if printer.json_mode() {
+        let result = if ctx.options.dry_run {
+            preview_result(report)
+        } else {
+            deploy_result(report, err)
+        };
+        let recovery = err.map(|e| {
+            json!({
+                "backup_id": null,
+                "rollback_command": null,
+                "suggestions": e.hints(),
+            })
+        });
+        printer.json(&json::document(
+            status,
+            operation,
+            env,
+            Some(ctx.env.mode.as_str()),
+            result,
+            &message,
+            err,
+            recovery,
+        ));
+    }
+    code
+}
+
+fn preview_result(report: &RunReport) -> Value {
+    let total: f64 = report
+        .preview
+        .iter()
+        .map(|p| p.estimated_duration_seconds)
+        .sum();
+    json!({
+        "pending_migrations": report.pending.len(),
+        "migrations": report.preview,
+        "total_estimated_duration_seconds": (total * 1000.0).round() / 1000.0,
+        "health_check_before": report.health_before,
+        "server_version": report.server_version,
+        "warnings": report.warnings,
+    })
+}
+
+fn deploy_result(report: &RunReport, err: Option<&Error>) -> Value {
+    let mut migrations: Vec<Value> = report
+        .applied
+        .iter()
+        .map(|a| {
+            json!({
+                "name": a.name,
+                "status": "applied",
+                "duration_seconds": (a.duration.as_secs_f64() * 1000.0).round() / 1000.0,
+                "atomic": a.atomic,
+            })
+        })
+        .collect();
+    let mut result = json!({
+        "run_id": report.run_id,
+        "migrations_applied": report.applied.len(),
+        "total_duration_seconds": report.duration_seconds(),
+        "backup_id": null,
+        "backup_status": match &report.backup {
+            Some(pipeline::backup::BackupStatus::Skipped) => "skipped",
+            Some(pipeline::backup::BackupStatus::NotConfigured) => "not-configured",
+            None => "not-reached",
+        },
+        "health_check_before": report.health_before,
+        "health_check_after": report.health_after,
+        "verified": report.verified.is_some(),
+        "server_version": report.server_version,
+        "warnings": report.warnings,
+    });
+    if let Some(Error::Apply(e)) = err {
+        migrations.push(json!({
+            "name": e.migration,
+            "status": "failed",
+            "error": e.message,
+            "statement": e.statement,
+            "line": e.line,
+            "rolled_back": e.rolled_back,
+        }));
+        result["failed_migration"] = json!(e.migration);
+        result["migrations_applied_before_failure"] = json!(e.applied_before);
+        result["failed_migration_rolled_back"] = json!(e.rolled_back);
+    }
+    if err.is_some() {
+        result["rollback_status"] = json!("not-attempted: no backup from this run");
+        result["rollback_initiated"] = json!(false);
+    }
+    result["migrations"] = Value::Array(migrations);
+    result
+}

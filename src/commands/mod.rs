@@ -1,0 +1,83 @@
+//! One module per command. Each takes resolved settings and the printer and returns the
+//! process exit code; none of them sees clap types beyond its own arguments.
+
+pub mod migrate;
+pub mod resolve;
+pub mod status;
+
+use crate::cli::{Cli, Command, GlobalArgs};
+use crate::error::Error;
+use crate::handler::{self, Handler};
+use crate::migration::MigrationSet;
+use crate::output::Printer;
+use crate::output::json::{self, Status};
+use crate::settings::{EnvSettings, Settings};
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli, printer: &Printer) -> u8 {
+    match cli.command {
+        Command::Migrate(args) => migrate::run(&cli.global, args, printer).await,
+        Command::Status(args) => status::run(&cli.global, &args.environment, printer).await,
+        Command::Resolve(args) => resolve::run(&cli.global, args, printer).await,
+    }
+}
+
+/// The steps before any database work: settings, environment, format, migrations folder.
+pub struct Prepared {
+    /// Project settings.
+    pub settings: Settings,
+    /// The environment.
+    pub env: EnvSettings,
+    /// The format.
+    pub handler: &'static dyn Handler,
+    /// The validated migrations.
+    pub set: MigrationSet,
+}
+
+/// Loads settings, resolves the environment and validates the migrations folder.
+///
+/// # Errors
+/// Configuration and folder errors (exit code 2); nothing is touched.
+pub fn prepare(
+    global: &GlobalArgs,
+    environment: &str,
+    to: Option<&str>,
+) -> Result<Prepared, Error> {
+    let settings = Settings::load(global)?;
+    let env = settings.environment(environment)?;
+    let handler = handler::for_tool(env.tool);
+    let set = crate::pipeline::validate::run(&env, handler, to)?;
+    Ok(Prepared {
+        settings,
+        env,
+        handler,
+        set,
+    })
+}
+
+/// Reports an error that happened before the pipeline started, and returns its exit code.
+pub fn fail_early(printer: &Printer, operation: &str, environment: &str, err: &Error) -> u8 {
+    printer.error(err);
+    if printer.json_mode() {
+        let status = if matches!(err, Error::Approval(_)) {
+            Status::Cancelled
+        } else {
+            Status::Error
+        };
+        printer.json(&json::document(
+            status,
+            operation,
+            environment,
+            None,
+            serde_json::json!({}),
+            &err.to_string(),
+            Some(err),
+            Some(serde_json::json!({
+                "backup_id": null,
+                "rollback_command": null,
+                "suggestions": err.hints(),
+            })),
+        ));
+    }
+    err.exit_code()
+}

@@ -1,0 +1,259 @@
+//! The `dbdeploy.toml` file as it is written on disk.
+//!
+//! Only deserialisation lives here; merging with flags and the process environment happens in
+//! `settings.rs`. Every table denies unknown keys so that a typo such as `protcted = true`
+//! fails loudly instead of silently leaving production unprotected.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The default file name looked up in the working directory.
+pub const FILE_NAME: &str = "dbdeploy.toml";
+
+/// Errors in reading or interpreting the configuration and the flags that refine it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The configuration file does not exist.
+    #[error("no configuration file at {path}")]
+    Missing {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// The configuration file exists but cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has keys or values dbdeploy does not know.
+    #[error("invalid configuration in {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// The environment named on the command line is not in the file.
+    #[error("unknown environment `{name}` in {path}")]
+    UnknownEnvironment {
+        /// The requested name.
+        name: String,
+        /// The file.
+        path: PathBuf,
+        /// The environments the file defines.
+        known: Vec<String>,
+    },
+    /// An environment has neither `url` nor `url_env`, or both.
+    #[error("environment `{name}` must set exactly one of `url` and `url_env`")]
+    UrlSource {
+        /// The environment.
+        name: String,
+    },
+    /// The variable named by `url_env` is not set.
+    #[error("environment variable `{var}` (the database URL of environment `{env}`) is not set")]
+    MissingVariable {
+        /// The variable name (never its value).
+        var: String,
+        /// The environment.
+        env: String,
+    },
+    /// The database URL cannot be used.
+    #[error("the database URL of environment `{env}` is invalid: {reason}")]
+    BadUrl {
+        /// The environment.
+        env: String,
+        /// What is wrong, without the URL itself.
+        reason: String,
+    },
+    /// The working directory given with `-C` cannot be used.
+    #[error("cannot use working directory {path}: {reason}")]
+    WorkingDirectory {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Flags that contradict each other or the configuration.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// The whole `dbdeploy.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Which migration tool authored the migrations, and where they are.
+    #[serde(default)]
+    pub project: Project,
+    /// Named deploy targets.
+    #[serde(default)]
+    pub environments: BTreeMap<String, Environment>,
+    /// Where the per-run audit trail goes.
+    #[serde(default)]
+    pub audit: Audit,
+}
+
+/// The `[project]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Project {
+    /// The authoring tool; decides the folder layout and the tracking table.
+    #[serde(default)]
+    pub migration_tool: MigrationTool,
+    /// The migrations folder, relative to the working directory.
+    pub migrations_dir: Option<PathBuf>,
+}
+
+/// The migration formats dbdeploy can deploy.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MigrationTool {
+    /// Prisma ORM (`prisma/migrations`, `_prisma_migrations`).
+    #[default]
+    Prisma,
+}
+
+/// Whether an environment behaves like a developer database or a deploy target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Never asks for approval; offers a reset when history and files disagree.
+    Dev,
+    /// Stops on any inconsistency; asks for approval on protected environments.
+    Deploy,
+}
+
+impl Mode {
+    /// The lowercase name used in output.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Dev => "dev",
+            Mode::Deploy => "deploy",
+        }
+    }
+}
+
+/// One `[environments.NAME]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Environment {
+    /// A literal database URL (fine for local SQLite; use `url_env` for anything with a password).
+    pub url: Option<String>,
+    /// The name of the environment variable that holds the database URL.
+    pub url_env: Option<String>,
+    /// A second variable used for migrations when `url_env` points at a connection pooler.
+    pub direct_url_env: Option<String>,
+    /// Changes need approval (`--yes` or a typed `yes`).
+    #[serde(default)]
+    pub protected: bool,
+    /// Ask for approval even when the environment is not protected.
+    pub require_approval: Option<bool>,
+    /// Take a backup before applying anything.
+    #[serde(default)]
+    pub backup_before_migrate: bool,
+    /// Restore the backup automatically when a migration fails.
+    #[serde(default)]
+    pub rollback_on_failure: bool,
+    /// Restore the backup automatically when the post-deploy health check fails.
+    #[serde(default)]
+    pub rollback_on_health_check_failure: bool,
+    /// `dev` or `deploy`; defaults to `dev` for environments named dev or test.
+    pub mode: Option<Mode>,
+    /// How long to wait for the deploy lock held by another deploy.
+    pub lock_timeout_seconds: Option<u64>,
+    /// How long to keep retrying a database that refuses connections.
+    pub connect_timeout_seconds: Option<u64>,
+}
+
+/// The `[audit]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audit {
+    /// The JSON Lines file that gets one line per run; relative to the working directory.
+    pub file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Reads and parses a configuration file.
+    ///
+    /// # Errors
+    /// When the file is missing, unreadable, not TOML, or has unknown keys.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| {
+            if source.kind() == std::io::ErrorKind::NotFound {
+                ConfigError::Missing {
+                    path: path.to_owned(),
+                }
+            } else {
+                ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses configuration text; `path` only names the file in errors.
+    ///
+    /// # Errors
+    /// When the text is not TOML or has unknown keys or wrongly typed values.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', "\n  "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("dbdeploy.toml"))
+    }
+
+    #[test]
+    fn reads_the_spec_example() {
+        let c = parse(
+            r#"
+            [project]
+            migration_tool = "prisma"
+            migrations_dir = "prisma/migrations"
+            [environments.dev]
+            url = "sqlite://.dbdeploy/dev.db"
+            [environments.production]
+            url_env = "PROD_DATABASE_URL"
+            protected = true
+            backup_before_migrate = true
+            rollback_on_failure = true
+            mode = "deploy"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.environments.len(), 2);
+        let prod = &c.environments["production"];
+        assert!(prod.protected);
+        assert_eq!(prod.mode, Some(Mode::Deploy));
+    }
+
+    #[test]
+    fn unknown_key_names_the_key_and_line() {
+        let err = parse("[environments.prod]\nurl_env = \"X\"\nprotcted = true\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("protcted"), "{msg}");
+        assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_tool_is_an_error() {
+        let err = parse("[project]\nmigration_tool = \"liquibase\"\n").unwrap_err();
+        assert!(err.to_string().contains("liquibase"));
+    }
+}

@@ -1,0 +1,259 @@
+//! The engine layer: one implementation of [`Database`] per server family, over sqlx.
+//!
+//! Everything that does database I/O lives behind this trait; formats (`handler/`) only
+//! describe their tracking table as SQL text plus bound [`Value`]s. Engine quirks stay here:
+//! advisory-lock flavours, read-only sessions, SQLite's foreign-key pragma dance.
+
+pub mod mysql;
+pub mod postgres;
+pub mod sqlite;
+mod target;
+
+use std::time::Duration;
+
+pub use target::Target;
+
+/// The SQL dialect of an engine; formats use it to shape their tracking-table SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// PostgreSQL (and compatible servers).
+    Postgres,
+    /// MySQL and MariaDB.
+    MySql,
+    /// SQLite.
+    Sqlite,
+}
+
+impl Dialect {
+    /// A short lowercase engine name for output.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "postgresql",
+            Dialect::MySql => "mysql",
+            Dialect::Sqlite => "sqlite",
+        }
+    }
+
+    /// The bind placeholder for the `n`th (1-based) parameter.
+    #[must_use]
+    pub fn placeholder(self, n: usize) -> String {
+        match self {
+            Dialect::Postgres => format!("${n}"),
+            Dialect::MySql | Dialect::Sqlite => "?".to_owned(),
+        }
+    }
+
+    /// Quotes an identifier for this dialect; identifiers never reach SQL any other way.
+    #[must_use]
+    pub fn quote_ident(self, ident: &str) -> String {
+        match self {
+            Dialect::MySql => format!("`{}`", ident.replace('`', "``")),
+            Dialect::Postgres | Dialect::Sqlite => format!("\"{}\"", ident.replace('"', "\"\"")),
+        }
+    }
+}
+
+/// A value bound to a statement, or read back from a row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// SQL NULL.
+    Null,
+    /// Text.
+    Text(String),
+    /// A 64-bit integer.
+    Int(i64),
+    /// A boolean.
+    Bool(bool),
+    /// Raw bytes.
+    Bytes(Vec<u8>),
+    /// A point in time, stored the engine's native way (SQLite: epoch milliseconds, as Prisma does).
+    Timestamp(chrono::DateTime<chrono::Utc>),
+}
+
+impl Value {
+    /// The text, when this is text.
+    #[must_use]
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The integer, when this is one.
+    #[must_use]
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Bool(b) => Some(i64::from(*b)),
+            _ => None,
+        }
+    }
+}
+
+/// How to decode one column of a result row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColKind {
+    /// Nullable text.
+    Text,
+    /// Nullable integer (booleans and `SMALLINT`/`INT` widen to it).
+    Int,
+    /// Nullable bytes.
+    Bytes,
+}
+
+/// One SQL statement with its bound values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    /// The SQL text, with the dialect's placeholders.
+    pub sql: String,
+    /// Values for the placeholders, in order.
+    pub args: Vec<Value>,
+}
+
+impl Stmt {
+    /// A statement without parameters.
+    #[must_use]
+    pub fn raw(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// A statement with parameters.
+    #[must_use]
+    pub fn new(sql: impl Into<String>, args: Vec<Value>) -> Self {
+        Self {
+            sql: sql.into(),
+            args,
+        }
+    }
+}
+
+/// The lock that keeps two deploys of the same database apart; ids are the authoring tool's own
+/// so that dbdeploy and the tool exclude each other too.
+#[derive(Debug, Clone)]
+pub struct LockKey {
+    /// PostgreSQL advisory lock id.
+    pub postgres: i64,
+    /// MySQL `GET_LOCK` name.
+    pub mysql: String,
+}
+
+/// Options that shape a connection.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectOptions {
+    /// Keep retrying refused connections this long.
+    pub wait: Duration,
+    /// Open the session read-only (dry runs) and never create anything.
+    pub read_only: bool,
+}
+
+/// A failed database operation. Messages are already scrubbed of secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The server could not be reached or refused the login.
+    #[error("cannot connect to {target}: {message}")]
+    Connect {
+        /// A password-free description of the target.
+        target: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// A statement failed.
+    #[error("{context}: {message}")]
+    Query {
+        /// What dbdeploy was doing.
+        context: String,
+        /// The database's own message.
+        message: String,
+    },
+    /// Another deploy held the lock for longer than the configured wait.
+    #[error("timed out after {seconds} s waiting for the deploy lock{holder}")]
+    LockTimeout {
+        /// The wait.
+        seconds: u64,
+        /// Who holds it, when the engine can tell.
+        holder: String,
+    },
+}
+
+impl DbError {
+    /// Wraps a driver error with what dbdeploy was doing.
+    pub fn query(context: impl Into<String>, err: &sqlx::Error) -> Self {
+        DbError::Query {
+            context: context.into(),
+            message: driver_message(err),
+        }
+    }
+}
+
+/// The database's own message for an error, scrubbed of secrets.
+#[must_use]
+pub fn driver_message(err: &sqlx::Error) -> String {
+    let text = match err {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    };
+    crate::redact::scrub(&text).into_owned()
+}
+
+/// A script that failed part-way, with where it failed when that is known.
+#[derive(Debug, Clone)]
+pub struct ScriptError {
+    /// The database's message.
+    pub message: String,
+    /// 1-based statement number within the script, when run statement by statement.
+    pub statement: Option<usize>,
+    /// 1-based line of that statement in the file.
+    pub line: Option<usize>,
+}
+
+/// The operations dbdeploy needs from a database server. One connection, held for the whole run,
+/// so that session-level locks and settings stay in force.
+#[allow(async_fn_in_trait)]
+pub trait Database: Sized {
+    /// Opens the connection, retrying refused connections for `opts.wait`.
+    async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError>;
+    /// The dialect for SQL generation.
+    fn dialect(&self) -> Dialect;
+    /// The server's version string.
+    async fn server_version(&mut self) -> Result<String, DbError>;
+    /// Whether a table exists in the connection's current schema.
+    async fn table_exists(&mut self, table: &str) -> Result<bool, DbError>;
+    /// The user tables of the current schema (for the "schema not empty" check and resets).
+    async fn user_tables(&mut self) -> Result<Vec<String>, DbError>;
+    /// Approximate row counts per table, for estimates and risk.
+    async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError>;
+    /// Runs a query and decodes every row by `cols`.
+    async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError>;
+    /// Runs a statement; returns the affected row count.
+    async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError>;
+    /// Runs a script of one or more statements as the server's own multi-statement text.
+    async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError>;
+    /// Whether DDL is transactional (false on MySQL, where DDL commits implicitly).
+    fn transactional_ddl(&self) -> bool;
+    /// Starts the transaction that wraps one migration and its tracking-table write.
+    async fn begin_migration(&mut self, script: &str) -> Result<(), DbError> {
+        let _ = script;
+        self.execute(&Stmt::raw("BEGIN")).await.map(drop)
+    }
+    /// Commits that transaction after the engine's own consistency checks.
+    async fn commit_migration(&mut self) -> Result<(), DbError> {
+        self.execute(&Stmt::raw("COMMIT")).await.map(drop)
+    }
+    /// Rolls that transaction back (also after a failed commit).
+    async fn rollback_migration(&mut self) -> Result<(), DbError> {
+        self.execute(&Stmt::raw("ROLLBACK")).await.map(drop)
+    }
+    /// Takes the deploy lock, waiting up to `timeout`; held until `unlock` or disconnect.
+    async fn lock(&mut self, key: &LockKey, timeout: Duration) -> Result<(), DbError>;
+    /// Releases the deploy lock.
+    async fn unlock(&mut self, key: &LockKey) -> Result<(), DbError>;
+    /// Drops every object of the current schema (dev-mode reset, after confirmation).
+    async fn reset(&mut self) -> Result<(), DbError>;
+    /// Closes the connection cleanly.
+    async fn close(self);
+}

@@ -1,0 +1,273 @@
+//! MySQL and MariaDB through sqlx: `GET_LOCK`, and DDL that commits implicitly, so
+//! migrations are never atomic here and progress is recorded statement by statement.
+
+use std::time::{Duration, Instant};
+
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::{AssertSqlSafe, Connection, Row};
+
+use super::{
+    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
+    driver_message,
+};
+
+/// A MySQL or MariaDB session.
+pub struct MySql {
+    conn: MySqlConnection,
+}
+
+type MyQuery = sqlx::query::Query<'static, sqlx::MySql, sqlx::mysql::MySqlArguments>;
+
+fn bind(stmt: &Stmt) -> MyQuery {
+    let mut q = sqlx::query(AssertSqlSafe(stmt.sql.clone()));
+    for v in &stmt.args {
+        q = match v {
+            Value::Null => q.bind(None::<String>),
+            Value::Text(s) => q.bind(s.clone()),
+            Value::Int(i) => q.bind(*i),
+            Value::Bool(b) => q.bind(*b),
+            Value::Bytes(b) => q.bind(b.clone()),
+            // DATETIME has no time zone: store UTC wall-clock time, as Prisma does.
+            Value::Timestamp(t) => q.bind(t.naive_utc()),
+        };
+    }
+    q
+}
+
+fn decode(row: &MySqlRow, cols: &[ColKind]) -> Result<Vec<Value>, sqlx::Error> {
+    cols.iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Ok(match kind {
+                ColKind::Text => row
+                    .try_get::<Option<String>, _>(i)
+                    .or_else(|_| {
+                        row.try_get::<Option<Vec<u8>>, _>(i)
+                            .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
+                    })?
+                    .map_or(Value::Null, Value::Text),
+                ColKind::Int => {
+                    let v = row
+                        .try_get::<Option<i64>, _>(i)
+                        .or_else(|_| {
+                            row.try_get::<Option<u64>, _>(i)
+                                .map(|v| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
+                        })
+                        .or_else(|_| row.try_get::<Option<u32>, _>(i).map(|v| v.map(i64::from)))
+                        .or_else(|_| row.try_get::<Option<i32>, _>(i).map(|v| v.map(i64::from)))
+                        .or_else(|_| row.try_get::<Option<i8>, _>(i).map(|v| v.map(i64::from)))
+                        .or_else(|_| row.try_get::<Option<bool>, _>(i).map(|v| v.map(i64::from)))?;
+                    v.map_or(Value::Null, Value::Int)
+                }
+                ColKind::Bytes => row
+                    .try_get::<Option<Vec<u8>>, _>(i)?
+                    .map_or(Value::Null, Value::Bytes),
+            })
+        })
+        .collect()
+}
+
+fn retryable(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Io(_))
+}
+
+impl Database for MySql {
+    async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
+        let Target::MySql { url } = target else {
+            unreachable!("the engine is chosen from the target");
+        };
+        let connect_error = |e: &sqlx::Error| DbError::Connect {
+            target: target.describe(),
+            message: driver_message(e),
+        };
+        let options: MySqlConnectOptions = url
+            .parse::<MySqlConnectOptions>()
+            .map_err(|e| connect_error(&e))?;
+        let deadline = Instant::now() + opts.wait;
+        let mut conn = loop {
+            match MySqlConnection::connect_with(&options).await {
+                Ok(conn) => break conn,
+                Err(e) if retryable(&e) && Instant::now() < deadline => {
+                    tracing::debug!("connection refused, retrying: {}", driver_message(&e));
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(connect_error(&e)),
+            }
+        };
+        if opts.read_only {
+            sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY")
+                .execute(&mut conn)
+                .await
+                .map_err(|e| DbError::query("cannot make the session read-only", &e))?;
+        }
+        Ok(Self { conn })
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::MySql
+    }
+
+    async fn server_version(&mut self) -> Result<String, DbError> {
+        let v: String = sqlx::query_scalar("SELECT VERSION()")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("cannot read the server version", &e))?;
+        Ok(match v.split_once("-MariaDB") {
+            Some((num, _)) => format!("MariaDB {num}"),
+            None => format!("MySQL {v}"),
+        })
+    }
+
+    async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = ?",
+        )
+        .bind(table)
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query(format!("cannot look up table {table}"), &e))?;
+        Ok(n > 0)
+    }
+
+    async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
+        let stmt = Stmt::raw(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1",
+        );
+        let rows = self.fetch(&stmt, &[ColKind::Text]).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                r.into_iter()
+                    .next()
+                    .and_then(|v| v.as_text().map(str::to_owned))
+            })
+            .collect())
+    }
+
+    async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
+        let stmt = Stmt::raw(
+            "SELECT CAST(table_name AS CHAR), CAST(COALESCE(table_rows, 0) AS SIGNED) \
+             FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
+        );
+        let rows = self.fetch(&stmt, &[ColKind::Text, ColKind::Int]).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                let name = r.first()?.as_text()?.to_owned();
+                let n = r.get(1)?.as_int()?;
+                Some((name, u64::try_from(n).unwrap_or(0)))
+            })
+            .collect())
+    }
+
+    async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError> {
+        let rows = bind(stmt)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("query failed", &e))?;
+        rows.iter()
+            .map(|r| decode(r, cols))
+            .collect::<Result<_, _>>()
+            .map_err(|e| DbError::query("cannot decode a row", &e))
+    }
+
+    async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
+        bind(stmt)
+            .execute(&mut self.conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| DbError::query("statement failed", &e))
+    }
+
+    async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| ScriptError {
+                message: driver_message(&e),
+                statement: None,
+                line: None,
+            })
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        false
+    }
+
+    async fn lock(&mut self, key: &LockKey, timeout: Duration) -> Result<(), DbError> {
+        let secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
+        let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
+            .bind(&key.mysql)
+            .bind(secs)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("cannot take the deploy lock", &e))?;
+        if got == Some(1) {
+            return Ok(());
+        }
+        Err(DbError::LockTimeout {
+            seconds: timeout.as_secs(),
+            holder: self.lock_holder(key).await,
+        })
+    }
+
+    async fn unlock(&mut self, key: &LockKey) -> Result<(), DbError> {
+        sqlx::query("SELECT RELEASE_LOCK(?)")
+            .bind(&key.mysql)
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| DbError::query("cannot release the deploy lock", &e))
+    }
+
+    async fn reset(&mut self) -> Result<(), DbError> {
+        let tables = self.user_tables().await?;
+        let mut script = String::from("SET FOREIGN_KEY_CHECKS = 0;");
+        for t in &tables {
+            script.push_str(&format!(
+                "DROP TABLE IF EXISTS {};",
+                Dialect::MySql.quote_ident(t)
+            ));
+        }
+        script.push_str("SET FOREIGN_KEY_CHECKS = 1;");
+        sqlx::raw_sql(AssertSqlSafe(script))
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| DbError::query("cannot reset the database", &e))
+    }
+
+    async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+impl MySql {
+    /// Who holds the named lock, from `IS_USED_LOCK` and the process list.
+    async fn lock_holder(&mut self, key: &LockKey) -> String {
+        let stmt = Stmt::new(
+            "SELECT CAST(p.ID AS SIGNED), CAST(p.USER AS CHAR), CAST(p.HOST AS CHAR), CAST(p.TIME AS SIGNED) \
+             FROM information_schema.processlist p WHERE p.ID = IS_USED_LOCK(?)",
+            vec![Value::Text(key.mysql.clone())],
+        );
+        let cols = [ColKind::Int, ColKind::Text, ColKind::Text, ColKind::Int];
+        match self
+            .fetch(&stmt, &cols)
+            .await
+            .ok()
+            .and_then(|r| r.into_iter().next())
+        {
+            Some(row) => format!(
+                " (held by connection {}, user {}, from {}, for {} s)",
+                row[0].as_int().unwrap_or_default(),
+                row[1].as_text().unwrap_or("?"),
+                row[2].as_text().unwrap_or("?"),
+                row[3].as_int().unwrap_or_default()
+            ),
+            None => String::new(),
+        }
+    }
+}

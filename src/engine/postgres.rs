@@ -1,0 +1,274 @@
+//! PostgreSQL through sqlx: advisory locks, read-only sessions, error positions.
+
+use std::time::{Duration, Instant};
+
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sqlx::{AssertSqlSafe, Connection, Row};
+
+use super::{
+    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
+    driver_message,
+};
+
+/// A PostgreSQL session.
+pub struct Postgres {
+    conn: PgConnection,
+}
+
+type PgQuery = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
+
+fn bind(stmt: &Stmt) -> PgQuery {
+    let mut q = sqlx::query(AssertSqlSafe(stmt.sql.clone()));
+    for v in &stmt.args {
+        q = match v {
+            Value::Null => q.bind(None::<String>),
+            Value::Text(s) => q.bind(s.clone()),
+            Value::Int(i) => q.bind(*i),
+            Value::Bool(b) => q.bind(*b),
+            Value::Bytes(b) => q.bind(b.clone()),
+            Value::Timestamp(t) => q.bind(*t),
+        };
+    }
+    q
+}
+
+fn decode(row: &PgRow, cols: &[ColKind]) -> Result<Vec<Value>, sqlx::Error> {
+    cols.iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Ok(match kind {
+                ColKind::Text => row
+                    .try_get::<Option<String>, _>(i)?
+                    .map_or(Value::Null, Value::Text),
+                ColKind::Int => {
+                    let v = row
+                        .try_get::<Option<i64>, _>(i)
+                        .or_else(|_| row.try_get::<Option<i32>, _>(i).map(|v| v.map(i64::from)))
+                        .or_else(|_| row.try_get::<Option<i16>, _>(i).map(|v| v.map(i64::from)))
+                        .or_else(|_| row.try_get::<Option<bool>, _>(i).map(|v| v.map(i64::from)))?;
+                    v.map_or(Value::Null, Value::Int)
+                }
+                ColKind::Bytes => row
+                    .try_get::<Option<Vec<u8>>, _>(i)?
+                    .map_or(Value::Null, Value::Bytes),
+            })
+        })
+        .collect()
+}
+
+/// Whether a connection error is worth retrying: the server is starting, or not listening yet.
+fn retryable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().as_deref() == Some("57P03"),
+        _ => false,
+    }
+}
+
+impl Database for Postgres {
+    async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
+        let Target::Postgres { url } = target else {
+            unreachable!("the engine is chosen from the target");
+        };
+        let connect_error = |e: &sqlx::Error| DbError::Connect {
+            target: target.describe(),
+            message: driver_message(e),
+        };
+        let options: PgConnectOptions = url
+            .parse::<PgConnectOptions>()
+            .map_err(|e| connect_error(&e))?
+            .application_name("dbdeploy");
+        let deadline = Instant::now() + opts.wait;
+        let mut conn = loop {
+            match PgConnection::connect_with(&options).await {
+                Ok(conn) => break conn,
+                Err(e) if retryable(&e) && Instant::now() < deadline => {
+                    tracing::debug!("connection refused, retrying: {}", driver_message(&e));
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(connect_error(&e)),
+            }
+        };
+        if opts.read_only {
+            sqlx::raw_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+                .execute(&mut conn)
+                .await
+                .map_err(|e| DbError::query("cannot make the session read-only", &e))?;
+        }
+        Ok(Self { conn })
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    async fn server_version(&mut self) -> Result<String, DbError> {
+        let v: String = sqlx::query_scalar("SHOW server_version")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("cannot read the server version", &e))?;
+        Ok(format!("PostgreSQL {v}"))
+    }
+
+    async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1)",
+        )
+        .bind(table)
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query(format!("cannot look up table {table}"), &e))
+    }
+
+    async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
+        sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+        )
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query("cannot list tables", &e))
+    }
+
+    async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT c.relname::text, GREATEST(c.reltuples, 0)::bigint FROM pg_class c \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')",
+        )
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query("cannot read table statistics", &e))?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, n)| (t, u64::try_from(n).unwrap_or(0)))
+            .collect())
+    }
+
+    async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError> {
+        let rows = bind(stmt)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("query failed", &e))?;
+        rows.iter()
+            .map(|r| decode(r, cols))
+            .collect::<Result<_, _>>()
+            .map_err(|e| DbError::query("cannot decode a row", &e))
+    }
+
+    async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
+        bind(stmt)
+            .execute(&mut self.conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| DbError::query("statement failed", &e))
+    }
+
+    async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
+        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let line = match &e {
+                    sqlx::Error::Database(db) => db
+                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                        .and_then(|pg| match pg.position() {
+                            Some(sqlx::postgres::PgErrorPosition::Original(pos)) => {
+                                Some(sql.chars().take(pos).filter(|c| *c == '\n').count() + 1)
+                            }
+                            _ => None,
+                        }),
+                    _ => None,
+                };
+                // A failed script may leave an explicit transaction of its own open.
+                if self.conn.is_in_transaction() {
+                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+                }
+                Err(ScriptError {
+                    message: driver_message(&e),
+                    statement: None,
+                    line,
+                })
+            }
+        }
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+
+    async fn lock(&mut self, key: &LockKey, timeout: Duration) -> Result<(), DbError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(key.postgres)
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| DbError::query("cannot take the deploy lock", &e))?;
+            if got {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(DbError::LockTimeout {
+                    seconds: timeout.as_secs(),
+                    holder: self.lock_holder(key).await,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn unlock(&mut self, key: &LockKey) -> Result<(), DbError> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(key.postgres)
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| DbError::query("cannot release the deploy lock", &e))
+    }
+
+    async fn reset(&mut self) -> Result<(), DbError> {
+        let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("cannot read the current schema", &e))?;
+        let q = Dialect::Postgres.quote_ident(&schema);
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "DROP SCHEMA {q} CASCADE; CREATE SCHEMA {q}"
+        )))
+        .execute(&mut self.conn)
+        .await
+        .map(drop)
+        .map_err(|e| DbError::query(format!("cannot reset schema {schema}"), &e))
+    }
+
+    async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+impl Postgres {
+    /// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.
+    async fn lock_holder(&mut self, key: &LockKey) -> String {
+        let row: Result<Option<(i32, String, String, String)>, _> = sqlx::query_as(
+            "SELECT a.pid, COALESCE(a.application_name, ''), COALESCE(a.usename::text, ''), \
+             COALESCE(to_char(a.state_change, 'YYYY-MM-DD HH24:MI:SS TZ'), '') \
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+             WHERE l.locktype = 'advisory' AND l.granted \
+             AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid LIMIT 1",
+        )
+        .bind(key.postgres)
+        .fetch_optional(&mut self.conn)
+        .await;
+        match row {
+            Ok(Some((pid, app, user, since))) => {
+                let app = if app.is_empty() { "unnamed" } else { &app };
+                format!(" (held by pid {pid}, application {app}, user {user}, since {since})")
+            }
+            _ => String::new(),
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! SQLite through sqlx: an exclusive file lock for the whole run, and Prisma's table
+//! redefinitions made safe.
+//!
+//! Prisma's SQLite scripts switch `PRAGMA foreign_keys` off around a table redefinition, but
+//! that pragma is a no-op inside a transaction, so run naively inside one the `DROP TABLE`
+//! would cascade-delete rows of referencing tables. Following SQLite's documented procedure,
+//! enforcement is switched off *before* the transaction and `PRAGMA foreign_key_check` must
+//! pass before it commits.
+
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::{AssertSqlSafe, Connection, Row};
+
+use super::{
+    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
+    driver_message,
+};
+use crate::sql::split;
+
+/// A SQLite connection.
+pub struct Sqlite {
+    conn: SqliteConnection,
+    /// Foreign-key enforcement was switched off for the current migration.
+    fk_suspended: bool,
+}
+
+type LiteQuery = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+fn bind(stmt: &Stmt) -> LiteQuery {
+    let mut q = sqlx::query(AssertSqlSafe(stmt.sql.clone()));
+    for v in &stmt.args {
+        q = match v {
+            Value::Null => q.bind(None::<String>),
+            Value::Text(s) => q.bind(s.clone()),
+            Value::Int(i) => q.bind(*i),
+            Value::Bool(b) => q.bind(*b),
+            Value::Bytes(b) => q.bind(b.clone()),
+            // Prisma stores SQLite timestamps as epoch milliseconds.
+            Value::Timestamp(t) => q.bind(t.timestamp_millis()),
+        };
+    }
+    q
+}
+
+fn decode(row: &SqliteRow, cols: &[ColKind]) -> Result<Vec<Value>, sqlx::Error> {
+    cols.iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Ok(match kind {
+                ColKind::Text => row
+                    .try_get::<Option<String>, _>(i)
+                    .or_else(|_| {
+                        row.try_get::<Option<i64>, _>(i)
+                            .map(|v| v.map(|v| v.to_string()))
+                    })?
+                    .map_or(Value::Null, Value::Text),
+                ColKind::Int => row
+                    .try_get::<Option<i64>, _>(i)?
+                    .map_or(Value::Null, Value::Int),
+                ColKind::Bytes => row
+                    .try_get::<Option<Vec<u8>>, _>(i)?
+                    .map_or(Value::Null, Value::Bytes),
+            })
+        })
+        .collect()
+}
+
+/// Whether a script asks for foreign keys to be off (Prisma's table redefinitions).
+fn disables_foreign_keys(script: &str) -> bool {
+    split::split(script, Dialect::Sqlite).iter().any(|s| {
+        let n = split::normalized(s.text)
+            .to_ascii_lowercase()
+            .replace(' ', "");
+        matches!(
+            n.as_str(),
+            "pragmaforeign_keys=off" | "pragmaforeign_keys=0" | "pragmaforeign_keys=false"
+        )
+    })
+}
+
+impl Database for Sqlite {
+    async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
+        let Target::Sqlite { path } = target else {
+            unreachable!("the engine is chosen from the target");
+        };
+        let connect_error = |e: &sqlx::Error| DbError::Connect {
+            target: target.describe(),
+            message: driver_message(e),
+        };
+        let options = if opts.read_only && !path.exists() {
+            // A dry run must not create the file: an empty in-memory database answers the
+            // same questions (no tracking table, everything pending).
+            SqliteConnectOptions::new().in_memory(true)
+        } else {
+            if !opts.read_only
+                && let Some(parent) = path.parent()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| DbError::Connect {
+                    target: target.describe(),
+                    message: format!("cannot create directory {}: {e}", parent.display()),
+                })?;
+            }
+            SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(!opts.read_only)
+                .read_only(opts.read_only)
+                .busy_timeout(Duration::from_secs(5))
+        };
+        let conn = SqliteConnection::connect_with(&options)
+            .await
+            .map_err(|e| connect_error(&e))?;
+        Ok(Self {
+            conn,
+            fk_suspended: false,
+        })
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    async fn server_version(&mut self) -> Result<String, DbError> {
+        let v: String = sqlx::query_scalar("SELECT sqlite_version()")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("cannot read the SQLite version", &e))?;
+        Ok(format!("SQLite {v}"))
+    }
+
+    async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+        )
+        .bind(table)
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query(format!("cannot look up table {table}"), &e))?;
+        Ok(n > 0)
+    }
+
+    async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1",
+        )
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query("cannot list tables", &e))
+    }
+
+    async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
+        let mut out = Vec::new();
+        for table in self.user_tables().await? {
+            let sql = format!(
+                "SELECT COUNT(*) FROM {}",
+                Dialect::Sqlite.quote_ident(&table)
+            );
+            let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| DbError::query(format!("cannot count rows of {table}"), &e))?;
+            out.push((table, u64::try_from(n).unwrap_or(0)));
+        }
+        Ok(out)
+    }
+
+    async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError> {
+        let rows = bind(stmt)
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("query failed", &e))?;
+        rows.iter()
+            .map(|r| decode(r, cols))
+            .collect::<Result<_, _>>()
+            .map_err(|e| DbError::query("cannot decode a row", &e))
+    }
+
+    async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
+        bind(stmt)
+            .execute(&mut self.conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| DbError::query("statement failed", &e))
+    }
+
+    async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
+        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| ScriptError {
+                message: driver_message(&e),
+                statement: None,
+                line: None,
+            })
+    }
+
+    fn transactional_ddl(&self) -> bool {
+        true
+    }
+
+    async fn begin_migration(&mut self, script: &str) -> Result<(), DbError> {
+        if disables_foreign_keys(script) {
+            self.execute(&Stmt::raw("PRAGMA foreign_keys = OFF"))
+                .await?;
+            self.fk_suspended = true;
+        }
+        self.execute(&Stmt::raw("BEGIN")).await.map(drop)
+    }
+
+    async fn commit_migration(&mut self) -> Result<(), DbError> {
+        if self.fk_suspended {
+            let violations: Vec<(String, Option<i64>, String)> = sqlx::query_as(
+                "SELECT \"table\", rowid, parent FROM pragma_foreign_key_check LIMIT 5",
+            )
+            .fetch_all(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("cannot check foreign keys", &e))?;
+            if !violations.is_empty() {
+                let list: Vec<String> = violations
+                    .iter()
+                    .map(|(t, rowid, parent)| {
+                        format!(
+                            "{t} row {} references a missing {parent} row",
+                            rowid.unwrap_or(-1)
+                        )
+                    })
+                    .collect();
+                return Err(DbError::Query {
+                    context: "the migration breaks foreign keys".into(),
+                    message: list.join("; "),
+                });
+            }
+        }
+        self.execute(&Stmt::raw("COMMIT")).await?;
+        self.restore_foreign_keys().await
+    }
+
+    async fn rollback_migration(&mut self) -> Result<(), DbError> {
+        let result = self.execute(&Stmt::raw("ROLLBACK")).await.map(drop);
+        self.restore_foreign_keys().await?;
+        result
+    }
+
+    async fn lock(&mut self, _key: &LockKey, timeout: Duration) -> Result<(), DbError> {
+        // In exclusive locking mode SQLite never releases a file lock once taken, so an
+        // immediate exclusive transaction holds the write lock until this connection closes.
+        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "PRAGMA busy_timeout = {millis}; PRAGMA locking_mode = EXCLUSIVE;"
+        )))
+        .execute(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query("cannot prepare the deploy lock", &e))?;
+        let taken = sqlx::raw_sql("BEGIN EXCLUSIVE; COMMIT;")
+            .execute(&mut self.conn)
+            .await;
+        let _ = sqlx::raw_sql("PRAGMA busy_timeout = 5000")
+            .execute(&mut self.conn)
+            .await;
+        match taken {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(db)) if db.message().contains("locked") => {
+                Err(DbError::LockTimeout {
+                    seconds: timeout.as_secs(),
+                    holder: " (another process has the SQLite file open for writing)".into(),
+                })
+            }
+            Err(e) => Err(DbError::query("cannot take the deploy lock", &e)),
+        }
+    }
+
+    async fn unlock(&mut self, _key: &LockKey) -> Result<(), DbError> {
+        // Back to normal mode; the lock is dropped at the next access, or when the file closes.
+        sqlx::raw_sql("PRAGMA locking_mode = NORMAL; SELECT 1 FROM sqlite_master LIMIT 1;")
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| DbError::query("cannot release the deploy lock", &e))
+    }
+
+    async fn reset(&mut self) -> Result<(), DbError> {
+        let objects: Vec<(String, String)> = sqlx::query_as(
+            "SELECT type, name FROM sqlite_master \
+             WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'",
+        )
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query("cannot list schema objects", &e))?;
+        let mut script = String::from("PRAGMA foreign_keys = OFF;");
+        for (kind, name) in &objects {
+            let kind = if kind == "view" { "VIEW" } else { "TABLE" };
+            script.push_str(&format!(
+                "DROP {kind} IF EXISTS {};",
+                Dialect::Sqlite.quote_ident(name)
+            ));
+        }
+        script.push_str("PRAGMA foreign_keys = ON;");
+        sqlx::raw_sql(AssertSqlSafe(script))
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| DbError::query("cannot reset the database", &e))
+    }
+
+    async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+impl Sqlite {
+    async fn restore_foreign_keys(&mut self) -> Result<(), DbError> {
+        if std::mem::take(&mut self.fk_suspended) {
+            self.execute(&Stmt::raw("PRAGMA foreign_keys = ON")).await?;
+        }
+        Ok(())
+    }
+}

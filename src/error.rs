@@ -1,0 +1,171 @@
+//! The top-level error: every boundary's error, with an exit code, a stable code for JSON,
+//! a class (before, during or after the change) and hints that say what to do next.
+
+use crate::config::ConfigError;
+use crate::engine::DbError;
+use crate::handler::HandlerError;
+use crate::pipeline::apply::ApplyError;
+use crate::pipeline::approve::ApprovalError;
+use crate::pipeline::pending::DriftError;
+use crate::pipeline::verify::VerifyError;
+
+/// The process exit codes, as documented in `--help` and the README.
+pub mod exit {
+    /// Success.
+    pub const SUCCESS: u8 = 0;
+    /// Deployment or runtime failure.
+    pub const FAILURE: u8 = 1;
+    /// Usage or configuration error.
+    pub const USAGE: u8 = 2;
+    /// Cancelled or approval refused.
+    pub const CANCELLED: u8 = 3;
+    /// `status`: migrations are pending.
+    pub const PENDING: u8 = 4;
+    /// `status`: failed, modified or missing migrations.
+    pub const INCONSISTENT: u8 = 5;
+}
+
+/// When in the deploy an error happened; decides what the user is told about the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorClass {
+    /// Nothing was changed; safe to retry after fixing.
+    PreDeployment,
+    /// A migration failed.
+    MidDeployment,
+    /// Migrations applied, but validation afterwards failed.
+    PostDeployment,
+}
+
+/// Any error a command can end with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Configuration or flags.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The migrations folder.
+    #[error(transparent)]
+    Handler(#[from] HandlerError),
+    /// The database.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// History and files disagree.
+    #[error(transparent)]
+    Drift(#[from] DriftError),
+    /// A migration failed.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+    /// Approval was refused or impossible.
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    /// Verification after the deploy failed.
+    #[error(transparent)]
+    Verify(#[from] VerifyError),
+    /// A required step is not available in this version.
+    #[error("{message}")]
+    Unavailable {
+        /// What is missing.
+        message: String,
+        /// What to do.
+        hint: String,
+    },
+}
+
+impl Error {
+    /// The process exit code.
+    #[must_use]
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Handler(_) => exit::USAGE,
+            Error::Approval(_) => exit::CANCELLED,
+            Error::Db(_)
+            | Error::Drift(_)
+            | Error::Apply(_)
+            | Error::Verify(_)
+            | Error::Unavailable { .. } => exit::FAILURE,
+        }
+    }
+
+    /// A stable identifier for JSON consumers.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Config(ConfigError::UnknownEnvironment { .. }) => "unknown-environment",
+            Error::Config(ConfigError::MissingVariable { .. }) => "missing-environment-variable",
+            Error::Config(ConfigError::BadUrl { .. }) => "invalid-database-url",
+            Error::Config(_) => "invalid-configuration",
+            Error::Handler(_) => "invalid-migrations",
+            Error::Db(DbError::Connect { .. }) => "connection-failed",
+            Error::Db(DbError::LockTimeout { .. }) => "lock-timeout",
+            Error::Db(DbError::Query { .. }) => "database-error",
+            Error::Drift(_) => "inconsistent-history",
+            Error::Apply(_) => "migration-failed",
+            Error::Approval(ApprovalError::NoTerminal { .. }) => "approval-required",
+            Error::Approval(_) => "cancelled",
+            Error::Verify(_) => "verification-failed",
+            Error::Unavailable { .. } => "unavailable",
+        }
+    }
+
+    /// Before, during or after the change.
+    #[must_use]
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::Apply(_) => ErrorClass::MidDeployment,
+            Error::Verify(_) => ErrorClass::PostDeployment,
+            _ => ErrorClass::PreDeployment,
+        }
+    }
+
+    /// What to do next, one line each.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            Error::Config(e) => config_hints(e),
+            Error::Handler(_) => vec!["fix the file or folder named above; nothing was changed".into()],
+            Error::Db(DbError::Connect { .. }) => vec![
+                "check that the server is running and reachable, and that the URL's host, port, user, password and database are right".into(),
+                "nothing was changed".into(),
+            ],
+            Error::Db(DbError::LockTimeout { .. }) => vec![
+                "another deploy (dbdeploy or the migration tool itself) is running against this database; wait for it to finish and retry".into(),
+                "raise `lock_timeout_seconds` in the environment to wait longer".into(),
+            ],
+            Error::Db(DbError::Query { .. }) => vec!["nothing was changed; fix the cause and retry".into()],
+            Error::Drift(e) => e.hints(),
+            Error::Apply(e) => e.hints(),
+            Error::Approval(e) => e.hints(),
+            Error::Verify(_) => vec![
+                "the migrations ran, but the tracking table does not say what was expected; inspect it before deploying again (dbdeploy status)".into(),
+            ],
+            Error::Unavailable { hint, .. } => vec![hint.clone()],
+        }
+    }
+}
+
+fn config_hints(e: &ConfigError) -> Vec<String> {
+    match e {
+        ConfigError::Missing { .. } => vec![
+            "run dbdeploy from the project folder, point at it with -C DIR, or name the file with -c FILE".into(),
+        ],
+        ConfigError::UnknownEnvironment { known, .. } if known.is_empty() => {
+            vec!["add an [environments.NAME] table to the configuration".into()]
+        }
+        ConfigError::UnknownEnvironment { known, .. } => {
+            vec![format!("environments defined: {}", known.join(", "))]
+        }
+        ConfigError::MissingVariable { var, .. } => {
+            vec![format!("export {var}=<database URL> before running dbdeploy")]
+        }
+        ConfigError::BadUrl { .. } => vec![
+            "expected postgres://USER:PASSWORD@HOST:PORT/DB, mysql://USER:PASSWORD@HOST:PORT/DB or sqlite://PATH; percent-encode special characters in the password".into(),
+        ],
+        ConfigError::UrlSource { .. } => {
+            vec!["set `url_env = \"VARIABLE\"` (or `url` for a local SQLite file)".into()]
+        }
+        ConfigError::Parse { .. } => {
+            vec!["see the configuration reference in the README".into()]
+        }
+        _ => Vec::new(),
+    }
+}

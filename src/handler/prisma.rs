@@ -1,0 +1,542 @@
+//! Prisma ORM: `prisma/migrations/<name>/migration.sql` and the `_prisma_migrations` table.
+//!
+//! Written from prisma-engines' `sql_migration_persistence.rs`, the per-flavour table DDL and
+//! `checksum.rs`, so that `prisma migrate status` agrees with dbdeploy after a deploy and
+//! dbdeploy understands history written by `prisma migrate deploy`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sha2::{Digest, Sha256};
+
+use super::{Handler, HandlerError, Resolution, read_script};
+use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
+
+/// The Prisma format.
+#[derive(Debug, Clone, Copy)]
+pub struct Prisma;
+
+const TABLE: &str = "_prisma_migrations";
+const SCRIPT: &str = "migration.sql";
+const LOCK_FILE: &str = "migration_lock.toml";
+
+/// Prisma's advisory lock id on PostgreSQL (`schema-engine` postgres flavour).
+const PG_LOCK_ID: i64 = 72_707_369;
+
+impl Handler for Prisma {
+    fn name(&self) -> &'static str {
+        "prisma"
+    }
+
+    fn default_dir(&self) -> &'static str {
+        "prisma/migrations"
+    }
+
+    fn load(&self, dir: &Path, dialect: Dialect) -> Result<MigrationSet, HandlerError> {
+        let folder_error = |reason: &str| HandlerError::Folder {
+            path: dir.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                folder_error("does not exist; set `migrations_dir` in dbdeploy.toml")
+            }
+            _ => folder_error(&format!("cannot be read: {e}")),
+        })?;
+        if !meta.is_dir() {
+            return Err(folder_error("is not a directory"));
+        }
+        let mut warnings = Vec::new();
+        check_provider(dir, dialect, &mut warnings)?;
+
+        let entries =
+            std::fs::read_dir(dir).map_err(|e| folder_error(&format!("cannot be read: {e}")))?;
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| folder_error(&format!("cannot be read: {e}")))?;
+            let path = entry.path();
+            // `metadata` follows symlinks: a linked migration folder is still a migration.
+            let is_dir =
+                std::fs::metadata(&path)
+                    .map(|m| m.is_dir())
+                    .map_err(|e| HandlerError::File {
+                        path: path.clone(),
+                        line: None,
+                        reason: format!("cannot be read: {e}"),
+                    })?;
+            if !is_dir {
+                continue;
+            }
+            let name = entry
+                .file_name()
+                .into_string()
+                .map_err(|_| HandlerError::File {
+                    path: path.clone(),
+                    line: None,
+                    reason: "the folder name is not valid UTF-8; rename it".into(),
+                })?;
+            names.push(name);
+        }
+        // Prisma orders migrations by folder name, byte for byte.
+        names.sort();
+
+        let mut migrations = Vec::with_capacity(names.len());
+        for name in names {
+            let path = dir.join(&name).join(SCRIPT);
+            if !path.is_file() {
+                return Err(HandlerError::File {
+                    path,
+                    line: None,
+                    reason: format!(
+                        "is missing: every folder in {} must hold a {SCRIPT} (remove the folder `{name}` if it is not a migration)",
+                        dir.display()
+                    ),
+                });
+            }
+            let sql = read_script(&path)?;
+            migrations.push(Migration {
+                checksum: sha256_hex(sql.as_bytes()),
+                transaction: TxMode::analyze(&sql, dialect, None),
+                name,
+                path,
+                sql,
+            });
+        }
+        Ok(MigrationSet {
+            dir: dir.to_owned(),
+            migrations,
+            warnings,
+        })
+    }
+
+    fn table(&self) -> &'static str {
+        TABLE
+    }
+
+    fn lock_key(&self) -> LockKey {
+        LockKey {
+            postgres: PG_LOCK_ID,
+            mysql: "prisma_migrate".into(),
+        }
+    }
+
+    fn create_table(&self, dialect: Dialect) -> Vec<Stmt> {
+        let sql = match dialect {
+            Dialect::Postgres => {
+                r#"CREATE TABLE "_prisma_migrations" (
+    "id"                    VARCHAR(36) PRIMARY KEY NOT NULL,
+    "checksum"              VARCHAR(64) NOT NULL,
+    "finished_at"           TIMESTAMPTZ,
+    "migration_name"        VARCHAR(255) NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        TIMESTAMPTZ,
+    "started_at"            TIMESTAMPTZ NOT NULL DEFAULT now(),
+    "applied_steps_count"   INTEGER NOT NULL DEFAULT 0
+)"#
+            }
+            Dialect::MySql => {
+                r"CREATE TABLE _prisma_migrations (
+    id                      VARCHAR(36) PRIMARY KEY NOT NULL,
+    checksum                VARCHAR(64) NOT NULL,
+    finished_at             DATETIME(3),
+    migration_name          VARCHAR(255) NOT NULL,
+    logs                    TEXT,
+    rolled_back_at          DATETIME(3),
+    started_at              DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+    applied_steps_count     INTEGER UNSIGNED NOT NULL DEFAULT 0
+) DEFAULT CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+            }
+            Dialect::Sqlite => {
+                r#"CREATE TABLE "_prisma_migrations" (
+    "id"                    TEXT PRIMARY KEY NOT NULL,
+    "checksum"              TEXT NOT NULL,
+    "finished_at"           DATETIME,
+    "migration_name"        TEXT NOT NULL,
+    "logs"                  TEXT,
+    "rolled_back_at"        DATETIME,
+    "started_at"            DATETIME NOT NULL DEFAULT current_timestamp,
+    "applied_steps_count"   INTEGER UNSIGNED NOT NULL DEFAULT 0
+)"#
+            }
+        };
+        vec![Stmt::raw(sql)]
+    }
+
+    fn select_history(&self, dialect: Dialect) -> (Stmt, Vec<ColKind>) {
+        let t = dialect.quote_ident(TABLE);
+        let sql = format!(
+            "SELECT id, checksum, migration_name, logs, {}, {}, {}, applied_steps_count \
+             FROM {t} ORDER BY started_at ASC, id ASC",
+            timestamp_text(dialect, "started_at"),
+            timestamp_text(dialect, "finished_at"),
+            timestamp_text(dialect, "rolled_back_at"),
+        );
+        let cols = vec![
+            ColKind::Text,
+            ColKind::Text,
+            ColKind::Text,
+            ColKind::Text,
+            ColKind::Text,
+            ColKind::Text,
+            ColKind::Text,
+            ColKind::Int,
+        ];
+        (Stmt::raw(sql), cols)
+    }
+
+    fn parse_history(&self, rows: Vec<Vec<Value>>) -> Result<Vec<AppliedRecord>, HandlerError> {
+        rows.into_iter()
+            .map(|row| {
+                let text = |i: usize| row.get(i).and_then(Value::as_text).map(str::to_owned);
+                let name = text(2).ok_or_else(|| HandlerError::History {
+                    table: TABLE,
+                    reason: "a row has no migration_name".into(),
+                })?;
+                let finished_at = text(5);
+                let rolled_back_at = text(6);
+                let state = match (&finished_at, &rolled_back_at) {
+                    (_, Some(_)) => RecordState::RolledBack,
+                    (Some(_), None) => RecordState::Applied,
+                    (None, None) => RecordState::Failed,
+                };
+                Ok(AppliedRecord {
+                    name,
+                    checksum: text(1),
+                    state,
+                    started_at: text(4),
+                    finished_at,
+                    logs: text(3),
+                })
+            })
+            .collect()
+    }
+
+    fn checksum_matches(&self, migration: &Migration, recorded: &str) -> bool {
+        let lf = migration.sql.replace("\r\n", "\n");
+        let crlf = lf.replace('\n', "\r\n");
+        [migration.sql.as_str(), lf.as_str(), crlf.as_str()]
+            .iter()
+            .any(|variant| {
+                let digest = Sha256::digest(variant.as_bytes());
+                if recorded.len() == 64 {
+                    recorded.eq_ignore_ascii_case(&hex(&digest, true))
+                } else {
+                    // Old Prisma versions formatted each byte without zero padding.
+                    recorded.eq_ignore_ascii_case(&hex(&digest, false))
+                }
+            })
+    }
+
+    fn record_started(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        now: DateTime<Utc>,
+    ) -> (String, Vec<Stmt>) {
+        let id = uuid::Uuid::new_v4().to_string();
+        let p = |n| dialect.placeholder(n);
+        let sql = format!(
+            "INSERT INTO {} (id, checksum, started_at, migration_name) VALUES ({}, {}, {}, {})",
+            dialect.quote_ident(TABLE),
+            p(1),
+            p(2),
+            p(3),
+            p(4)
+        );
+        let stmt = Stmt::new(
+            sql,
+            vec![
+                Value::Text(id.clone()),
+                Value::Text(migration.checksum.clone()),
+                Value::Timestamp(now),
+                Value::Text(migration.name.clone()),
+            ],
+        );
+        (id, vec![stmt])
+    }
+
+    fn record_finished(
+        &self,
+        dialect: Dialect,
+        row_id: &str,
+        now: DateTime<Utc>,
+        _elapsed: Duration,
+    ) -> Vec<Stmt> {
+        let sql = format!(
+            "UPDATE {} SET applied_steps_count = applied_steps_count + 1, finished_at = {} WHERE id = {}",
+            dialect.quote_ident(TABLE),
+            dialect.placeholder(1),
+            dialect.placeholder(2)
+        );
+        vec![Stmt::new(
+            sql,
+            vec![Value::Timestamp(now), Value::Text(row_id.to_owned())],
+        )]
+    }
+
+    fn record_failed(&self, dialect: Dialect, row_id: &str, logs: &str) -> Vec<Stmt> {
+        let sql = format!(
+            "UPDATE {} SET logs = {} WHERE id = {}",
+            dialect.quote_ident(TABLE),
+            dialect.placeholder(1),
+            dialect.placeholder(2)
+        );
+        vec![Stmt::new(
+            sql,
+            vec![Value::Text(logs.to_owned()), Value::Text(row_id.to_owned())],
+        )]
+    }
+
+    fn resolve(
+        &self,
+        dialect: Dialect,
+        records: &[AppliedRecord],
+        local: Option<&Migration>,
+        name: &str,
+        resolution: Resolution,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Stmt>, HandlerError> {
+        let t = dialect.quote_ident(TABLE);
+        let p = |n| dialect.placeholder(n);
+        let mine = || records.iter().filter(move |r| r.name == name);
+        let failed = mine().any(|r| r.state == RecordState::Failed);
+        let mark_failed_rolled_back = Stmt::new(
+            format!(
+                "UPDATE {t} SET rolled_back_at = {} WHERE migration_name = {} \
+                 AND finished_at IS NULL AND rolled_back_at IS NULL",
+                p(1),
+                p(2)
+            ),
+            vec![Value::Timestamp(now), Value::Text(name.to_owned())],
+        );
+        match resolution {
+            Resolution::RolledBack => {
+                if !failed {
+                    return Err(HandlerError::Resolve(format!(
+                        "migration `{name}` cannot be marked rolled back because it is not in a failed state"
+                    )));
+                }
+                Ok(vec![mark_failed_rolled_back])
+            }
+            Resolution::Applied => {
+                let Some(local) = local else {
+                    return Err(HandlerError::Resolve(format!(
+                        "migration `{name}` is not in the migrations folder; check the name"
+                    )));
+                };
+                if mine().any(|r| r.state == RecordState::Applied) {
+                    return Err(HandlerError::Resolve(format!(
+                        "migration `{name}` is already recorded as applied"
+                    )));
+                }
+                let insert = Stmt::new(
+                    format!(
+                        "INSERT INTO {t} (id, checksum, logs, started_at, finished_at, migration_name) \
+                         VALUES ({}, {}, {}, {}, {}, {})",
+                        p(1),
+                        p(2),
+                        p(3),
+                        p(4),
+                        p(5),
+                        p(6)
+                    ),
+                    vec![
+                        Value::Text(uuid::Uuid::new_v4().to_string()),
+                        Value::Text(local.checksum.clone()),
+                        Value::Text(String::new()),
+                        Value::Timestamp(now),
+                        Value::Timestamp(now),
+                        Value::Text(name.to_owned()),
+                    ],
+                );
+                let mut stmts = Vec::new();
+                if failed {
+                    stmts.push(mark_failed_rolled_back);
+                }
+                stmts.push(insert);
+                Ok(stmts)
+            }
+        }
+    }
+}
+
+/// An expression that renders a timestamp column as text, whatever the engine stores
+/// (SQLite rows written by Prisma hold epoch milliseconds; its column default writes text).
+fn timestamp_text(dialect: Dialect, col: &str) -> String {
+    match dialect {
+        Dialect::Postgres => {
+            format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')")
+        }
+        Dialect::MySql => format!("DATE_FORMAT({col}, '%Y-%m-%d %H:%i:%s.%f')"),
+        Dialect::Sqlite => format!(
+            "CASE typeof({col}) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%f', {col} / 1000.0, 'unixepoch') \
+             WHEN 'real' THEN strftime('%Y-%m-%d %H:%M:%f', {col} / 1000.0, 'unixepoch') ELSE {col} END"
+        ),
+    }
+}
+
+fn check_provider(
+    dir: &Path,
+    dialect: Dialect,
+    warnings: &mut Vec<String>,
+) -> Result<(), HandlerError> {
+    #[derive(serde::Deserialize)]
+    struct LockFile {
+        provider: String,
+    }
+    let path = dir.join(LOCK_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            warnings.push(format!(
+                "{} has no {LOCK_FILE}; the provider cannot be checked",
+                dir.display()
+            ));
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(HandlerError::File {
+                path,
+                line: None,
+                reason: format!("cannot be read: {e}"),
+            });
+        }
+    };
+    let lock: LockFile = toml::from_str(&text).map_err(|e| HandlerError::File {
+        path: path.clone(),
+        line: e.span().map(|s| text[..s.start].matches('\n').count() + 1),
+        reason: format!("is not a valid Prisma lock file: {}", e.message()),
+    })?;
+    let matches = match lock.provider.as_str() {
+        "postgresql" | "postgres" => dialect == Dialect::Postgres,
+        "mysql" => dialect == Dialect::MySql,
+        "sqlite" => dialect == Dialect::Sqlite,
+        _ => false,
+    };
+    if matches {
+        Ok(())
+    } else {
+        Err(HandlerError::File {
+            path,
+            line: None,
+            reason: format!(
+                "says provider = \"{}\" but the target database is {}; these migrations were generated for another database (point the environment at a {} database, or regenerate the migrations)",
+                lock.provider,
+                dialect.name(),
+                lock.provider
+            ),
+        })
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex(&Sha256::digest(bytes), true)
+}
+
+fn hex(bytes: &[u8], padded: bool) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = if padded {
+            write!(s, "{b:02x}")
+        } else {
+            write!(s, "{b:x}")
+        };
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn migration(sql: &str) -> Migration {
+        Migration {
+            name: "20240101000000_init".into(),
+            path: "x".into(),
+            sql: sql.into(),
+            checksum: sha256_hex(sql.as_bytes()),
+            transaction: TxMode::Wrapped,
+        }
+    }
+
+    #[test]
+    fn checksum_is_lowercase_sha256_hex_of_the_file_as_is() {
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn crlf_and_lf_variants_both_match() {
+        let lf = migration("CREATE TABLE a (id INT);\nSELECT 1;\n");
+        let crlf_recorded = sha256_hex(b"CREATE TABLE a (id INT);\r\nSELECT 1;\r\n");
+        assert!(Prisma.checksum_matches(&lf, &crlf_recorded));
+        let crlf = migration("CREATE TABLE a (id INT);\r\nSELECT 1;\r\n");
+        assert!(
+            Prisma.checksum_matches(&crlf, &sha256_hex(b"CREATE TABLE a (id INT);\nSELECT 1;\n"))
+        );
+        assert!(!Prisma.checksum_matches(&lf, &sha256_hex(b"CREATE TABLE b (id INT);\n")));
+    }
+
+    #[test]
+    fn legacy_unpadded_checksums_match() {
+        let m = migration("abc");
+        let unpadded = hex(&Sha256::digest(b"abc"), false);
+        assert!(unpadded.len() < 64);
+        assert!(Prisma.checksum_matches(&m, &unpadded));
+    }
+
+    #[test]
+    fn failed_rows_are_those_neither_finished_nor_rolled_back() {
+        let row = |finished: Option<&str>, rolled: Option<&str>| {
+            vec![
+                Value::Text("id".into()),
+                Value::Text("c".into()),
+                Value::Text("m".into()),
+                Value::Null,
+                Value::Text("2024-01-01".into()),
+                finished.map_or(Value::Null, |s| Value::Text(s.into())),
+                rolled.map_or(Value::Null, |s| Value::Text(s.into())),
+                Value::Int(0),
+            ]
+        };
+        let records = Prisma
+            .parse_history(vec![
+                row(Some("t"), None),
+                row(None, None),
+                row(None, Some("t")),
+            ])
+            .unwrap();
+        let states: Vec<_> = records.iter().map(|r| r.state).collect();
+        assert_eq!(
+            states,
+            [
+                RecordState::Applied,
+                RecordState::Failed,
+                RecordState::RolledBack
+            ]
+        );
+    }
+
+    #[test]
+    fn resolve_rolled_back_requires_a_failed_row() {
+        let err = Prisma
+            .resolve(
+                Dialect::Sqlite,
+                &[],
+                None,
+                "x",
+                Resolution::RolledBack,
+                Utc::now(),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("not in a failed state"));
+    }
+}

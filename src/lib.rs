@@ -1,0 +1,56 @@
+//! dbdeploy: deploy database migrations written with the tool a team already uses, with the
+//! checks careful operators do by hand around every run.
+//!
+//! The binary is a thin wrapper around [`main`]; everything is testable from here.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod handler;
+pub mod migration;
+pub mod output;
+pub mod pipeline;
+pub mod redact;
+pub mod settings;
+pub mod sql;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// Parses the command line, runs the command and returns its exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let out = settings::OutputSettings::from_args(&cli.global);
+    init_tracing(out.verbosity);
+    let printer = output::Printer::new(out);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::from(error::exit::FAILURE);
+        }
+    };
+    let code = runtime.block_on(commands::run(cli, &printer));
+    ExitCode::from(code)
+}
+
+fn init_tracing(verbosity: i8) {
+    let level = match verbosity {
+        i8::MIN..=1 => "off",
+        2 => "dbdeploy=debug",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DBDEPLOY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

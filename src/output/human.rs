@@ -1,0 +1,159 @@
+//! Human-readable rendering: status lines, migration lines, errors with causes and hints.
+
+use std::time::Duration;
+
+use super::{Event, Outcome, Printer};
+use crate::error::Error;
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const DIM: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// Paints `text` when colours are on.
+#[must_use]
+pub fn paint(color: bool, style: &str, text: &str) -> String {
+    if color {
+        format!("{style}{text}{RESET}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A duration the way people read it: `12 ms`, `3.4 s`, `2 min 5 s`.
+#[must_use]
+pub fn duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", d.as_secs_f64())
+    } else {
+        format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60)
+    }
+}
+
+fn mark(color: bool, outcome: Outcome) -> String {
+    match outcome {
+        Outcome::Ok => paint(color, GREEN, "✓"),
+        Outcome::Failed => paint(color, RED, "✗"),
+        Outcome::Skipped => paint(color, DIM, "-"),
+        Outcome::Warning => paint(color, YELLOW, "!"),
+    }
+}
+
+pub(super) fn render_event(p: &Printer, event: Event<'_>) {
+    let c = p.color();
+    match event {
+        Event::Start {
+            command,
+            environment,
+            mode,
+            target,
+            tool,
+            dry_run,
+        } => {
+            let dry = if dry_run { " (dry run)" } else { "" };
+            p.line(&paint(
+                c,
+                BOLD,
+                &format!(
+                    "dbdeploy {command}{dry} · environment {environment} · mode {}",
+                    mode.as_str()
+                ),
+            ));
+            p.line(&paint(c, DIM, &format!("  {target} · {tool} migrations")));
+        }
+        Event::Step {
+            name,
+            outcome,
+            detail,
+        } => {
+            p.line(&format!("{} {name:<13} {detail}", mark(c, outcome)));
+        }
+        Event::MigrationStarted { name } => {
+            p.progress(&format!("    … {name}"));
+        }
+        Event::MigrationApplied {
+            name,
+            duration: d,
+            atomic,
+        } => {
+            let note = if atomic { "" } else { " (not atomic)" };
+            p.line(&format!(
+                "{}    {} {name}  {}{note}",
+                p.clear_progress(),
+                mark(c, Outcome::Ok),
+                paint(c, DIM, &duration(d))
+            ));
+        }
+        Event::MigrationFailed { name, duration: d } => {
+            p.line(&format!(
+                "{}    {} {name}  {}",
+                p.clear_progress(),
+                mark(c, Outcome::Failed),
+                paint(c, DIM, &duration(d))
+            ));
+        }
+        Event::Preview(m) => {
+            let atomic = if m.atomic {
+                "one transaction".to_owned()
+            } else {
+                format!("NOT atomic: {}", m.transaction_note)
+            };
+            p.line(&format!(
+                "\n{} {}  {}",
+                paint(c, BOLD, "──"),
+                paint(c, BOLD, &m.name),
+                paint(
+                    c,
+                    DIM,
+                    &format!(
+                        "~{} · {atomic}",
+                        duration(Duration::from_secs_f64(m.estimated_duration_seconds))
+                    )
+                )
+            ));
+            for risk in &m.risks {
+                p.line(&format!(
+                    "   {} {} [{}] {}",
+                    paint(c, YELLOW, "!"),
+                    risk.level,
+                    risk.code,
+                    risk.message
+                ));
+            }
+            for line in m.sql.lines() {
+                p.line(&format!("   {}{line}", paint(c, DIM, "│ ")));
+            }
+        }
+        Event::Warning(text) => {
+            p.line(&format!("{} {}", paint(c, YELLOW, "warning:"), text));
+        }
+    }
+}
+
+/// `error: ...`, an indented `Caused by:` chain, then `hint:` lines.
+#[must_use]
+pub fn render_error(err: &Error, color: bool) -> String {
+    let mut out = format!("{} {err}", paint(color, RED, "error:"));
+    let mut source = std::error::Error::source(err);
+    let mut first = true;
+    while let Some(cause) = source {
+        // thiserror's transparent variants repeat the same message one level down.
+        if cause.to_string() != err.to_string() {
+            if first {
+                out.push_str("\n\nCaused by:");
+                first = false;
+            }
+            out.push_str(&format!("\n    {cause}"));
+        }
+        source = cause.source();
+    }
+    for hint in err.hints() {
+        out.push_str(&format!("\n{} {hint}", paint(color, YELLOW, "hint:")));
+    }
+    out
+}

@@ -1,0 +1,285 @@
+//! Step 9: apply approved migrations in order, each with its tracking-table write, stopping
+//! at the first failure.
+//!
+//! Transaction policy (FORMATS.md): on engines with transactional DDL a migration and its
+//! tracking row commit or roll back together. Scripts that cannot run in a transaction, or
+//! carry their own `BEGIN`/`COMMIT`, and every migration on MySQL run outside one: the start
+//! is recorded first and a failure is recorded the tool's way, which blocks until resolved.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+
+use super::Context;
+use super::approve::Approved;
+use crate::engine::{Database, ScriptError};
+use crate::error::Error;
+use crate::migration::{Migration, TxMode};
+use crate::output::Event;
+use crate::sql::split;
+
+/// A migration that was applied in this run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppliedMigration {
+    /// Its name.
+    pub name: String,
+    /// How long it took.
+    #[serde(rename = "duration_seconds", serialize_with = "seconds")]
+    pub duration: Duration,
+    /// Whether it ran in one transaction.
+    pub atomic: bool,
+}
+
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
+}
+
+/// A migration failed; what ran, what was undone, and where.
+#[derive(Debug, thiserror::Error)]
+#[error("migration `{migration}` failed{}: {message}", position(.statement, .line))]
+pub struct ApplyError {
+    /// The environment, for hints.
+    pub environment: String,
+    /// The failed migration.
+    pub migration: String,
+    /// Its file.
+    pub path: PathBuf,
+    /// The database's message.
+    pub message: String,
+    /// 1-based statement number, when run statement by statement.
+    pub statement: Option<usize>,
+    /// 1-based line in the file.
+    pub line: Option<usize>,
+    /// Migrations applied in this run before it.
+    pub applied_before: usize,
+    /// Its changes and its tracking row were rolled back: the database is as before it.
+    pub rolled_back: bool,
+}
+
+fn position(statement: &Option<usize>, line: &Option<usize>) -> String {
+    match (statement, line) {
+        (Some(s), Some(l)) => format!(" at statement {s} (line {l})"),
+        (None, Some(l)) => format!(" at line {l}"),
+        (Some(s), None) => format!(" at statement {s}"),
+        (None, None) => String::new(),
+    }
+}
+
+impl ApplyError {
+    /// What to do.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        let env = &self.environment;
+        let name = &self.migration;
+        let mut hints = Vec::new();
+        if self.rolled_back {
+            hints.push(format!(
+                "`{name}` was rolled back: the database is as it was before it; fix {} and run `dbdeploy migrate {env}` again",
+                self.path.display()
+            ));
+        } else {
+            hints.push(format!(
+                "`{name}` ran partly and could not be rolled back (it runs outside a transaction); its statements before the failure are applied"
+            ));
+            hints.push(format!(
+                "undo them by hand and run `dbdeploy resolve {env} --rolled-back {name}` to retry, or finish it by hand and run `dbdeploy resolve {env} --applied {name}`"
+            ));
+        }
+        if self.applied_before > 0 {
+            hints.push(format!(
+                "{} migration(s) before it were applied and stay applied",
+                self.applied_before
+            ));
+        }
+        hints.push("later migrations were not attempted".into());
+        hints
+    }
+}
+
+/// Applies the approved migrations; `applied` collects each success as it happens.
+///
+/// # Errors
+/// The first failing migration, or a database error writing the tracking table.
+pub async fn run<D: Database>(
+    ctx: &Context<'_>,
+    db: &mut D,
+    approved: Approved<'_>,
+    applied: &mut Vec<AppliedMigration>,
+) -> Result<(), Error> {
+    let handler = ctx.handler;
+    let dialect = db.dialect();
+    if !db.table_exists(handler.table()).await? {
+        for stmt in handler.create_table(dialect) {
+            db.execute(&stmt).await?;
+        }
+    }
+    for m in approved.migrations() {
+        ctx.reporter
+            .event(Event::MigrationStarted { name: &m.name });
+        let started = Instant::now();
+        let atomic = db.transactional_ddl() && m.transaction == TxMode::Wrapped;
+        let outcome = if atomic {
+            apply_atomic(ctx, db, m).await
+        } else {
+            apply_non_atomic(ctx, db, m).await
+        };
+        let duration = started.elapsed();
+        match outcome {
+            Ok(()) => {
+                ctx.reporter.event(Event::MigrationApplied {
+                    name: &m.name,
+                    duration,
+                    atomic,
+                });
+                applied.push(AppliedMigration {
+                    name: m.name.clone(),
+                    duration,
+                    atomic,
+                });
+            }
+            Err(failure) => {
+                ctx.reporter.event(Event::MigrationFailed {
+                    name: &m.name,
+                    duration,
+                });
+                return Err(ApplyError {
+                    environment: ctx.env.name.clone(),
+                    migration: m.name.clone(),
+                    path: m.path.clone(),
+                    message: failure.error.message,
+                    statement: failure.error.statement,
+                    line: failure.error.line,
+                    applied_before: applied.len(),
+                    rolled_back: failure.rolled_back,
+                }
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+struct Failure {
+    error: ScriptError,
+    rolled_back: bool,
+}
+
+impl Failure {
+    fn rolled_back(message: String) -> Self {
+        Self {
+            error: ScriptError {
+                message,
+                statement: None,
+                line: None,
+            },
+            rolled_back: true,
+        }
+    }
+}
+
+async fn apply_atomic<D: Database>(
+    ctx: &Context<'_>,
+    db: &mut D,
+    m: &Migration,
+) -> Result<(), Failure> {
+    let dialect = db.dialect();
+    let started = Instant::now();
+    db.begin_migration(&m.sql)
+        .await
+        .map_err(|e| Failure::rolled_back(e.to_string()))?;
+    let (row_id, start) = ctx.handler.record_started(dialect, m, Utc::now());
+    let result = async {
+        for stmt in &start {
+            db.execute(stmt)
+                .await
+                .map_err(|e| Failure::rolled_back(e.to_string()))?;
+        }
+        if !split::is_empty_script(&m.sql) {
+            db.run_script(&m.sql).await.map_err(|error| Failure {
+                error,
+                rolled_back: true,
+            })?;
+        }
+        for stmt in ctx
+            .handler
+            .record_finished(dialect, &row_id, Utc::now(), started.elapsed())
+        {
+            db.execute(&stmt)
+                .await
+                .map_err(|e| Failure::rolled_back(e.to_string()))?;
+        }
+        db.commit_migration()
+            .await
+            .map_err(|e| Failure::rolled_back(e.to_string()))
+    }
+    .await;
+    if result.is_err() {
+        // The original failure is what the user needs; a rollback error would only hide it.
+        let _ = db.rollback_migration().await;
+    }
+    result
+}
+
+async fn apply_non_atomic<D: Database>(
+    ctx: &Context<'_>,
+    db: &mut D,
+    m: &Migration,
+) -> Result<(), Failure> {
+    let dialect = db.dialect();
+    let started = Instant::now();
+    let (row_id, start) = ctx.handler.record_started(dialect, m, Utc::now());
+    for stmt in &start {
+        // Nothing of the script has run yet, so nothing needs undoing.
+        db.execute(stmt)
+            .await
+            .map_err(|e| Failure::rolled_back(e.to_string()))?;
+    }
+    let outcome = if m.transaction == TxMode::OwnTransaction {
+        db.run_script(&m.sql).await
+    } else {
+        run_statements(db, &m.sql).await
+    };
+    if let Err(error) = outcome {
+        let logs = format!(
+            "Migration name: {}\n\nDatabase error:\n{}{}\n",
+            m.name,
+            error.message,
+            position(&error.statement, &error.line)
+        );
+        for stmt in ctx.handler.record_failed(dialect, &row_id, &logs) {
+            if let Err(e) = db.execute(&stmt).await {
+                tracing::warn!("cannot record the failure in the tracking table: {e}");
+            }
+        }
+        return Err(Failure {
+            error,
+            rolled_back: false,
+        });
+    }
+    for stmt in ctx
+        .handler
+        .record_finished(dialect, &row_id, Utc::now(), started.elapsed())
+    {
+        db.execute(&stmt).await.map_err(|e| Failure {
+            error: ScriptError {
+                message: format!("the migration ran, but recording it failed: {e}"),
+                statement: None,
+                line: None,
+            },
+            rolled_back: false,
+        })?;
+    }
+    Ok(())
+}
+
+async fn run_statements<D: Database>(db: &mut D, sql: &str) -> Result<(), ScriptError> {
+    for (i, stmt) in split::split(sql, db.dialect()).iter().enumerate() {
+        db.run_script(stmt.text).await.map_err(|e| ScriptError {
+            message: e.message,
+            statement: Some(i + 1),
+            line: Some(stmt.line + e.line.map_or(0, |l| l - 1)),
+        })?;
+    }
+    Ok(())
+}

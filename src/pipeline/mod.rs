@@ -1,0 +1,478 @@
+//! The deploy pipeline. [`run`] is the only place the order of steps lives; each step is a
+//! module that takes the context and returns a typed result or error.
+//!
+//! validate → context → health (pre) → lock → pending → preview | approve → backup → apply →
+//! health (post) → verify → log. `--dry-run` is the same pipeline stopped after `pending`,
+//! on a read-only session, without the lock.
+
+pub mod apply;
+pub mod approve;
+pub mod backup;
+pub mod health;
+pub mod log;
+pub mod pending;
+pub mod preview;
+pub mod validate;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+
+use crate::engine::Database;
+use crate::error::Error;
+use crate::handler::Handler;
+use crate::migration::{AppliedRecord, Migration, MigrationSet};
+use crate::output::{Event, Outcome, Reporter};
+use crate::settings::EnvSettings;
+
+/// Flags of `migrate`.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Preview only.
+    pub dry_run: bool,
+    /// Approve without asking.
+    pub yes: bool,
+    /// Skip the pre-deploy consistency checks.
+    pub skip_health_check: bool,
+    /// Deploy without the required backup.
+    pub skip_backup: bool,
+    /// Stop after this migration.
+    pub to: Option<String>,
+}
+
+/// Everything a step may read.
+pub struct Context<'a> {
+    /// The environment.
+    pub env: &'a EnvSettings,
+    /// The migration format.
+    pub handler: &'static dyn Handler,
+    /// The validated migrations.
+    pub set: &'a MigrationSet,
+    /// The flags.
+    pub options: &'a RunOptions,
+    /// A person can answer prompts.
+    pub interactive: bool,
+    /// Where events go.
+    pub reporter: &'a dyn Reporter,
+}
+
+impl Context<'_> {
+    fn step(&self, name: &str, outcome: Outcome, detail: String) {
+        self.reporter.event(Event::Step {
+            name,
+            outcome,
+            detail,
+        });
+    }
+}
+
+/// What a run did, also when it failed part-way.
+#[derive(Debug)]
+pub struct RunReport {
+    /// Unique id of the run.
+    pub run_id: String,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// The server version, once connected.
+    pub server_version: Option<String>,
+    /// `passed`, `failed`, `skipped`, `reset`.
+    pub health_before: Option<&'static str>,
+    /// `passed`, `failed`.
+    pub health_after: Option<&'static str>,
+    /// Names of pending migrations selected for this run.
+    pub pending: Vec<String>,
+    /// Dry-run previews.
+    pub preview: Vec<preview::MigrationPreview>,
+    /// Migrations applied.
+    pub applied: Vec<apply::AppliedMigration>,
+    /// What the backup step did.
+    pub backup: Option<backup::BackupStatus>,
+    /// The deploy lock was taken (the database may have been written).
+    pub locked: bool,
+    /// Verification summary.
+    pub verified: Option<String>,
+    /// Warnings raised along the way.
+    pub warnings: Vec<String>,
+}
+
+impl RunReport {
+    fn new() -> Self {
+        let now = Utc::now();
+        Self {
+            run_id: uuid::Uuid::new_v4().to_string(),
+            started_at: now,
+            finished_at: now,
+            server_version: None,
+            health_before: None,
+            health_after: None,
+            pending: Vec::new(),
+            preview: Vec::new(),
+            applied: Vec::new(),
+            backup: None,
+            locked: false,
+            verified: None,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Seconds from start to end.
+    #[must_use]
+    pub fn duration_seconds(&self) -> f64 {
+        #[allow(clippy::cast_precision_loss)]
+        let ms = (self.finished_at - self.started_at).num_milliseconds() as f64;
+        ms / 1000.0
+    }
+}
+
+/// Reads the tracking table; `None` when it does not exist yet.
+///
+/// # Errors
+/// Database errors and rows the format cannot read.
+pub async fn read_history<D: Database>(
+    db: &mut D,
+    handler: &dyn Handler,
+) -> Result<Option<Vec<AppliedRecord>>, Error> {
+    if !db.table_exists(handler.table()).await? {
+        return Ok(None);
+    }
+    let (stmt, cols) = handler.select_history(db.dialect());
+    let rows = db.fetch(&stmt, &cols).await?;
+    Ok(Some(handler.parse_history(rows)?))
+}
+
+/// Runs `migrate` against a database of engine `D`.
+pub async fn run<D: Database>(
+    ctx: &Context<'_>,
+    operation: &str,
+) -> (RunReport, Result<(), Error>) {
+    let mut report = RunReport::new();
+    for w in &ctx.set.warnings {
+        ctx.reporter.event(Event::Warning(w.clone()));
+        report.warnings.push(w.clone());
+    }
+    ctx.step(
+        "validate",
+        Outcome::Ok,
+        format!(
+            "{} migrations in {}",
+            ctx.set.migrations.len(),
+            ctx.set.dir.display()
+        ),
+    );
+    let mut db: Option<D> = None;
+    let result = connected(ctx, &mut db, &mut report).await;
+    report.finished_at = Utc::now();
+    let cancelled = matches!(result, Err(Error::Approval(_)));
+    if !ctx.options.dry_run {
+        let status = match (&result, cancelled) {
+            (Ok(()), _) => "success",
+            (Err(_), true) => "cancelled",
+            (Err(_), false) => "error",
+        };
+        let record = log::RunRecord {
+            run_id: &report.run_id,
+            environment: &ctx.env.name,
+            operation,
+            status,
+            migrations: report.applied.iter().map(|a| a.name.clone()).collect(),
+            started_at: report.started_at,
+            finished_at: report.finished_at,
+            error: result.as_ref().err(),
+            target: ctx.env.target.describe(),
+        };
+        let mut logged = Vec::new();
+        // Only runs that could change the database leave a row in it; a refused or
+        // cancelled run changes nothing there, and is in the audit file.
+        if let Some(db) = db.as_mut()
+            && report.locked
+            && !cancelled
+        {
+            match log::write_history(db, &record).await {
+                Ok(()) => logged.push(log::HISTORY_TABLE.to_owned()),
+                Err(w) => report.warnings.push(w),
+            }
+        }
+        match log::write_audit(&ctx.env.audit_file, &record) {
+            Ok(()) => logged.push(ctx.env.audit_file.display().to_string()),
+            Err(w) => report.warnings.push(w),
+        }
+        if logged.is_empty() {
+            ctx.step("log", Outcome::Warning, "run not recorded".into());
+        } else {
+            ctx.step(
+                "log",
+                Outcome::Ok,
+                format!(
+                    "run {} recorded in {}",
+                    short(&report.run_id),
+                    logged.join(" and ")
+                ),
+            );
+        }
+    }
+    if let Some(db) = db {
+        db.close().await;
+    }
+    (report, result)
+}
+
+fn short(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+async fn connected<D: Database>(
+    ctx: &Context<'_>,
+    slot: &mut Option<D>,
+    report: &mut RunReport,
+) -> Result<(), Error> {
+    let (db, version) = health::connect::<D>(ctx, ctx.options.dry_run).await?;
+    report.server_version = Some(version);
+    let db = slot.insert(db);
+    health::check_before(ctx, db, report).await?;
+    if ctx.options.dry_run {
+        return pending_and_after(ctx, db, report).await;
+    }
+    let key = ctx.handler.lock_key();
+    let waited = Instant::now();
+    if let Err(e) = db.lock(&key, ctx.env.lock_timeout).await {
+        ctx.step(
+            "lock",
+            Outcome::Failed,
+            "another deploy holds the lock".into(),
+        );
+        return Err(e.into());
+    }
+    report.locked = true;
+    ctx.step(
+        "lock",
+        Outcome::Ok,
+        format!(
+            "deploy lock taken in {}",
+            crate::output::human::duration(waited.elapsed())
+        ),
+    );
+    let result = pending_and_after(ctx, db, report).await;
+    if let Err(e) = db.unlock(&key).await {
+        report.warnings.push(e.to_string());
+    }
+    result
+}
+
+async fn pending_and_after<D: Database>(
+    ctx: &Context<'_>,
+    db: &mut D,
+    report: &mut RunReport,
+) -> Result<(), Error> {
+    // Read again under the lock: another deploy may have applied migrations while we waited.
+    let records = read_history(db, ctx.handler).await?.unwrap_or_default();
+    let plan = pending::plan(ctx.set, &records, ctx.handler);
+    if !plan.failed.is_empty() || (!ctx.options.skip_health_check && !plan.is_consistent()) {
+        let drift = plan
+            .drift(&ctx.env.name)
+            .expect("inconsistent plan has drift");
+        ctx.step("pending", Outcome::Failed, drift.to_string());
+        return Err(drift.into());
+    }
+    for name in plan.modified.iter().chain(&plan.missing) {
+        let w = format!("`{name}` is modified or missing on disk (ignored: --skip-health-check)");
+        ctx.reporter.event(Event::Warning(w.clone()));
+        report.warnings.push(w);
+    }
+    for name in &plan.out_of_order {
+        let w = format!(
+            "`{name}` is older than the last applied migration; it will be applied now (out of order)"
+        );
+        ctx.reporter.event(Event::Warning(w.clone()));
+        report.warnings.push(w);
+    }
+    let selected: Vec<&Migration> = match &ctx.options.to {
+        Some(to) => match plan.pending.iter().position(|m| &m.name == to) {
+            Some(i) => plan.pending[..=i].to_vec(),
+            None => Vec::new(),
+        },
+        None => plan.pending.clone(),
+    };
+    report.pending = selected.iter().map(|m| m.name.clone()).collect();
+    if selected.is_empty() {
+        ctx.step(
+            "pending",
+            Outcome::Ok,
+            format!("no pending migrations ({} applied)", plan.applied.len()),
+        );
+        return Ok(());
+    }
+    ctx.step(
+        "pending",
+        Outcome::Ok,
+        format!("{} pending, {} applied", selected.len(), plan.applied.len()),
+    );
+
+    let rows: HashMap<String, u64> = db
+        .table_rows()
+        .await
+        .map(|rows| {
+            rows.into_iter()
+                .map(|(t, n)| (t.to_ascii_lowercase(), n))
+                .collect()
+        })
+        .unwrap_or_default();
+    let previews: Vec<preview::MigrationPreview> = selected
+        .iter()
+        .map(|m| preview::preview(m, db.dialect(), db.transactional_ddl(), &rows))
+        .collect();
+    if ctx.options.dry_run {
+        for p in &previews {
+            ctx.reporter.event(Event::Preview(p));
+        }
+        report.preview = previews;
+        ctx.step(
+            "preview",
+            Outcome::Ok,
+            "dry run: nothing was changed".into(),
+        );
+        return Ok(());
+    }
+
+    let policy = approve::ApprovalPolicy {
+        required: ctx.env.approval_required,
+        yes: ctx.options.yes,
+        interactive: ctx.interactive,
+    };
+    if policy.required && !policy.yes && policy.interactive {
+        summary(ctx, &previews);
+    }
+    let approved = match approve::approve(selected, policy, &ctx.env.name).await {
+        Ok(a) => {
+            let how = if !policy.required {
+                "not required"
+            } else if policy.yes {
+                "--yes"
+            } else {
+                "confirmed"
+            };
+            ctx.step("approve", Outcome::Ok, how.into());
+            a
+        }
+        Err(e) => {
+            ctx.step("approve", Outcome::Failed, e.to_string());
+            return Err(e.into());
+        }
+    };
+
+    let backup = backup::run(
+        ctx.env.backup_before_migrate,
+        ctx.options.skip_backup,
+        &ctx.env.name,
+    );
+    match &backup {
+        Ok(backup::BackupStatus::NotConfigured) => {
+            ctx.step("backup", Outcome::Skipped, "not configured".into())
+        }
+        Ok(backup::BackupStatus::Skipped) => {
+            ctx.step("backup", Outcome::Warning, "skipped (--skip-backup)".into())
+        }
+        Err(e) => ctx.step("backup", Outcome::Failed, e.to_string()),
+    }
+    report.backup = Some(backup?);
+
+    let started = Instant::now();
+    let applied = apply::run(ctx, db, approved, &mut report.applied).await;
+    match &applied {
+        Ok(()) => ctx.step(
+            "apply",
+            Outcome::Ok,
+            format!(
+                "{} applied in {}",
+                report.applied.len(),
+                crate::output::human::duration(started.elapsed())
+            ),
+        ),
+        Err(_) => ctx.step(
+            "apply",
+            Outcome::Failed,
+            format!("{} applied before the failure", report.applied.len()),
+        ),
+    }
+    applied?;
+
+    match db.server_version().await {
+        Ok(_) => {
+            report.health_after = Some("passed");
+            ctx.step(
+                "health",
+                Outcome::Ok,
+                "database reachable after deploy".into(),
+            );
+        }
+        Err(e) => {
+            report.health_after = Some("failed");
+            ctx.step("health", Outcome::Failed, e.to_string());
+            return Err(verify::VerifyError(format!("the database stopped answering: {e}")).into());
+        }
+    }
+    let expected: Vec<String> = report.applied.iter().map(|a| a.name.clone()).collect();
+    match verify::run(ctx, db, &expected).await {
+        Ok(summary) => {
+            ctx.step("verify", Outcome::Ok, summary.clone());
+            report.verified = Some(summary);
+            Ok(())
+        }
+        Err(e) => {
+            ctx.step("verify", Outcome::Failed, e.to_string());
+            Err(e)
+        }
+    }
+}
+
+/// What a person sees before `Proceed?`.
+fn summary(ctx: &Context<'_>, previews: &[preview::MigrationPreview]) {
+    let r = ctx.reporter;
+    r.event(Event::Warning(format!(
+        "environment `{}` is protected: {} migration(s) will be applied",
+        ctx.env.name,
+        previews.len()
+    )));
+    for p in previews {
+        let atomic = if p.atomic { "atomic" } else { "NOT atomic" };
+        let risks = if p.risks.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", risks: {}",
+                p.risks
+                    .iter()
+                    .map(|x| x.code)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        r.event(Event::Step {
+            name: "  ·",
+            outcome: if p.risks.is_empty() {
+                Outcome::Ok
+            } else {
+                Outcome::Warning
+            },
+            detail: format!(
+                "{} (~{:.1} s, {atomic}{risks})",
+                p.name, p.estimated_duration_seconds
+            ),
+        });
+    }
+    let backup = if ctx.env.backup_before_migrate && !ctx.options.skip_backup {
+        "required"
+    } else {
+        "not configured"
+    };
+    r.event(Event::Step {
+        name: "safeguards",
+        outcome: Outcome::Ok,
+        detail: format!(
+            "deploy lock held · checksums verified · backup {backup} · stops at the first failure"
+        ),
+    });
+}

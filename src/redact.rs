@@ -1,0 +1,134 @@
+//! Keeps database URLs and passwords out of every byte dbdeploy writes.
+//!
+//! Driver errors, TOML snippets and child-process output can all echo a URL back; rather than
+//! trusting each call site, every writer (terminal, JSON, audit log, history table) passes its
+//! text through [`scrub`], which knows the secrets of the URLs this process has resolved and
+//! masks any `scheme://user:password@` it sees.
+
+use std::borrow::Cow;
+use std::sync::{Mutex, PoisonError};
+
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Remembers the secret parts of a database URL so that [`scrub`] removes them from any text.
+pub fn register_url(raw: &str) {
+    let mut secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut add = |s: &str| {
+        // Very short passwords would mask unrelated words; the URL masking still covers them.
+        if s.len() >= 3 && !secrets.iter().any(|known| known == s) {
+            secrets.push(s.to_owned());
+        }
+    };
+    add(raw);
+    if let Ok(url) = url::Url::parse(raw)
+        && let Some(password) = url.password()
+    {
+        add(password);
+        if let Ok(decoded) = percent_decode(password) {
+            add(&decoded);
+        }
+    }
+    // Longest first, so a password that contains another secret is masked whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+}
+
+fn percent_decode(s: &str) -> Result<String, std::string::FromUtf8Error> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len() + 1
+            && let Some(hex) = s.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out)
+}
+
+/// Returns `text` with every known secret replaced by `***` and every URL password masked.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    let secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut out = Cow::Borrowed(text);
+    for secret in secrets.iter() {
+        if out.contains(secret.as_str()) {
+            out = Cow::Owned(out.replace(secret.as_str(), "***"));
+        }
+    }
+    drop(secrets);
+    match mask_userinfo(&out) {
+        Some(masked) => Cow::Owned(masked),
+        None => out,
+    }
+}
+
+/// Masks the password of anything shaped like `scheme://user:password@host`.
+fn mask_userinfo(text: &str) -> Option<String> {
+    if !text.contains("://") {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(pos) = rest.find("://") {
+        let (head, tail) = rest.split_at(pos + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
+            .unwrap_or(tail.len());
+        let token = &tail[..end];
+        match (token.rfind('@'), token.find(':')) {
+            (Some(at), Some(colon)) if colon < at => {
+                out.push_str(&token[..colon]);
+                out.push_str(":***");
+                out.push_str(&token[at..]);
+                changed = true;
+            }
+            _ => out.push_str(token),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_password_in_any_url() {
+        let s = "error connecting to postgres://alice:s3cr%40t@db:5432/app: refused";
+        assert_eq!(
+            scrub(s),
+            "error connecting to postgres://alice:***@db:5432/app: refused"
+        );
+    }
+
+    #[test]
+    fn masks_registered_password_even_outside_a_url() {
+        register_url("mysql://bob:Very-Secret-Pw@localhost/db");
+        assert_eq!(
+            scrub("password Very-Secret-Pw was rejected"),
+            "password *** was rejected"
+        );
+    }
+
+    #[test]
+    fn masks_percent_decoded_password() {
+        register_url("postgres://u:p%40ss%3Aw0rd@h/db");
+        assert_eq!(scrub("auth failed for p@ss:w0rd"), "auth failed for ***");
+    }
+
+    #[test]
+    fn leaves_plain_text_alone() {
+        assert!(matches!(scrub("nothing to hide"), Cow::Borrowed(_)));
+        assert_eq!(scrub("sqlite://dev.db"), "sqlite://dev.db");
+    }
+}

@@ -1,0 +1,216 @@
+//! Merges flags, the process environment and `dbdeploy.toml` into what commands use.
+//!
+//! This is the only module that reads environment variables (clippy enforces it), so a
+//! command's behaviour is a function of [`Settings`] alone.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::cli::{ColorChoice, GlobalArgs};
+use crate::config::{self, Config, ConfigError, MigrationTool, Mode};
+use crate::engine::Target;
+
+/// Output preferences.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputSettings {
+    /// One JSON document on stdout; human lines on stderr.
+    pub json: bool,
+    /// ANSI colours.
+    pub color: bool,
+    /// -1 quiet, 0 normal, 1+ verbose.
+    pub verbosity: i8,
+}
+
+impl OutputSettings {
+    /// Output settings from the global flags and the environment (`NO_COLOR`).
+    #[must_use]
+    pub fn from_args(args: &GlobalArgs) -> Self {
+        let human_is_tty = if args.json {
+            std::io::stderr().is_terminal()
+        } else {
+            std::io::stdout().is_terminal()
+        };
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match args.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => human_is_tty && !no_color,
+        };
+        let verbosity = i8::try_from(args.verbose).unwrap_or(i8::MAX)
+            - i8::try_from(args.quiet).unwrap_or(i8::MAX);
+        Self {
+            json: args.json,
+            color,
+            verbosity,
+        }
+    }
+}
+
+/// Project-level settings: where things are and the parsed configuration.
+#[derive(Debug)]
+pub struct Settings {
+    /// The directory relative paths resolve from.
+    pub working_dir: PathBuf,
+    /// The configuration file that was read.
+    pub config_path: PathBuf,
+    /// Its contents.
+    pub config: Config,
+    /// Whether a person can answer prompts (stdin and stderr are terminals, not `--json`).
+    pub interactive: bool,
+}
+
+/// Everything about one environment a command needs.
+#[derive(Debug)]
+pub struct EnvSettings {
+    /// Its name.
+    pub name: String,
+    /// `dev` or `deploy`.
+    pub mode: Mode,
+    /// The database.
+    pub target: Target,
+    /// Changes need approval.
+    pub approval_required: bool,
+    /// A backup is required before applying.
+    pub backup_before_migrate: bool,
+    /// Restore automatically when a migration fails.
+    pub rollback_on_failure: bool,
+    /// How long to wait for another deploy's lock.
+    pub lock_timeout: Duration,
+    /// How long to retry refused connections.
+    pub connect_wait: Duration,
+    /// The migration format.
+    pub tool: MigrationTool,
+    /// The migrations folder (absolute).
+    pub migrations_dir: PathBuf,
+    /// The audit log file (absolute).
+    pub audit_file: PathBuf,
+}
+
+impl Settings {
+    /// Resolves the working directory and reads the configuration file.
+    ///
+    /// # Errors
+    /// When the directory or the file cannot be used.
+    pub fn load(args: &GlobalArgs) -> Result<Self, ConfigError> {
+        let cwd = std::env::current_dir().map_err(|e| ConfigError::WorkingDirectory {
+            path: PathBuf::from("."),
+            reason: e.to_string(),
+        })?;
+        let working_dir = match &args.working_directory {
+            Some(dir) => {
+                let dir = cwd.join(dir);
+                if !dir.is_dir() {
+                    return Err(ConfigError::WorkingDirectory {
+                        path: dir,
+                        reason: "it is not a directory".into(),
+                    });
+                }
+                dir
+            }
+            None => cwd,
+        };
+        let config_path = match &args.config {
+            Some(path) => working_dir.join(path),
+            None => working_dir.join(config::FILE_NAME),
+        };
+        let config = Config::load(&config_path)?;
+        let interactive =
+            !args.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+        Ok(Self {
+            working_dir,
+            config_path,
+            config,
+            interactive,
+        })
+    }
+
+    /// Resolves one environment: its URL from the file or the named variable, its mode, its rules.
+    ///
+    /// # Errors
+    /// Unknown environment, missing variable, malformed URL.
+    pub fn environment(&self, name: &str) -> Result<EnvSettings, ConfigError> {
+        let Some(env) = self.config.environments.get(name) else {
+            return Err(ConfigError::UnknownEnvironment {
+                name: name.to_owned(),
+                path: self.config_path.clone(),
+                known: self.config.environments.keys().cloned().collect(),
+            });
+        };
+        let raw_url = match (&env.url, &env.direct_url_env, &env.url_env) {
+            (Some(_), _, Some(_)) | (None, _, None) => {
+                return Err(ConfigError::UrlSource {
+                    name: name.to_owned(),
+                });
+            }
+            (Some(url), _, None) => url.clone(),
+            // Migrations need a direct connection: poolers break session-level locks.
+            (None, Some(direct), Some(_)) => read_var(direct, name)?,
+            (None, None, Some(var)) => read_var(var, name)?,
+        };
+        crate::redact::register_url(&raw_url);
+        let target =
+            Target::parse(&raw_url, &self.working_dir).map_err(|reason| ConfigError::BadUrl {
+                env: name.to_owned(),
+                reason,
+            })?;
+        let mode = env.mode.unwrap_or(if matches!(name, "dev" | "test") {
+            Mode::Dev
+        } else {
+            Mode::Deploy
+        });
+        let tool = self.config.project.migration_tool;
+        let dir = self
+            .config
+            .project
+            .migrations_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(crate::handler::for_tool(tool).default_dir()));
+        let audit = self
+            .config
+            .audit
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".dbdeploy/audit.jsonl"));
+        Ok(EnvSettings {
+            name: name.to_owned(),
+            mode,
+            target,
+            approval_required: env.protected || env.require_approval.unwrap_or(false),
+            backup_before_migrate: env.backup_before_migrate,
+            rollback_on_failure: env.rollback_on_failure,
+            lock_timeout: Duration::from_secs(env.lock_timeout_seconds.unwrap_or(60)),
+            connect_wait: Duration::from_secs(env.connect_timeout_seconds.unwrap_or(10)),
+            tool,
+            migrations_dir: absolute(&self.working_dir, &dir),
+            audit_file: absolute(&self.working_dir, &audit),
+        })
+    }
+}
+
+fn read_var(var: &str, env: &str) -> Result<String, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(ConfigError::MissingVariable {
+            var: var.to_owned(),
+            env: env.to_owned(),
+        }),
+    }
+}
+
+fn absolute(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_owned()
+    } else {
+        base.join(p)
+    }
+}
+
+/// The user name and host name recorded with every run.
+#[must_use]
+pub fn operator() -> (String, String) {
+    let user = whoami::username();
+    let host = whoami::fallible::hostname().unwrap_or_else(|_| "unknown".into());
+    (user, host)
+}

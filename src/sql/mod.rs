@@ -1,0 +1,3 @@
+//! SQL text utilities: splitting migration scripts and classifying statements.
+
+pub mod split;
