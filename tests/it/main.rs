@@ -1,1 +1,5 @@
+//! The one integration test binary: scenarios against real servers, through the CLI.
 
+mod common;
+mod config_errors;
+mod migrate;
