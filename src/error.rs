@@ -54,7 +54,7 @@ pub enum Error {
     Drift(#[from] DriftError),
     /// A migration failed.
     #[error(transparent)]
-    Apply(#[from] ApplyError),
+    Apply(#[from] Box<ApplyError>),
     /// Approval was refused or impossible.
     #[error(transparent)]
     Approval(#[from] ApprovalError),

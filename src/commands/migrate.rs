@@ -104,7 +104,7 @@ fn finish(
         ),
         Some(e @ Error::Approval(_)) => (
             Status::Cancelled,
-            format!("Deployment to {env} cancelled: {e}. Nothing was changed."),
+            format!("Deployment to {env} cancelled. Nothing was changed."),
             e.exit_code(),
         ),
         Some(e) => {
@@ -147,16 +147,19 @@ fn finish(
                 "suggestions": e.hints(),
             })
         });
-        printer.json(&json::document(
-            status,
-            operation,
-            env,
-            Some(ctx.env.mode.as_str()),
-            result,
-            &message,
-            err,
-            recovery,
-        ));
+        printer.json(
+            &json::Document {
+                status,
+                operation,
+                environment: env,
+                mode: Some(ctx.env.mode.as_str()),
+                result,
+                message: &message,
+                error: err,
+                recovery,
+            }
+            .render(),
+        );
     }
     code
 }

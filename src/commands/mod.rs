@@ -64,20 +64,23 @@ pub fn fail_early(printer: &Printer, operation: &str, environment: &str, err: &E
         } else {
             Status::Error
         };
-        printer.json(&json::document(
-            status,
-            operation,
-            environment,
-            None,
-            serde_json::json!({}),
-            &err.to_string(),
-            Some(err),
-            Some(serde_json::json!({
-                "backup_id": null,
-                "rollback_command": null,
-                "suggestions": err.hints(),
-            })),
-        ));
+        printer.json(
+            &json::Document {
+                status,
+                operation,
+                environment,
+                mode: None,
+                result: serde_json::json!({}),
+                message: &err.to_string(),
+                error: Some(err),
+                recovery: Some(serde_json::json!({
+                    "backup_id": null,
+                    "rollback_command": null,
+                    "suggestions": err.hints(),
+                })),
+            }
+            .render(),
+        );
     }
     err.exit_code()
 }

@@ -63,16 +63,19 @@ pub async fn run(global: &GlobalArgs, args: ResolveArgs, printer: &Printer) -> u
             let message = format!("Migration `{name}` marked as {what} in {}.", p.env.name);
             printer.result(&format!("✓ {message}"));
             if printer.json_mode() {
-                printer.json(&json::document(
-                    Status::Success,
-                    OPERATION,
-                    &p.env.name,
-                    Some(p.env.mode.as_str()),
-                    json!({"migration": name, "resolution": what}),
-                    &message,
-                    None,
-                    None,
-                ));
+                printer.json(
+                    &json::Document {
+                        status: Status::Success,
+                        operation: OPERATION,
+                        environment: &p.env.name,
+                        mode: Some(p.env.mode.as_str()),
+                        result: json!({"migration": name, "resolution": what}),
+                        message: &message,
+                        error: None,
+                        recovery: None,
+                    }
+                    .render(),
+                );
             }
             exit::SUCCESS
         }

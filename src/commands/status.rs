@@ -132,16 +132,19 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
             "out_of_order": plan.out_of_order,
             "exit_code": code,
         });
-        printer.json(&json::document(
-            Status::Success,
-            OPERATION,
-            env,
-            Some(ctx.env.mode.as_str()),
-            result,
-            &message,
-            None,
-            None,
-        ));
+        printer.json(
+            &json::Document {
+                status: Status::Success,
+                operation: OPERATION,
+                environment: env,
+                mode: Some(ctx.env.mode.as_str()),
+                result,
+                message: &message,
+                error: None,
+                recovery: None,
+            }
+            .render(),
+        );
     }
     Ok(code)
 }

@@ -25,37 +25,51 @@ impl Status {
     }
 }
 
-/// Builds the document: `status`, `operation`, `environment`, `mode`, `result`, `message`,
-/// and on error `error` and `recovery`.
-#[must_use]
-pub fn document(
-    status: Status,
-    operation: &str,
-    environment: &str,
-    mode: Option<&str>,
-    result: Value,
-    message: &str,
-    error: Option<&Error>,
-    recovery: Option<Value>,
-) -> Value {
-    let mut doc = json!({
-        "status": status.as_str(),
-        "operation": operation,
-        "environment": environment,
-        "mode": mode,
-        "result": result,
-        "message": message,
-    });
-    if let Some(err) = error {
-        doc["error"] = json!({
-            "code": err.code(),
-            "class": err.class(),
-            "message": err.to_string(),
-            "hints": err.hints(),
+/// The document of one command run (SPEC section 4).
+#[derive(Debug)]
+pub struct Document<'a> {
+    /// `success`, `error` or `cancelled`.
+    pub status: Status,
+    /// `deploy-migrations`, `preview-migrations`, ...
+    pub operation: &'a str,
+    /// The environment name.
+    pub environment: &'a str,
+    /// `dev` or `deploy`, once known.
+    pub mode: Option<&'a str>,
+    /// The command's result.
+    pub result: Value,
+    /// One sentence for people.
+    pub message: &'a str,
+    /// The error, on failure.
+    pub error: Option<&'a Error>,
+    /// Backup id, rollback command and suggestions, on failure.
+    pub recovery: Option<Value>,
+}
+
+impl Document<'_> {
+    /// Renders the document: `status`, `operation`, `environment`, `mode`, `result`,
+    /// `message`, and on error `error` and `recovery`.
+    #[must_use]
+    pub fn render(self) -> Value {
+        let mut doc = json!({
+            "status": self.status.as_str(),
+            "operation": self.operation,
+            "environment": self.environment,
+            "mode": self.mode,
+            "result": self.result,
+            "message": self.message,
         });
+        if let Some(err) = self.error {
+            doc["error"] = json!({
+                "code": err.code(),
+                "class": err.class(),
+                "message": err.to_string(),
+                "hints": err.hints(),
+            });
+        }
+        if let Some(recovery) = self.recovery {
+            doc["recovery"] = recovery;
+        }
+        doc
     }
-    if let Some(recovery) = recovery {
-        doc["recovery"] = recovery;
-    }
-    doc
 }

@@ -76,6 +76,8 @@ pub enum Event<'a> {
     Preview(&'a crate::pipeline::preview::MigrationPreview),
     /// Something that does not stop the run.
     Warning(String),
+    /// A plain indented line of context (the approval summary).
+    Note(String),
 }
 
 /// Receives pipeline events.

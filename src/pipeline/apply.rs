@@ -143,7 +143,7 @@ pub async fn run<D: Database>(
                     name: &m.name,
                     duration,
                 });
-                return Err(ApplyError {
+                return Err(Box::new(ApplyError {
                     environment: ctx.env.name.clone(),
                     migration: m.name.clone(),
                     path: m.path.clone(),
@@ -152,7 +152,7 @@ pub async fn run<D: Database>(
                     line: failure.error.line,
                     applied_before: applied.len(),
                     rolled_back: failure.rolled_back,
-                }
+                })
                 .into());
             }
         }

@@ -450,29 +450,17 @@ fn summary(ctx: &Context<'_>, previews: &[preview::MigrationPreview]) {
                     .join(", ")
             )
         };
-        r.event(Event::Step {
-            name: "  ·",
-            outcome: if p.risks.is_empty() {
-                Outcome::Ok
-            } else {
-                Outcome::Warning
-            },
-            detail: format!(
-                "{} (~{:.1} s, {atomic}{risks})",
-                p.name, p.estimated_duration_seconds
-            ),
-        });
+        r.event(Event::Note(format!(
+            "{} (~{:.1} s, {atomic}{risks})",
+            p.name, p.estimated_duration_seconds
+        )));
     }
     let backup = if ctx.env.backup_before_migrate && !ctx.options.skip_backup {
         "required"
     } else {
         "not configured"
     };
-    r.event(Event::Step {
-        name: "safeguards",
-        outcome: Outcome::Ok,
-        detail: format!(
-            "deploy lock held · checksums verified · backup {backup} · stops at the first failure"
-        ),
-    });
+    r.event(Event::Note(format!(
+        "safeguards: deploy lock held · checksums verified · backup {backup} · stops at the first failure"
+    )));
 }

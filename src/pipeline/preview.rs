@@ -55,7 +55,9 @@ pub fn preview(
 ) -> MigrationPreview {
     let mut risks = Vec::new();
     let mut seconds = 0.0;
-    for stmt in split::split(&m.sql, dialect) {
+    let statements = split::split(&m.sql, dialect);
+    let redefined = redefined_tables(&statements);
+    for stmt in statements {
         let n = split::normalized(stmt.text).to_ascii_uppercase();
         let table_rows = referenced_table(&n)
             .and_then(|t| rows.get(&t).copied())
@@ -71,7 +73,14 @@ pub fn preview(
                 line: stmt.line,
             });
         };
-        if n.starts_with("DROP TABLE") {
+        if n.starts_with("DROP TABLE") && redefined.iter().any(|t| n.ends_with(t.as_str())) {
+            add(
+                "schema/table-redefinition",
+                "low",
+                "rebuilds the table: its rows were copied into the new table first".into(),
+            );
+            seconds += scan;
+        } else if n.starts_with("DROP TABLE") {
             add(
                 "destructive/drop-table",
                 "high",
@@ -134,7 +143,10 @@ pub fn preview(
                     "adds a NOT NULL column without a default to a table with {table_rows} rows: fails"
                 ),
             );
-        } else if n.starts_with("ALTER TABLE") && n.contains(" RENAME ") {
+        } else if n.starts_with("ALTER TABLE")
+            && n.contains(" RENAME ")
+            && !redefined.iter().any(|t| n.ends_with(t.as_str()))
+        {
             add(
                 "compat/rename",
                 "medium",
@@ -153,9 +165,9 @@ pub fn preview(
                     ),
                 );
             }
-        } else if n.starts_with("CREATE") && n.contains(" INDEX ") {
-            seconds += scan;
-        } else if n.starts_with("INSERT INTO") && n.contains(" SELECT ") {
+        } else if (n.starts_with("CREATE") && n.contains(" INDEX "))
+            || (n.starts_with("INSERT INTO") && n.contains(" SELECT "))
+        {
             seconds += scan;
         }
     }
@@ -183,6 +195,21 @@ pub fn preview(
         atomic,
         transaction_note: note,
     }
+}
+
+/// Tables a script rebuilds the way Prisma does on SQLite: rows are copied into `new_X`, `X`
+/// is dropped and `new_X` renamed to `X`. Returned as the uppercased quoted name, `"X"`.
+fn redefined_tables(statements: &[split::Statement<'_>]) -> Vec<String> {
+    statements
+        .iter()
+        .filter_map(|s| {
+            let n = split::normalized(s.text).to_ascii_uppercase();
+            let (from, to) = n.strip_prefix("ALTER TABLE ")?.split_once(" RENAME TO ")?;
+            let unquote = |x: &str| x.trim_matches(|c| c == '"' || c == '`').to_owned();
+            (unquote(from) == format!("NEW_{}", unquote(to)))
+                .then(|| format!("\"{}\"", unquote(to)))
+        })
+        .collect()
 }
 
 /// The table a normalized (uppercased) statement works on, unquoted and lowercased for lookup.
@@ -232,6 +259,14 @@ mod tests {
         let codes: Vec<_> = p.risks.iter().map(|r| r.code).collect();
         assert_eq!(codes, ["destructive/drop-table", "destructive/drop-column"]);
         assert_eq!(p.risks[1].line, 2);
+    }
+
+    #[test]
+    fn prisma_table_redefinition_is_not_reported_as_data_loss() {
+        let sql = "CREATE TABLE \"new_Post\" (id INTEGER);\nINSERT INTO \"new_Post\" SELECT id FROM \"Post\";\nDROP TABLE \"Post\";\nALTER TABLE \"new_Post\" RENAME TO \"Post\";\n";
+        let p = preview(&m(sql), Dialect::Sqlite, true, &HashMap::new());
+        let codes: Vec<_> = p.risks.iter().map(|r| r.code).collect();
+        assert_eq!(codes, ["schema/table-redefinition"]);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The test harness: a temporary project per test, a database per test on each engine, the
 //! dbdeploy binary, and the engines' own command-line clients to look at the result — so
 //! assertions never go through the code under test.
-#![allow(clippy::disallowed_methods, dead_code)]
+#![allow(clippy::disallowed_methods, clippy::print_stderr, dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
