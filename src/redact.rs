@@ -19,14 +19,18 @@ pub fn register_url(raw: &str) {
             secrets.push(s.to_owned());
         }
     };
-    add(raw);
-    if let Ok(url) = url::Url::parse(raw)
-        && let Some(password) = url.password()
-    {
-        add(password);
-        if let Ok(decoded) = percent_decode(password) {
-            add(&decoded);
+    match url::Url::parse(raw) {
+        Ok(url) => {
+            if let Some(password) = url.password() {
+                add(raw);
+                add(password);
+                if let Ok(decoded) = percent_decode(password) {
+                    add(&decoded);
+                }
+            }
         }
+        // Unparseable: it may still hold a password somewhere, so hide all of it.
+        Err(_) => add(raw),
     }
     // Longest first, so a password that contains another secret is masked whole.
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
@@ -124,6 +128,15 @@ mod tests {
     fn masks_percent_decoded_password() {
         register_url("postgres://u:p%40ss%3Aw0rd@h/db");
         assert_eq!(scrub("auth failed for p@ss:w0rd"), "auth failed for ***");
+    }
+
+    #[test]
+    fn urls_without_a_password_stay_readable() {
+        register_url("postgres://app@db.internal:5432/shop");
+        assert_eq!(
+            scrub("connected to postgres://app@db.internal:5432/shop"),
+            "connected to postgres://app@db.internal:5432/shop"
+        );
     }
 
     #[test]

@@ -102,7 +102,11 @@ async fn resolve<D: Database>(
         run_id: &uuid::Uuid::new_v4().to_string(),
         environment: &ctx.env.name,
         operation: OPERATION,
-        status: if result.is_ok() { "success" } else { "error" },
+        status: match &result {
+            Ok(()) => "success",
+            Err(Error::Approval(_)) => "cancelled",
+            Err(_) => "error",
+        },
         migrations: vec![name.to_owned()],
         started_at,
         finished_at: Utc::now(),

@@ -258,6 +258,7 @@ impl Postgres {
              COALESCE(to_char(a.state_change, 'YYYY-MM-DD HH24:MI:SS TZ'), '') \
              FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted \
+             AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
              AND l.classid = ($1 >> 32)::oid AND l.objid = ($1 & 4294967295)::oid LIMIT 1",
         )
         .bind(key.postgres)

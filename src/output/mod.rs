@@ -1,7 +1,6 @@
 //! Everything dbdeploy prints. The pipeline never prints: it sends [`Event`]s to a
 //! [`Reporter`]; the [`Printer`] renders them for people, and commands hand it one JSON
 //! document at the end. Every byte passes through `redact::scrub` on its way out.
-#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod human;
 pub mod json;
@@ -137,25 +136,22 @@ impl Printer {
     fn emit(&self, text: &str) {
         let text = crate::redact::scrub(text);
         if self.settings.json {
-            eprintln!("{text}");
+            write_err(&format!("{text}\n"));
         } else {
-            println!("{text}");
+            write_out(&format!("{text}\n"));
         }
     }
 
     /// Writes a partial human line (no newline), only on a terminal: in-place progress.
     fn progress(&self, text: &str) {
-        use std::io::Write;
         if !self.human_tty || self.settings.verbosity < 0 {
             return;
         }
         let text = crate::redact::scrub(text);
         if self.settings.json {
-            eprint!("{text}");
-            let _ = std::io::stderr().flush();
+            write_err(&text);
         } else {
-            print!("{text}");
-            let _ = std::io::stdout().flush();
+            write_out(&text);
         }
     }
 
@@ -170,17 +166,30 @@ impl Printer {
 
     /// Renders an error with its cause chain and hints on stderr.
     pub fn error(&self, err: &crate::error::Error) {
-        eprintln!(
-            "{}",
-            crate::redact::scrub(&human::render_error(err, self.settings.color))
-        );
+        let text = human::render_error(err, self.settings.color);
+        write_err(&format!("{}\n", crate::redact::scrub(&text)));
     }
 
     /// Writes the one JSON document to stdout.
     pub fn json(&self, doc: &serde_json::Value) {
         let text = serde_json::to_string_pretty(doc).unwrap_or_else(|_| "{}".into());
-        println!("{}", crate::redact::scrub(&text));
+        write_out(&format!("{}\n", crate::redact::scrub(&text)));
     }
+}
+
+/// Writes to stdout; a closed pipe (`dbdeploy status prod | head -1`) is not worth a panic,
+/// and the exit code still tells what happened.
+fn write_out(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+}
+
+/// Writes to stderr, ignoring a closed pipe.
+fn write_err(text: &str) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
 }
 
 impl Reporter for Printer {

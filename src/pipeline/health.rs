@@ -83,9 +83,9 @@ pub async fn check_before<D: Database>(
         }
         Some(records) => {
             let plan = super::pending::plan(ctx.set, &records, ctx.handler);
-            match plan.drift(&ctx.env.name) {
-                None => {
-                    report.health_before = Some("passed");
+            if plan.modified.is_empty() && plan.missing.is_empty() {
+                report.health_before = Some("passed");
+                if plan.failed.is_empty() {
                     ctx.step(
                         "health",
                         Outcome::Ok,
@@ -94,10 +94,23 @@ pub async fn check_before<D: Database>(
                             plan.applied.len()
                         ),
                     );
-                    return Ok(());
+                } else {
+                    // An unfinished row is also what a deploy running right now looks like
+                    // (MySQL, non-atomic migrations); it is judged again under the lock.
+                    let names: Vec<&str> = plan.failed.iter().map(|(n, _)| n.as_str()).collect();
+                    ctx.step(
+                        "health",
+                        Outcome::Warning,
+                        format!(
+                            "{} not finished (failed, or being applied by another deploy); checked again under the lock",
+                            names.join(", ")
+                        ),
+                    );
                 }
-                Some(drift) => drift,
+                return Ok(());
             }
+            plan.drift(&ctx.env.name)
+                .expect("modified or missing is drift")
         }
     };
     report.health_before = Some("failed");

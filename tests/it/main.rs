@@ -3,3 +3,4 @@
 mod common;
 mod config_errors;
 mod migrate;
+mod scenarios;

@@ -178,7 +178,7 @@ impl TestContext {
         let text = format!(
             "[project]\nmigration_tool = \"prisma\"\nmigrations_dir = \"prisma/migrations\"\n\n\
              [environments.dev]\nurl_env = \"DATABASE_URL\"\n\n\
-             [environments.staging]\nurl_env = \"DATABASE_URL\"\n\n\
+             [environments.staging]\nurl_env = \"DATABASE_URL\"\nconnect_timeout_seconds = 1\n\n\
              [environments.production]\nurl_env = \"DATABASE_URL\"\nprotected = true\nlock_timeout_seconds = 30\n\n{extra}"
         );
         std::fs::write(self.path().join("dbdeploy.toml"), text).expect("write config");
