@@ -91,6 +91,7 @@ async fn resolve<D: Database>(
     let started_at = Utc::now();
     let opts = ConnectOptions {
         wait: ctx.env.connect_wait,
+        lock_wait: ctx.env.lock_timeout,
         read_only: false,
     };
     let mut db = D::connect(&ctx.env.target, opts).await?;

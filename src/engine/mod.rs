@@ -149,6 +149,9 @@ pub struct ConnectOptions {
     pub wait: Duration,
     /// Open the session read-only (dry runs) and never create anything.
     pub read_only: bool,
+    /// How long a statement may wait for another deploy's lock (SQLite's busy timeout: its
+    /// file lock also blocks the reads of the pre-lock health check).
+    pub lock_wait: Duration,
 }
 
 /// A failed database operation. Messages are already scrubbed of secrets.

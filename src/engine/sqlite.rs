@@ -105,7 +105,7 @@ impl Database for Sqlite {
                 .filename(path)
                 .create_if_missing(!opts.read_only)
                 .read_only(opts.read_only)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(opts.lock_wait.max(Duration::from_secs(5)))
         };
         let conn = SqliteConnection::connect_with(&options)
             .await
@@ -244,29 +244,37 @@ impl Database for Sqlite {
 
     async fn lock(&mut self, _key: &LockKey, timeout: Duration) -> Result<(), DbError> {
         // In exclusive locking mode SQLite never releases a file lock once taken, so an
-        // immediate exclusive transaction holds the write lock until this connection closes.
-        let millis = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "PRAGMA busy_timeout = {millis}; PRAGMA locking_mode = EXCLUSIVE;"
-        )))
-        .execute(&mut self.conn)
-        .await
-        .map_err(|e| DbError::query("cannot prepare the deploy lock", &e))?;
-        let taken = sqlx::raw_sql("BEGIN EXCLUSIVE; COMMIT;")
+        // exclusive transaction holds the write lock until this connection closes. A failed
+        // attempt keeps its shared lock in that mode, which would starve the deploy that got
+        // further; so each failed attempt returns to normal mode, drops its locks and waits.
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let attempt = sqlx::raw_sql(
+                "PRAGMA busy_timeout = 250; PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; COMMIT;",
+            )
             .execute(&mut self.conn)
             .await;
-        let _ = sqlx::raw_sql("PRAGMA busy_timeout = 5000")
-            .execute(&mut self.conn)
-            .await;
-        match taken {
-            Ok(_) => Ok(()),
-            Err(sqlx::Error::Database(db)) if db.message().contains("locked") => {
-                Err(DbError::LockTimeout {
-                    seconds: timeout.as_secs(),
-                    holder: " (another process has the SQLite file open for writing)".into(),
-                })
+            match attempt {
+                Ok(_) => return Ok(()),
+                Err(sqlx::Error::Database(db)) if db.message().contains("locked") => {
+                    // No transaction may be open (then ROLLBACK fails); either way, drop locks.
+                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+                    let _ = sqlx::raw_sql(
+                        "PRAGMA locking_mode = NORMAL; SELECT 1 FROM sqlite_master LIMIT 1;",
+                    )
+                    .execute(&mut self.conn)
+                    .await;
+                    if std::time::Instant::now() >= deadline {
+                        return Err(DbError::LockTimeout {
+                            seconds: timeout.as_secs(),
+                            holder: " (another process has the SQLite file open for writing)"
+                                .into(),
+                        });
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(DbError::query("cannot take the deploy lock", &e)),
             }
-            Err(e) => Err(DbError::query("cannot take the deploy lock", &e)),
         }
     }
 

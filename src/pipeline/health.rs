@@ -22,6 +22,7 @@ pub async fn connect<D: Database>(
 ) -> Result<(D, String), Error> {
     let opts = ConnectOptions {
         wait: ctx.env.connect_wait,
+        lock_wait: ctx.env.lock_timeout,
         read_only,
     };
     let mut db = match D::connect(&ctx.env.target, opts).await {
@@ -55,14 +56,16 @@ pub async fn check_before<D: Database>(
         ctx.step("health", Outcome::Skipped, "--skip-health-check".into());
         return Ok(());
     }
+    // Tables are listed before the history is read: a deploy creates its tracking table
+    // before any other, so one running right now cannot make this database look foreign.
+    let tables: Vec<String> = db
+        .user_tables()
+        .await?
+        .into_iter()
+        .filter(|t| !OWN_TABLES.contains(&t.as_str()))
+        .collect();
     let problem = match read_history(db, ctx.handler).await? {
         None => {
-            let tables: Vec<String> = db
-                .user_tables()
-                .await?
-                .into_iter()
-                .filter(|t| !OWN_TABLES.contains(&t.as_str()))
-                .collect();
             if tables.is_empty() {
                 report.health_before = Some("passed");
                 ctx.step(
