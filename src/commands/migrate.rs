@@ -140,13 +140,6 @@ fn finish(
         } else {
             deploy_result(report, err)
         };
-        let recovery = err.map(|e| {
-            json!({
-                "backup_id": null,
-                "rollback_command": null,
-                "suggestions": e.hints(),
-            })
-        });
         printer.json(
             &json::Document {
                 status,
@@ -156,7 +149,6 @@ fn finish(
                 result,
                 message: &message,
                 error: err,
-                recovery,
             }
             .render(),
         );

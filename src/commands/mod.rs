@@ -73,11 +73,6 @@ pub fn fail_early(printer: &Printer, operation: &str, environment: &str, err: &E
                 result: serde_json::json!({}),
                 message: &err.to_string(),
                 error: Some(err),
-                recovery: Some(serde_json::json!({
-                    "backup_id": null,
-                    "rollback_command": null,
-                    "suggestions": err.hints(),
-                })),
             }
             .render(),
         );

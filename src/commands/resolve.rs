@@ -72,7 +72,6 @@ pub async fn run(global: &GlobalArgs, args: ResolveArgs, printer: &Printer) -> u
                         result: json!({"migration": name, "resolution": what}),
                         message: &message,
                         error: None,
-                        recovery: None,
                     }
                     .render(),
                 );

@@ -141,7 +141,6 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
                 result,
                 message: &message,
                 error: None,
-                recovery: None,
             }
             .render(),
         );

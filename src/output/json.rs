@@ -40,10 +40,8 @@ pub struct Document<'a> {
     pub result: Value,
     /// One sentence for people.
     pub message: &'a str,
-    /// The error, on failure.
+    /// The error, on failure; it also yields `recovery`.
     pub error: Option<&'a Error>,
-    /// Backup id, rollback command and suggestions, on failure.
-    pub recovery: Option<Value>,
 }
 
 impl Document<'_> {
@@ -66,9 +64,12 @@ impl Document<'_> {
                 "message": err.to_string(),
                 "hints": err.hints(),
             });
-        }
-        if let Some(recovery) = self.recovery {
-            doc["recovery"] = recovery;
+            // Backups arrive with a later version; until then there is none to name.
+            doc["recovery"] = json!({
+                "backup_id": null,
+                "rollback_command": null,
+                "suggestions": err.hints(),
+            });
         }
         doc
     }

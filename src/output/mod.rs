@@ -134,11 +134,16 @@ impl Printer {
     }
 
     fn emit(&self, text: &str) {
+        self.write_human(&format!("{text}\n"));
+    }
+
+    /// Human text goes to stdout, or to stderr when stdout carries the JSON document.
+    fn write_human(&self, text: &str) {
         let text = crate::redact::scrub(text);
         if self.settings.json {
-            write_err(&format!("{text}\n"));
+            write(std::io::stderr().lock(), &text);
         } else {
-            write_out(&format!("{text}\n"));
+            write(std::io::stdout().lock(), &text);
         }
     }
 
@@ -147,12 +152,7 @@ impl Printer {
         if !self.human_tty || self.settings.verbosity < 0 {
             return;
         }
-        let text = crate::redact::scrub(text);
-        if self.settings.json {
-            write_err(&text);
-        } else {
-            write_out(&text);
-        }
+        self.write_human(text);
     }
 
     /// Clears an in-place progress line before the line that replaces it.
@@ -167,29 +167,28 @@ impl Printer {
     /// Renders an error with its cause chain and hints on stderr.
     pub fn error(&self, err: &crate::error::Error) {
         let text = human::render_error(err, self.settings.color);
-        write_err(&format!("{}\n", crate::redact::scrub(&text)));
+        write(
+            std::io::stderr().lock(),
+            &format!("{}\n", crate::redact::scrub(&text)),
+        );
     }
 
     /// Writes the one JSON document to stdout.
     pub fn json(&self, doc: &serde_json::Value) {
         let text = serde_json::to_string_pretty(doc).unwrap_or_else(|_| "{}".into());
-        write_out(&format!("{}\n", crate::redact::scrub(&text)));
+        write(
+            std::io::stdout().lock(),
+            &format!("{}\n", crate::redact::scrub(&text)),
+        );
     }
 }
 
-/// Writes to stdout; a closed pipe (`dbdeploy status prod | head -1`) is not worth a panic,
-/// and the exit code still tells what happened.
-fn write_out(text: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
-}
-
-/// Writes to stderr, ignoring a closed pipe.
-fn write_err(text: &str) {
-    use std::io::Write;
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(text.as_bytes()).and_then(|()| err.flush());
+/// Writes and flushes; a closed pipe (`dbdeploy status prod | head -1`) is not worth a
+/// panic, and the exit code still tells what happened.
+fn write(mut stream: impl std::io::Write, text: &str) {
+    let _ = stream
+        .write_all(text.as_bytes())
+        .and_then(|()| stream.flush());
 }
 
 impl Reporter for Printer {
