@@ -14,7 +14,7 @@ Exit codes:
   2  usage or configuration error
   3  cancelled or approval refused
   4  pending migrations (status)
-  5  inconsistent state: failed, modified or missing migrations (status)";
+  5  inconsistent state: failed, modified or missing migrations, schema drift (status, health)";
 
 /// Deploy database migrations safely: validate, health-check, preview, approve, apply, verify, log.
 #[derive(Debug, Parser)]
@@ -76,6 +76,59 @@ pub enum Command {
     Status(EnvArgs),
     /// Mark a failed migration as applied or rolled back, as `prisma migrate resolve` does.
     Resolve(ResolveArgs),
+    /// Run the health checks alone: connectivity, tracking table, checksums, drift, disk, backup tools.
+    Health(HealthArgs),
+    /// Back up an environment's database now.
+    Backup(BackupArgs),
+    /// List an environment's backups: id, age, size, migrations.
+    Backups(EnvArgs),
+    /// Restore a backup (the latest by default), verified against its manifest.
+    Rollback(RollbackArgs),
+    /// Past runs recorded in the database's `_dbdeploy_history`.
+    History(HistoryArgs),
+    /// Schema drift: the live schema against the one recorded at the last deploy, as a unified diff.
+    Diff(EnvArgs),
+}
+
+/// `dbdeploy health`.
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// The environment from dbdeploy.toml.
+    pub environment: String,
+    /// Keep retrying a database that refuses connections for up to SECONDS (default: the
+    /// environment's connect_timeout_seconds).
+    #[arg(long, value_name = "SECONDS")]
+    pub wait: Option<u64>,
+}
+
+/// `dbdeploy backup`.
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The environment from dbdeploy.toml.
+    pub environment: String,
+}
+
+/// `dbdeploy rollback`.
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// The environment from dbdeploy.toml.
+    pub environment: String,
+    /// The backup to restore (default: the newest).
+    #[arg(long, value_name = "BACKUP_ID")]
+    pub to: Option<String>,
+    /// Approve without prompting (for CI and scripts).
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+/// `dbdeploy history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The environment from dbdeploy.toml.
+    pub environment: String,
+    /// How many runs to show, newest first.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub limit: usize,
 }
 
 /// The environment argument shared by every command that talks to a database.
@@ -105,6 +158,10 @@ pub struct MigrateArgs {
     /// Stop after this migration (inclusive).
     #[arg(long, value_name = "MIGRATION")]
     pub to: Option<String>,
+    /// Deploy even though the schema was changed outside dbdeploy since the last deploy
+    /// (the current schema becomes the new baseline).
+    #[arg(long)]
+    pub allow_drift: bool,
 }
 
 /// `dbdeploy resolve`.

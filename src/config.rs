@@ -95,6 +95,9 @@ pub struct Config {
     /// Where the per-run audit trail goes.
     #[serde(default)]
     pub audit: Audit,
+    /// Where backups go, how many are kept, and how they are made.
+    #[serde(default)]
+    pub backup: Backup,
 }
 
 /// The `[project]` table.
@@ -168,6 +171,23 @@ pub struct Environment {
     pub lock_timeout_seconds: Option<u64>,
     /// How long to keep retrying a database that refuses connections.
     pub connect_timeout_seconds: Option<u64>,
+    /// An application check run after a deploy (`sh -c`); non-zero exit fails the health check.
+    pub health_command: Option<String>,
+}
+
+/// The `[backup]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    /// The folder backups are written to (one subfolder per environment); relative to the
+    /// working directory.
+    pub dir: Option<PathBuf>,
+    /// How many backups to keep per environment; older ones are deleted after a new one is made.
+    pub keep: Option<usize>,
+    /// A command that makes the backup instead of the engine's dump tool (cloud snapshots).
+    pub command: Option<String>,
+    /// The command that restores a backup made by `command`.
+    pub restore_command: Option<String>,
 }
 
 /// The `[audit]` table.

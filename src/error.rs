@@ -1,11 +1,13 @@
 //! The top-level error: every boundary's error, with an exit code, a stable code for JSON,
 //! a class (before, during or after the change) and hints that say what to do next.
 
+use crate::backup::BackupError;
 use crate::config::ConfigError;
 use crate::engine::DbError;
 use crate::handler::HandlerError;
 use crate::pipeline::apply::ApplyError;
 use crate::pipeline::approve::ApprovalError;
+use crate::pipeline::health::{HealthAfterError, SchemaDriftError};
 use crate::pipeline::pending::DriftError;
 use crate::pipeline::verify::VerifyError;
 
@@ -61,6 +63,15 @@ pub enum Error {
     /// Verification after the deploy failed.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// A backup or a restore failed.
+    #[error(transparent)]
+    Backup(#[from] BackupError),
+    /// The schema changed outside dbdeploy.
+    #[error(transparent)]
+    SchemaDrift(#[from] SchemaDriftError),
+    /// The health check after the deploy failed.
+    #[error(transparent)]
+    HealthAfter(#[from] Box<HealthAfterError>),
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -77,11 +88,15 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Handler(_) => exit::USAGE,
+            Error::Backup(e) if e.is_usage() => exit::USAGE,
             Error::Approval(_) => exit::CANCELLED,
             Error::Db(_)
             | Error::Drift(_)
             | Error::Apply(_)
             | Error::Verify(_)
+            | Error::Backup(_)
+            | Error::SchemaDrift(_)
+            | Error::HealthAfter(_)
             | Error::Unavailable { .. } => exit::FAILURE,
         }
     }
@@ -103,6 +118,9 @@ impl Error {
             Error::Approval(ApprovalError::NoTerminal { .. }) => "approval-required",
             Error::Approval(_) => "cancelled",
             Error::Verify(_) => "verification-failed",
+            Error::Backup(e) => e.code(),
+            Error::SchemaDrift(_) => "schema-drift",
+            Error::HealthAfter(_) => "health-check-failed",
             Error::Unavailable { .. } => "unavailable",
         }
     }
@@ -112,7 +130,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Apply(_) => ErrorClass::MidDeployment,
-            Error::Verify(_) => ErrorClass::PostDeployment,
+            Error::Verify(_) | Error::HealthAfter(_) => ErrorClass::PostDeployment,
             _ => ErrorClass::PreDeployment,
         }
     }
@@ -138,8 +156,37 @@ impl Error {
             Error::Verify(_) => vec![
                 "the migrations ran, but the tracking table does not say what was expected; inspect it before deploying again (dbdeploy status)".into(),
             ],
+            Error::Backup(e) => backup_hints(e),
+            Error::SchemaDrift(e) => e.hints(),
+            Error::HealthAfter(e) => e.hints(),
             Error::Unavailable { hint, .. } => vec![hint.clone()],
         }
+    }
+}
+
+fn backup_hints(e: &BackupError) -> Vec<String> {
+    match e {
+        BackupError::ToolMissing { needed, .. } | BackupError::ToolTooOld { needed, .. } => vec![
+            needed.clone(),
+            "nothing was changed".into(),
+            "to deploy without a backup anyway: --skip-backup (NOT recommended: no way back if the deploy fails)".into(),
+        ],
+        BackupError::Failed { .. } | BackupError::Io { .. } | BackupError::NoSpace { .. } => vec![
+            "nothing was changed: the deploy stops before any change when its backup cannot be made".into(),
+            "fix the cause above and retry; check `[backup] dir` is writable and has room".into(),
+            "to deploy without a backup anyway: --skip-backup (NOT recommended: no way back if the deploy fails)".into(),
+        ],
+        BackupError::NotFound { .. } | BackupError::NoBackups { .. } => {
+            vec!["list the backups with `dbdeploy backups ENV`; make one with `dbdeploy backup ENV`".into()]
+        }
+        BackupError::Tampered { .. } => vec![
+            "the file was not restored and nothing was changed".into(),
+            "use another backup (`dbdeploy backups ENV`, then `dbdeploy rollback ENV --to ID`)".into(),
+        ],
+        BackupError::Unverified { .. } => vec![
+            "the backup was restored, but the database does not match it; inspect it (`dbdeploy diff ENV`, `dbdeploy status ENV`) before deploying".into(),
+        ],
+        BackupError::Mismatch { .. } => vec!["choose a backup of this environment's engine".into()],
     }
 }
 

@@ -3,6 +3,7 @@
 //!
 //! The binary is a thin wrapper around [`main`]; everything is testable from here.
 
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod config;
@@ -13,6 +14,7 @@ pub mod migration;
 pub mod output;
 pub mod pipeline;
 pub mod redact;
+pub mod schema;
 pub mod settings;
 pub mod sql;
 

@@ -76,6 +76,14 @@ pub struct EnvSettings {
     pub backup_before_migrate: bool,
     /// Restore automatically when a migration fails.
     pub rollback_on_failure: bool,
+    /// Restore automatically when the post-deploy health check fails.
+    pub rollback_on_health_check_failure: bool,
+    /// The application check run after a deploy.
+    pub health_command: Option<String>,
+    /// Where and how backups are made.
+    pub backup: BackupSettings,
+    /// The directory commands run in and relative paths resolve from.
+    pub working_dir: PathBuf,
     /// How long to wait for another deploy's lock.
     pub lock_timeout: Duration,
     /// How long to retry refused connections.
@@ -87,6 +95,20 @@ pub struct EnvSettings {
     /// The audit log file (absolute).
     pub audit_file: PathBuf,
 }
+
+/// The `[backup]` table, resolved for one environment.
+#[derive(Debug, Clone)]
+pub struct BackupSettings {
+    /// This environment's backup folder (absolute): `[backup] dir` / environment name.
+    pub dir: PathBuf,
+    /// How many backups to keep.
+    pub keep: usize,
+    /// A configured backup command and its restore command.
+    pub command: Option<(String, String)>,
+}
+
+/// Backups kept per environment when `[backup] keep` is not set.
+pub const DEFAULT_KEEP: usize = 10;
 
 impl Settings {
     /// Resolves the working directory and reads the configuration file.
@@ -173,6 +195,7 @@ impl Settings {
             .file
             .clone()
             .unwrap_or_else(|| PathBuf::from(".dbdeploy/audit.jsonl"));
+        let backup = self.backup_settings(name)?;
         Ok(EnvSettings {
             name: name.to_owned(),
             mode,
@@ -180,11 +203,51 @@ impl Settings {
             approval_required: env.protected || env.require_approval.unwrap_or(false),
             backup_before_migrate: env.backup_before_migrate,
             rollback_on_failure: env.rollback_on_failure,
+            rollback_on_health_check_failure: env.rollback_on_health_check_failure,
+            health_command: env.health_command.clone().filter(|c| !c.trim().is_empty()),
+            backup,
+            working_dir: self.working_dir.clone(),
             lock_timeout: Duration::from_secs(env.lock_timeout_seconds.unwrap_or(60)),
             connect_wait: Duration::from_secs(env.connect_timeout_seconds.unwrap_or(10)),
             tool,
             migrations_dir: absolute(&self.working_dir, &dir),
             audit_file: absolute(&self.working_dir, &audit),
+        })
+    }
+}
+
+impl Settings {
+    fn backup_settings(&self, env: &str) -> Result<BackupSettings, ConfigError> {
+        let b = &self.config.backup;
+        let invalid = |message: &str| ConfigError::Parse {
+            path: self.config_path.clone(),
+            message: message.to_owned(),
+        };
+        let keep = b.keep.unwrap_or(DEFAULT_KEEP);
+        if keep == 0 {
+            return Err(invalid(
+                "`[backup] keep` must be at least 1 (the backup of the current run is always kept)",
+            ));
+        }
+        let command = match (&b.command, &b.restore_command) {
+            (None, None) => None,
+            (Some(c), Some(r)) if !c.trim().is_empty() && !r.trim().is_empty() => {
+                Some((c.clone(), r.clone()))
+            }
+            _ => {
+                return Err(invalid(
+                    "`[backup] command` and `[backup] restore_command` must be set together: a backup that cannot be restored is not a backup",
+                ));
+            }
+        };
+        let dir = b
+            .dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".dbdeploy/backups"));
+        Ok(BackupSettings {
+            dir: absolute(&self.working_dir, &dir).join(env),
+            keep,
+            command,
         })
     }
 }

@@ -34,6 +34,7 @@ pub async fn run(global: &GlobalArgs, args: MigrateArgs, printer: &Printer) -> u
         skip_health_check: args.skip_health_check,
         skip_backup: args.skip_backup,
         to: args.to,
+        allow_drift: args.allow_drift,
     };
     let ctx = Context {
         env: &env,
@@ -97,8 +98,16 @@ fn finish(
         None => (
             Status::Success,
             format!(
-                "Deployed {} migration(s) to {env} in {took}. Next: `dbdeploy status {env}`.",
-                report.applied.len()
+                "Deployed {} migration(s) to {env} in {took}.{} Next: `dbdeploy status {env}`.",
+                report.applied.len(),
+                report
+                    .backup
+                    .as_ref()
+                    .and_then(pipeline::backup::BackupStatus::id)
+                    .map(|id| format!(
+                        " Backup: {id} (undo with `dbdeploy rollback {env} --to {id}`)."
+                    ))
+                    .unwrap_or_default()
             ),
             exit::SUCCESS,
         ),
@@ -115,9 +124,17 @@ fn finish(
                 }
                 ErrorClass::PostDeployment => "after the migrations were applied".to_owned(),
             };
+            let rollback = match &report.rollback {
+                Some(r) if r.succeeded() => format!(
+                    " Rolled back: restored {} and verified; the database is as before the deploy.",
+                    r.backup_id.as_deref().unwrap_or("the backup")
+                ),
+                Some(r) if r.initiated => format!(" Automatic rollback FAILED: {}.", r.status),
+                _ => String::new(),
+            };
             (
                 Status::Error,
-                format!("Deployment to {env} failed {what}."),
+                format!("Deployment to {env} failed {what}.{rollback}"),
                 e.exit_code(),
             )
         }
@@ -149,11 +166,43 @@ fn finish(
                 result,
                 message: &message,
                 error: err,
+                recovery: Some(recovery(env, report)),
             }
             .render(),
         );
     }
     code
+}
+
+fn recovery(env: &str, report: &RunReport) -> Value {
+    let backup_id = report
+        .backup
+        .as_ref()
+        .and_then(pipeline::backup::BackupStatus::id);
+    let rolled_back = report.rollback.as_ref().is_some_and(|r| r.succeeded());
+    json!({
+        "backup_id": backup_id,
+        "rollback_command": backup_id
+            .filter(|_| !rolled_back)
+            .map(|id| format!("dbdeploy rollback {env} --to {id}")),
+        "rollback_initiated": report.rollback.as_ref().is_some_and(|r| r.initiated),
+        "rollback_status": rollback_status(report),
+    })
+}
+
+fn rollback_status(report: &RunReport) -> String {
+    match &report.rollback {
+        Some(r) => r.status.clone(),
+        None if report
+            .backup
+            .as_ref()
+            .and_then(pipeline::backup::BackupStatus::id)
+            .is_some() =>
+        {
+            "not-attempted: the failure happened before any change".into()
+        }
+        None => "not-attempted: no backup from this run".into(),
+    }
 }
 
 fn preview_result(report: &RunReport) -> Value {
@@ -189,12 +238,15 @@ fn deploy_result(report: &RunReport, err: Option<&Error>) -> Value {
         "run_id": report.run_id,
         "migrations_applied": report.applied.len(),
         "total_duration_seconds": report.duration_seconds(),
-        "backup_id": null,
+        "backup_id": report.backup.as_ref().and_then(pipeline::backup::BackupStatus::id),
         "backup_status": match &report.backup {
             Some(pipeline::backup::BackupStatus::Skipped) => "skipped",
             Some(pipeline::backup::BackupStatus::NotConfigured) => "not-configured",
+            Some(pipeline::backup::BackupStatus::Created(_)) => "created",
             None => "not-reached",
         },
+        "health_checks_before": report.checks,
+        "health_checks_after": report.checks_after,
         "health_check_before": report.health_before,
         "health_check_after": report.health_after,
         "verified": report.verified.is_some(),
@@ -215,8 +267,11 @@ fn deploy_result(report: &RunReport, err: Option<&Error>) -> Value {
         result["failed_migration_rolled_back"] = json!(e.rolled_back);
     }
     if err.is_some() {
-        result["rollback_status"] = json!("not-attempted: no backup from this run");
-        result["rollback_initiated"] = json!(false);
+        result["rollback_status"] = json!(rollback_status(report));
+        result["rollback_initiated"] = json!(report.rollback.as_ref().is_some_and(|r| r.initiated));
+        if let Some(r) = &report.rollback {
+            result["rollback_verified"] = json!(r.verified);
+        }
     }
     result["migrations"] = Value::Array(migrations);
     result

@@ -1,8 +1,13 @@
 //! One module per command. Each takes resolved settings and the printer and returns the
 //! process exit code; none of them sees clap types beyond its own arguments.
 
+pub mod backup;
+pub mod diff;
+pub mod health;
+pub mod history;
 pub mod migrate;
 pub mod resolve;
+pub mod rollback;
 pub mod status;
 
 use crate::cli::{Cli, Command, GlobalArgs};
@@ -19,6 +24,12 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Migrate(args) => migrate::run(&cli.global, args, printer).await,
         Command::Status(args) => status::run(&cli.global, &args.environment, printer).await,
         Command::Resolve(args) => resolve::run(&cli.global, args, printer).await,
+        Command::Health(args) => health::run(&cli.global, args, printer).await,
+        Command::Backup(args) => backup::create(&cli.global, &args.environment, printer).await,
+        Command::Backups(args) => backup::list(&cli.global, &args.environment, printer),
+        Command::Rollback(args) => rollback::run(&cli.global, args, printer).await,
+        Command::History(args) => history::run(&cli.global, args, printer).await,
+        Command::Diff(args) => diff::run(&cli.global, &args.environment, printer).await,
     }
 }
 
@@ -73,6 +84,7 @@ pub fn fail_early(printer: &Printer, operation: &str, environment: &str, err: &E
                 result: serde_json::json!({}),
                 message: &err.to_string(),
                 error: Some(err),
+                recovery: None,
             }
             .render(),
         );

@@ -72,6 +72,7 @@ pub async fn run(global: &GlobalArgs, args: ResolveArgs, printer: &Printer) -> u
                         result: json!({"migration": name, "resolution": what}),
                         message: &message,
                         error: None,
+                        recovery: None,
                     }
                     .render(),
                 );
@@ -112,6 +113,9 @@ async fn resolve<D: Database>(
         finished_at: Utc::now(),
         error: result.as_ref().err(),
         target: ctx.env.target.describe(),
+        schema: None,
+        backup_id: None,
+        rollback_status: None,
     };
     if result.is_ok()
         && let Err(w) = log::write_history(&mut db, &record).await

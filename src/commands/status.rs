@@ -141,6 +141,7 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
                 result,
                 message: &message,
                 error: None,
+                recovery: None,
             }
             .render(),
         );

@@ -91,6 +91,16 @@ impl Target {
         }
     }
 
+    /// The URL handed to external commands (in their environment only): as configured for
+    /// servers, `sqlite://` with the absolute path for SQLite.
+    #[must_use]
+    pub fn url_for_tools(&self) -> String {
+        match self {
+            Target::Postgres { url } | Target::MySql { url } => url.clone(),
+            Target::Sqlite { path } => format!("sqlite://{}", path.display()),
+        }
+    }
+
     /// A description safe for output: scheme, user, host, port and database, never the password.
     #[must_use]
     pub fn describe(&self) -> String {

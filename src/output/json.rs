@@ -42,6 +42,8 @@ pub struct Document<'a> {
     pub message: &'a str,
     /// The error, on failure; it also yields `recovery`.
     pub error: Option<&'a Error>,
+    /// Backup and rollback facts for `recovery`, when the command knows them.
+    pub recovery: Option<Value>,
 }
 
 impl Document<'_> {
@@ -64,12 +66,16 @@ impl Document<'_> {
                 "message": err.to_string(),
                 "hints": err.hints(),
             });
-            // Backups arrive with a later version; until then there is none to name.
-            doc["recovery"] = json!({
-                "backup_id": null,
-                "rollback_command": null,
-                "suggestions": err.hints(),
+            let mut recovery = self.recovery.unwrap_or_else(|| {
+                json!({
+                    "backup_id": null,
+                    "rollback_command": null,
+                    "rollback_initiated": false,
+                    "rollback_status": null,
+                })
             });
+            recovery["suggestions"] = json!(err.hints());
+            doc["recovery"] = recovery;
         }
         doc
     }

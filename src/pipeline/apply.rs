@@ -55,6 +55,8 @@ pub struct ApplyError {
     pub applied_before: usize,
     /// Its changes and its tracking row were rolled back: the database is as before it.
     pub rolled_back: bool,
+    /// What the automatic restore from this run's backup did.
+    pub rollback: Option<super::rollback::RollbackOutcome>,
 }
 
 fn position(statement: &Option<usize>, line: &Option<usize>) -> String {
@@ -73,6 +75,27 @@ impl ApplyError {
         let env = &self.environment;
         let name = &self.migration;
         let mut hints = Vec::new();
+        if let Some(r) = self.rollback.as_ref().filter(|r| r.initiated) {
+            let id = r.backup_id.as_deref().unwrap_or("?");
+            if r.succeeded() {
+                hints.push(format!(
+                    "the database was restored from backup {id} and verified: it is as it was before this deploy (no migration of this run is applied)"
+                ));
+                hints.push(format!(
+                    "fix {} and run `dbdeploy migrate {env}` again",
+                    self.path.display()
+                ));
+            } else {
+                hints.push(format!(
+                    "the automatic restore from backup {id} did not complete ({}); inspect the database before anything else",
+                    r.status
+                ));
+                hints.push(format!(
+                    "retry the restore with `dbdeploy rollback {env} --to {id}`, or restore by hand (see the README)"
+                ));
+            }
+            return hints;
+        }
         if self.rolled_back {
             hints.push(format!(
                 "`{name}` was rolled back: the database is as it was before it; fix {} and run `dbdeploy migrate {env}` again",
@@ -93,6 +116,11 @@ impl ApplyError {
             ));
         }
         hints.push("later migrations were not attempted".into());
+        if let Some(id) = self.rollback.as_ref().and_then(|r| r.backup_id.as_deref()) {
+            hints.push(format!(
+                "to return to the state before this deploy: `dbdeploy rollback {env} --to {id}`"
+            ));
+        }
         hints
     }
 }
@@ -152,6 +180,7 @@ pub async fn run<D: Database>(
                     line: failure.error.line,
                     applied_before: applied.len(),
                     rolled_back: failure.rolled_back,
+                    rollback: None,
                 })
                 .into());
             }

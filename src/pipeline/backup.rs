@@ -1,33 +1,164 @@
-//! Step 8: the backup seam. Backups and automatic rollback arrive in a later version; until
-//! then an environment that requires a backup refuses to deploy rather than pretend.
+//! Step 8: the backup. Taken after approval and only when something is pending, on the run's
+//! own connection while it holds the deploy lock, so the copy, its manifest (migrations
+//! applied, schema fingerprint) and the database agree. `dbdeploy backup` uses the same code.
 
-use crate::error::Error;
+use std::time::Instant;
+
+use chrono::Utc;
+
+use crate::backup::{BackupError, BackupProvider, BackupStore, Manifest, Provider, store};
+use crate::engine::Database;
+use crate::handler::Handler;
+use crate::settings::EnvSettings;
 
 /// What the backup step did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum BackupStatus {
     /// The environment does not ask for backups.
     NotConfigured,
     /// `--skip-backup` was given.
     Skipped,
+    /// A backup was made.
+    Created(Box<Created>),
 }
 
-/// Runs the backup step.
+/// A backup that was made, and what retention deleted.
+#[derive(Debug, Clone)]
+pub struct Created {
+    /// Its manifest.
+    pub manifest: Manifest,
+    /// Its folder.
+    pub dir: std::path::PathBuf,
+    /// Older backups deleted by `keep`.
+    pub pruned: Vec<String>,
+}
+
+impl BackupStatus {
+    /// The id of the backup made, if any.
+    #[must_use]
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            BackupStatus::Created(c) => Some(&c.manifest.id),
+            _ => None,
+        }
+    }
+}
+
+/// The provider and store of an environment.
 ///
 /// # Errors
-/// When the environment requires a backup: this version cannot take one, and deploying
-/// without the backup the operator asked for must be an explicit decision.
-pub fn run(required: bool, skip: bool, environment: &str) -> Result<BackupStatus, Error> {
-    match (required, skip) {
-        (_, true) => Ok(BackupStatus::Skipped),
-        (false, false) => Ok(BackupStatus::NotConfigured),
-        (true, false) => Err(Error::Unavailable {
-            message: format!(
-                "environment `{environment}` sets backup_before_migrate, but this version of dbdeploy cannot take backups yet"
-            ),
-            hint: format!(
-                "take a backup with your usual tool, then run `dbdeploy migrate {environment} --skip-backup`; nothing was changed"
-            ),
+/// When the URL cannot be turned into tool settings.
+pub fn provider(env: &EnvSettings) -> Result<(Provider, BackupStore), BackupError> {
+    let provider = Provider::for_target(&env.target, &env.backup, &env.name, &env.working_dir)?;
+    Ok((
+        provider,
+        BackupStore::new(env.backup.dir.clone(), &env.name),
+    ))
+}
+
+/// Makes a backup now: reads the tracking table and the schema for the manifest, writes the
+/// copy (partial files are removed on failure), then applies retention.
+///
+/// # Errors
+/// Missing tools, a failed dump, a full disk; nothing is left behind.
+pub async fn create<D: Database>(
+    db: &mut D,
+    env: &EnvSettings,
+    handler: &dyn Handler,
+    reason: &str,
+) -> Result<Created, BackupError> {
+    let (provider, store) = provider(env)?;
+    let tool = provider.preflight(db).await?;
+    let failed = |what: &str, e: &dyn std::fmt::Display| BackupError::Failed {
+        what: what.to_owned(),
+        message: e.to_string(),
+    };
+    let records = super::read_history(db, handler)
+        .await
+        .map_err(|e| failed("reading the tracking table", &e))?
+        .unwrap_or_default();
+    let schema = crate::schema::snapshot(db)
+        .await
+        .map_err(|e| failed("reading the schema", &e))?;
+    let server_version = db
+        .server_version()
+        .await
+        .map_err(|e| failed("reading the server version", &e))?;
+    let started = Instant::now();
+    let created_at = Utc::now();
+    let reservation = store.reserve(created_at, provider.extension())?;
+    let written = match provider
+        .create(db, &reservation.id, &reservation.partial)
+        .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            store.abandon(&reservation);
+            return Err(e);
+        }
+    };
+    let has_file = written.size.is_some();
+    let manifest = Manifest {
+        id: reservation.id.clone(),
+        environment: env.name.clone(),
+        engine: env.target.dialect().name().to_owned(),
+        server_version,
+        provider: format!("{} ({tool})", provider.name()),
+        file: has_file.then(|| {
+            reservation
+                .file
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
         }),
+        size_bytes: written.size,
+        sha256: written.sha256,
+        migration_tool: handler.name().to_owned(),
+        migrations: records
+            .iter()
+            .filter(|r| r.state == crate::migration::RecordState::Applied)
+            .map(|r| r.name.clone())
+            .collect(),
+        tracking_digest: store::tracking_digest(&records),
+        schema_fingerprint: schema.hash,
+        schema: schema.text,
+        reason: reason.to_owned(),
+        dbdeploy_version: env!("CARGO_PKG_VERSION").to_owned(),
+        created_at,
+        duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    };
+    if let Err(e) = store.commit(&reservation, &manifest, has_file) {
+        store.abandon(&reservation);
+        return Err(e);
     }
+    let pruned = store.prune(env.backup.keep, &manifest.id)?;
+    Ok(Created {
+        manifest,
+        dir: store.dir,
+        pruned,
+    })
+}
+
+/// Free space needed for a backup: the database's size, a safe upper bound for every provider.
+pub async fn expected_size<D: Database>(db: &mut D, env: &EnvSettings) -> Option<u64> {
+    use crate::engine::{ColKind, Dialect, Stmt};
+    let sql = match db.dialect() {
+        Dialect::Postgres => "SELECT pg_database_size(current_database())::bigint",
+        Dialect::MySql => {
+            "SELECT CAST(COALESCE(SUM(data_length + index_length), 0) AS SIGNED) FROM information_schema.tables WHERE table_schema = DATABASE()"
+        }
+        Dialect::Sqlite => {
+            return match &env.target {
+                crate::engine::Target::Sqlite { path } => {
+                    std::fs::metadata(path).ok().map(|m| m.len())
+                }
+                _ => None,
+            };
+        }
+    };
+    let rows = db.fetch(&Stmt::raw(sql), &[ColKind::Int]).await.ok()?;
+    rows.first()?
+        .first()?
+        .as_int()
+        .and_then(|n| u64::try_from(n).ok())
 }

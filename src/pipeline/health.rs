@@ -1,16 +1,150 @@
-//! Steps 3 and 10: connect with a bounded wait and check the tracking table is in a state a
-//! deploy can build on (no failed migrations, applied files unchanged and present, no foreign
-//! schema without history). In dev mode, on a terminal, an inconsistent database can be reset.
+//! Steps 3 and 10: health checks. One implementation of named checks — connectivity, tracking
+//! table, failed migrations, checksums, missing files, schema drift, disk space, backup tools,
+//! application command — shared by `dbdeploy health` and the pre/post steps of `migrate`.
+//! Each check reports passed / failed / warning / skipped with a reason.
+
+use std::time::Duration;
+
+use serde::Serialize;
 
 use super::{Context, RunReport, read_history};
+use crate::backup::{BackupError, BackupProvider};
 use crate::config::Mode;
-use crate::engine::{ConnectOptions, Database};
+use crate::engine::{ConnectOptions, Database, Target};
 use crate::error::Error;
+use crate::migration::AppliedRecord;
 use crate::output::{Event, Outcome};
 use crate::pipeline::pending::DriftError;
+use crate::settings::EnvSettings;
 
 /// Tables dbdeploy itself owns, ignored when deciding whether a schema is empty.
 pub const OWN_TABLES: &[&str] = &[super::log::HISTORY_TABLE];
+
+/// How long the application check command may run.
+const APP_CHECK_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The result of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckStatus {
+    /// It passed.
+    Passed,
+    /// It failed.
+    Failed,
+    /// It passed with something worth attention.
+    Warning,
+    /// It did not run, for the stated reason.
+    Skipped,
+}
+
+/// One named check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// `connectivity`, `tracking_table`, ...
+    pub name: &'static str,
+    /// What happened.
+    pub status: CheckStatus,
+    /// Why, in one line.
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: &'static str, status: CheckStatus, detail: impl Into<String>) -> Self {
+        Self {
+            name,
+            status,
+            detail: detail.into(),
+        }
+    }
+
+    /// The check as a progress line.
+    pub fn report(&self, reporter: &dyn crate::output::Reporter) {
+        let outcome = match self.status {
+            CheckStatus::Passed => Outcome::Ok,
+            CheckStatus::Failed => Outcome::Failed,
+            CheckStatus::Warning => Outcome::Warning,
+            CheckStatus::Skipped => Outcome::Skipped,
+        };
+        reporter.event(Event::Step {
+            name: self.name,
+            outcome,
+            detail: self.detail.clone(),
+        });
+    }
+}
+
+/// The schema changed outside dbdeploy since the last run that recorded it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the schema of `{environment}` changed since the last deploy (run {run}, {at}): {}",
+    changes.iter().take(5).cloned().collect::<Vec<_>>().join("; ")
+)]
+pub struct SchemaDriftError {
+    /// The environment.
+    pub environment: String,
+    /// The run that recorded the baseline.
+    pub run: String,
+    /// When.
+    pub at: String,
+    /// What changed, one line per table object.
+    pub changes: Vec<String>,
+}
+
+impl SchemaDriftError {
+    /// What to do.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        let env = &self.environment;
+        vec![
+            format!("see the whole difference with `dbdeploy diff {env}`"),
+            "capture the change in a migration (or undo it by hand), so that the migrations describe the database again".into(),
+            format!(
+                "or deploy anyway with `dbdeploy migrate {env} --allow-drift`: the schema as it is becomes the new baseline"
+            ),
+            "nothing was changed".into(),
+        ]
+    }
+}
+
+/// The health check after the deploy failed.
+#[derive(Debug, thiserror::Error)]
+#[error("the health check after the deploy failed: {check}: {detail}")]
+pub struct HealthAfterError {
+    /// The environment.
+    pub environment: String,
+    /// The failed check.
+    pub check: String,
+    /// Why.
+    pub detail: String,
+    /// What the automatic restore did.
+    pub rollback: Option<super::rollback::RollbackOutcome>,
+}
+
+impl HealthAfterError {
+    /// What to do.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        let env = &self.environment;
+        let id = self.rollback.as_ref().and_then(|r| r.backup_id.clone());
+        match (&self.rollback, id) {
+            (Some(r), Some(id)) if r.succeeded() => vec![
+                format!("the database was restored from backup {id} and verified: it is as it was before this deploy"),
+                format!("find out why `{}` failed, then run `dbdeploy migrate {env}` again", self.check),
+            ],
+            (Some(r), Some(id)) if r.initiated => vec![
+                format!("the automatic restore from backup {id} did not complete ({}); inspect the database", r.status),
+                format!("retry with `dbdeploy rollback {env} --to {id}`"),
+            ],
+            (_, Some(id)) => vec![
+                "the migrations are applied".into(),
+                format!("to return to the state before this deploy: `dbdeploy rollback {env} --to {id}`"),
+            ],
+            (_, None) => vec![
+                "the migrations are applied and there is no backup from this run; fix forward with a new migration, or restore your own backup".into(),
+            ],
+        }
+    }
+}
 
 /// Connects and reads the server version.
 ///
@@ -42,10 +176,283 @@ pub async fn connect<D: Database>(
     Ok((db, version))
 }
 
-/// The pre-deploy checks. Returns a one-line summary.
+/// The checks on the tracking table against the files: present, none failed, unchanged, none
+/// missing. Returns the checks and the drift they amount to, if any.
+pub fn history_checks(
+    ctx: &Context<'_>,
+    tables: &[String],
+    records: Option<&[AppliedRecord]>,
+) -> (Vec<Check>, Option<DriftError>) {
+    let table = ctx.handler.table();
+    let Some(records) = records else {
+        let skipped = |name| Check::new(name, CheckStatus::Skipped, format!("no `{table}` table"));
+        if tables.is_empty() {
+            return (
+                vec![
+                    Check::new(
+                        "tracking_table",
+                        CheckStatus::Passed,
+                        format!("no `{table}` yet: empty database (first deploy)"),
+                    ),
+                    skipped("failed_migrations"),
+                    skipped("checksums"),
+                    skipped("missing_files"),
+                ],
+                None,
+            );
+        }
+        let drift = DriftError::NotEmpty {
+            environment: ctx.env.name.clone(),
+            table,
+            tables: tables.iter().take(5).cloned().collect(),
+        };
+        return (
+            vec![
+                Check::new("tracking_table", CheckStatus::Failed, drift.to_string()),
+                skipped("failed_migrations"),
+                skipped("checksums"),
+                skipped("missing_files"),
+            ],
+            Some(drift),
+        );
+    };
+    let plan = super::pending::plan(ctx.set, records, ctx.handler);
+    let mut checks = vec![Check::new(
+        "tracking_table",
+        CheckStatus::Passed,
+        format!("`{table}`: {} applied", plan.applied.len()),
+    )];
+    let names = |v: &[String]| v.join(", ");
+    let failed: Vec<String> = plan.failed.iter().map(|(n, _)| n.clone()).collect();
+    checks.push(if failed.is_empty() {
+        Check::new("failed_migrations", CheckStatus::Passed, "none failed")
+    } else {
+        Check::new(
+            "failed_migrations",
+            CheckStatus::Failed,
+            format!(
+                "not finished (failed, or being applied right now): {}",
+                names(&failed)
+            ),
+        )
+    });
+    checks.push(if plan.modified.is_empty() {
+        Check::new(
+            "checksums",
+            CheckStatus::Passed,
+            "applied migrations unchanged on disk",
+        )
+    } else {
+        Check::new(
+            "checksums",
+            CheckStatus::Failed,
+            format!("edited after being applied: {}", names(&plan.modified)),
+        )
+    });
+    checks.push(if plan.missing.is_empty() {
+        Check::new(
+            "missing_files",
+            CheckStatus::Passed,
+            "every applied migration is on disk",
+        )
+    } else {
+        Check::new(
+            "missing_files",
+            CheckStatus::Failed,
+            format!("applied but missing on disk: {}", names(&plan.missing)),
+        )
+    });
+    (checks, plan.drift(&ctx.env.name))
+}
+
+/// Compares the live schema with the one recorded by the last deploy.
 ///
 /// # Errors
-/// [`DriftError`] when history and files disagree (unless reset in dev mode).
+/// Database errors reading the catalogs.
+pub async fn schema_drift<D: Database>(
+    db: &mut D,
+    env: &EnvSettings,
+) -> Result<(Check, Option<SchemaDriftError>), Error> {
+    let Some((recorded, run, at)) = super::log::last_schema(db).await? else {
+        return Ok((
+            Check::new(
+                "schema_drift",
+                CheckStatus::Skipped,
+                "no schema recorded yet (recorded after the next deploy)",
+            ),
+            None,
+        ));
+    };
+    let live = crate::schema::snapshot(db).await?;
+    if live.hash == recorded.hash {
+        return Ok((
+            Check::new(
+                "schema_drift",
+                CheckStatus::Passed,
+                format!("schema matches the last deploy ({at})"),
+            ),
+            None,
+        ));
+    }
+    let changes = crate::schema::summary(&recorded.text, &live.text);
+    let err = SchemaDriftError {
+        environment: env.name.clone(),
+        run: run.get(..8).unwrap_or(&run).to_owned(),
+        at,
+        changes,
+    };
+    Ok((
+        Check::new("schema_drift", CheckStatus::Failed, err.to_string()),
+        Some(err),
+    ))
+}
+
+/// Free space: the SQLite file's file system, and the backup folder against the expected size.
+pub async fn disk_space<D: Database>(
+    db: &mut D,
+    env: &EnvSettings,
+    backup_needed: bool,
+) -> (Vec<Check>, Option<BackupError>) {
+    let mut checks = Vec::new();
+    let size = super::backup::expected_size(db, env).await;
+    if let Target::Sqlite { path } = &env.target {
+        checks.push(match (available(path), size) {
+            (Some(free), Some(size)) if free < size => Check::new(
+                "disk_space",
+                CheckStatus::Warning,
+                format!(
+                    "{} free next to the database file ({}): a migration that rewrites a table may not fit",
+                    crate::backup::human_bytes(free),
+                    crate::backup::human_bytes(size)
+                ),
+            ),
+            (Some(free), _) => Check::new(
+                "disk_space",
+                CheckStatus::Passed,
+                format!(
+                    "{} free next to the database file",
+                    crate::backup::human_bytes(free)
+                ),
+            ),
+            (None, _) => Check::new(
+                "disk_space",
+                CheckStatus::Skipped,
+                "free space next to the database file cannot be read",
+            ),
+        });
+    }
+    if !backup_needed {
+        checks.push(Check::new(
+            "backup_space",
+            CheckStatus::Skipped,
+            "no backup required",
+        ));
+        return (checks, None);
+    }
+    let mut err = None;
+    checks.push(match (available(&env.backup.dir), size) {
+        (Some(free), Some(size)) if free < size => {
+            let e = BackupError::NoSpace {
+                dir: env.backup.dir.clone(),
+                free,
+                needed: size,
+            };
+            let c = Check::new("backup_space", CheckStatus::Failed, e.to_string());
+            err = Some(e);
+            c
+        }
+        (Some(free), Some(size)) => Check::new(
+            "backup_space",
+            CheckStatus::Passed,
+            format!(
+                "{} free for a backup of about {}",
+                crate::backup::human_bytes(free),
+                crate::backup::human_bytes(size)
+            ),
+        ),
+        _ => Check::new(
+            "backup_space",
+            CheckStatus::Skipped,
+            "the database size or the free space cannot be read",
+        ),
+    });
+    (checks, err)
+}
+
+/// Free bytes on the file system that holds `path` (or its nearest existing parent).
+fn available(path: &std::path::Path) -> Option<u64> {
+    let mut p = path;
+    loop {
+        if p.exists() {
+            return fs4::available_space(p).ok();
+        }
+        p = p.parent()?;
+    }
+}
+
+/// The backup provider's tools, when a backup will be needed.
+pub async fn backup_tools<D: Database>(
+    db: &mut D,
+    env: &EnvSettings,
+    backup_needed: bool,
+) -> (Check, Option<BackupError>) {
+    if !backup_needed {
+        return (
+            Check::new("backup_tools", CheckStatus::Skipped, "no backup required"),
+            None,
+        );
+    }
+    let result = match super::backup::provider(env) {
+        Ok((provider, _)) => provider.preflight(db).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(tool) => (Check::new("backup_tools", CheckStatus::Passed, tool), None),
+        Err(e) => (
+            Check::new("backup_tools", CheckStatus::Failed, e.to_string()),
+            Some(e),
+        ),
+    }
+}
+
+/// Runs the environment's `health_command`.
+pub async fn app_check(env: &EnvSettings) -> Check {
+    let Some(command) = &env.health_command else {
+        return Check::new(
+            "health_command",
+            CheckStatus::Skipped,
+            "no health_command configured",
+        );
+    };
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c")
+        .arg(command)
+        .current_dir(&env.working_dir)
+        .env("DATABASE_URL", env.target.url_for_tools())
+        .env("DBDEPLOY_ENVIRONMENT", &env.name);
+    let run = crate::backup::process::run(cmd, "health_command", std::process::Stdio::null());
+    match tokio::time::timeout(APP_CHECK_TIMEOUT, run).await {
+        Ok(Ok(_)) => Check::new("health_command", CheckStatus::Passed, "exited 0"),
+        Ok(Err(e)) => Check::new("health_command", CheckStatus::Failed, e.to_string()),
+        Err(_) => Check::new(
+            "health_command",
+            CheckStatus::Failed,
+            format!("did not finish within {} s", APP_CHECK_TIMEOUT.as_secs()),
+        ),
+    }
+}
+
+/// Whether this run will take a backup if something is pending.
+#[must_use]
+pub fn backup_needed(ctx: &Context<'_>) -> bool {
+    ctx.env.backup_before_migrate && !ctx.options.skip_backup && !ctx.options.dry_run
+}
+
+/// The pre-deploy checks of `migrate` (before the lock; schema drift is checked under it).
+///
+/// # Errors
+/// [`DriftError`] when history and files disagree (unless reset in dev mode); a backup that
+/// will be needed but cannot be made.
 pub async fn check_before<D: Database>(
     ctx: &Context<'_>,
     db: &mut D,
@@ -54,6 +461,14 @@ pub async fn check_before<D: Database>(
     if ctx.options.skip_health_check {
         report.health_before = Some("skipped");
         ctx.step("health", Outcome::Skipped, "--skip-health-check".into());
+        if backup_needed(ctx) {
+            let (check, err) = backup_tools(db, ctx.env, true).await;
+            check.report(ctx.reporter);
+            report.checks.push(check);
+            if let Some(e) = err {
+                return Err(e.into());
+            }
+        }
         return Ok(());
     }
     // Tables are listed before the history is read: a deploy creates its tracking table
@@ -64,60 +479,69 @@ pub async fn check_before<D: Database>(
         .into_iter()
         .filter(|t| !OWN_TABLES.contains(&t.as_str()))
         .collect();
-    let problem = match read_history(db, ctx.handler).await? {
-        None => {
-            if tables.is_empty() {
-                report.health_before = Some("passed");
-                ctx.step(
-                    "health",
-                    Outcome::Ok,
-                    format!(
-                        "empty database, no `{}` yet (first deploy)",
-                        ctx.handler.table()
-                    ),
-                );
-                return Ok(());
-            }
-            DriftError::NotEmpty {
-                environment: ctx.env.name.clone(),
-                table: ctx.handler.table(),
-                tables: tables.into_iter().take(5).collect(),
-            }
+    let records = read_history(db, ctx.handler).await?;
+    let (mut checks, drift) = history_checks(ctx, &tables, records.as_deref());
+    // An unfinished row is also what a deploy running right now looks like (MySQL,
+    // non-atomic migrations); it is judged again under the lock.
+    for c in &mut checks {
+        if c.name == "failed_migrations" && c.status == CheckStatus::Failed {
+            c.status = CheckStatus::Warning;
+            c.detail.push_str("; checked again under the lock");
         }
-        Some(records) => {
-            let plan = super::pending::plan(ctx.set, &records, ctx.handler);
-            if plan.modified.is_empty() && plan.missing.is_empty() {
-                report.health_before = Some("passed");
-                if plan.failed.is_empty() {
-                    ctx.step(
-                        "health",
-                        Outcome::Ok,
-                        format!(
-                            "{} applied, none failed, checksums match",
-                            plan.applied.len()
-                        ),
-                    );
-                } else {
-                    // An unfinished row is also what a deploy running right now looks like
-                    // (MySQL, non-atomic migrations); it is judged again under the lock.
-                    let names: Vec<&str> = plan.failed.iter().map(|(n, _)| n.as_str()).collect();
-                    ctx.step(
-                        "health",
-                        Outcome::Warning,
-                        format!(
-                            "{} not finished (failed, or being applied by another deploy); checked again under the lock",
-                            names.join(", ")
-                        ),
-                    );
-                }
-                return Ok(());
-            }
-            plan.drift(&ctx.env.name)
-                .expect("modified or missing is drift")
+    }
+    let needed = backup_needed(ctx);
+    let (space, space_err) = disk_space(db, ctx.env, needed).await;
+    checks.extend(space);
+    let (tools, tools_err) = backup_tools(db, ctx.env, needed).await;
+    checks.push(tools);
+    let failed: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Failed)
+        .collect();
+    let warned: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Warning)
+        .collect();
+    if failed.is_empty() {
+        report.health_before = Some("passed");
+        for c in &warned {
+            c.report(ctx.reporter);
+        }
+        let passed: Vec<&str> = checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Passed)
+            .map(|c| c.name)
+            .collect();
+        let summary = match &records {
+            None => format!(
+                "empty database, no `{}` yet (first deploy)",
+                ctx.handler.table()
+            ),
+            Some(_) => format!("{} checks passed", passed.len()),
+        };
+        ctx.step("health", Outcome::Ok, summary);
+        report.checks = checks;
+        return Ok(());
+    }
+    report.health_before = Some("failed");
+    for c in &failed {
+        c.report(ctx.reporter);
+    }
+    let history_failed = failed
+        .iter()
+        .any(|c| matches!(c.name, "tracking_table" | "checksums" | "missing_files"));
+    report.checks = checks;
+    let problem = match (history_failed, drift, tools_err, space_err) {
+        (true, Some(drift), _, _) => drift,
+        (_, _, Some(e), _) | (_, _, None, Some(e)) => return Err(e.into()),
+        (_, Some(drift), None, None) => drift,
+        (_, None, None, None) => {
+            return Err(Error::Unavailable {
+                message: "a pre-deploy health check failed".into(),
+                hint: "see the failed check above; nothing was changed".into(),
+            });
         }
     };
-    report.health_before = Some("failed");
-    ctx.step("health", Outcome::Failed, problem.to_string());
     if ctx.env.mode == Mode::Dev && ctx.interactive && !ctx.options.dry_run {
         ctx.reporter.event(Event::Warning(
             "in dev mode the database can be reset: every table is dropped and all migrations are applied again".into(),

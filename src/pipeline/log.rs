@@ -6,7 +6,7 @@ use std::io::Write;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
-use crate::engine::{Database, Dialect, Stmt, Value};
+use crate::engine::{ColKind, Database, Dialect, Stmt, Value};
 use crate::error::Error;
 
 /// dbdeploy's own history table.
@@ -33,6 +33,12 @@ pub struct RunRecord<'a> {
     pub error: Option<&'a Error>,
     /// Password-free target description.
     pub target: String,
+    /// The schema at the end of the run, when the run may have changed it (the drift baseline).
+    pub schema: Option<&'a crate::schema::Snapshot>,
+    /// The backup taken by this run.
+    pub backup_id: Option<&'a str>,
+    /// What the automatic rollback did, when one was considered.
+    pub rollback_status: Option<&'a str>,
 }
 
 fn create_table(d: Dialect) -> String {
@@ -55,7 +61,11 @@ fn create_table(d: Dialect) -> String {
     tool_version        VARCHAR(64) NOT NULL,
     username            VARCHAR(255) NOT NULL,
     hostname            VARCHAR(255) NOT NULL,
-    error               TEXT
+    error               TEXT,
+    backup_id           VARCHAR(64),
+    rollback_status     TEXT,
+    schema_hash         VARCHAR(64),
+    schema_text         TEXT
 )",
         d.quote_ident(HISTORY_TABLE)
     )
@@ -68,25 +78,14 @@ pub async fn write_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Resu
     db.execute(&Stmt::raw(create_table(d)))
         .await
         .map_err(|e| format!("cannot create {HISTORY_TABLE}: {e}"))?;
-    let p: Vec<String> = (1..=12).map(|n| d.placeholder(n)).collect();
+    upgrade_table(db).await?;
+    let placeholders: Vec<String> = (1..=17).map(|n| d.placeholder(n)).collect();
     let sql = format!(
         "INSERT INTO {} (run_id, environment, operation, status, migrations_applied, migrations, \
-         started_at, finished_at, duration_ms, tool_version, username, hostname, error) \
-         VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
+         started_at, finished_at, duration_ms, tool_version, username, hostname, error, \
+         backup_id, rollback_status, schema_hash, schema_text) VALUES ({})",
         d.quote_ident(HISTORY_TABLE),
-        p[0],
-        p[1],
-        p[2],
-        p[3],
-        p[4],
-        p[5],
-        p[6],
-        p[7],
-        p[8],
-        p[9],
-        p[10],
-        p[11],
-        d.placeholder(13)
+        placeholders.join(", ")
     );
     let duration_ms = (run.finished_at - run.started_at).num_milliseconds();
     let error = run.error.map_or(Value::Null, |e| {
@@ -108,12 +107,206 @@ pub async fn write_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Resu
             Value::Text(user),
             Value::Text(host),
             error,
+            text_or_null(run.backup_id),
+            text_or_null(run.rollback_status),
+            text_or_null(run.schema.map(|s| s.hash.as_str())),
+            text_or_null(run.schema.map(|s| s.text.as_str())),
         ],
     );
     db.execute(&stmt)
         .await
         .map(drop)
         .map_err(|e| format!("cannot write to {HISTORY_TABLE}: {e}"))
+}
+
+fn text_or_null(v: Option<&str>) -> Value {
+    v.map_or(Value::Null, |s| Value::Text(s.to_owned()))
+}
+
+/// Columns added after the first version; tables created by it get them on the next write.
+const LATER_COLUMNS: &[(&str, &str)] = &[
+    ("backup_id", "VARCHAR(64)"),
+    ("rollback_status", "TEXT"),
+    ("schema_hash", "VARCHAR(64)"),
+    ("schema_text", "TEXT"),
+];
+
+async fn columns<D: Database>(db: &mut D) -> Result<Vec<String>, crate::engine::DbError> {
+    let sql = match db.dialect() {
+        Dialect::Postgres => format!(
+            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{HISTORY_TABLE}'"
+        ),
+        Dialect::MySql => format!(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{HISTORY_TABLE}'"
+        ),
+        Dialect::Sqlite => format!("SELECT name FROM pragma_table_info('{HISTORY_TABLE}')"),
+    };
+    Ok(db
+        .fetch(&Stmt::raw(sql), &[ColKind::Text])
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            r.into_iter()
+                .next()
+                .and_then(|v| v.as_text().map(str::to_ascii_lowercase))
+        })
+        .collect())
+}
+
+async fn upgrade_table<D: Database>(db: &mut D) -> Result<(), String> {
+    let have = columns(db)
+        .await
+        .map_err(|e| format!("cannot read the columns of {HISTORY_TABLE}: {e}"))?;
+    let d = db.dialect();
+    for (name, kind) in LATER_COLUMNS {
+        if !have.iter().any(|c| c == name) {
+            db.execute(&Stmt::raw(format!(
+                "ALTER TABLE {} ADD COLUMN {name} {kind}",
+                d.quote_ident(HISTORY_TABLE)
+            )))
+            .await
+            .map_err(|e| format!("cannot add column {name} to {HISTORY_TABLE}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// One past run, as `dbdeploy history` shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PastRun {
+    /// Run id.
+    pub run_id: String,
+    /// Environment name.
+    pub environment: String,
+    /// Operation.
+    pub operation: String,
+    /// Status.
+    pub status: String,
+    /// Migrations applied.
+    pub migrations: Vec<String>,
+    /// Start, as stored.
+    pub started_at: String,
+    /// Duration.
+    pub duration_ms: i64,
+    /// Who ran it.
+    pub user: String,
+    /// From where.
+    pub host: String,
+    /// dbdeploy version.
+    pub tool_version: String,
+    /// The error, if any.
+    pub error: Option<String>,
+    /// The backup it took.
+    pub backup_id: Option<String>,
+    /// What its rollback did.
+    pub rollback_status: Option<String>,
+    /// The schema fingerprint it recorded.
+    pub schema_hash: Option<String>,
+}
+
+/// Past runs, newest first; empty when the table does not exist.
+///
+/// # Errors
+/// Database errors.
+pub async fn read_runs<D: Database>(
+    db: &mut D,
+    limit: usize,
+) -> Result<Vec<PastRun>, crate::engine::DbError> {
+    if !db.table_exists(HISTORY_TABLE).await? {
+        return Ok(Vec::new());
+    }
+    let have = columns(db).await?;
+    let opt = |c: &str| {
+        if have.iter().any(|h| h == c) {
+            c.to_owned()
+        } else {
+            "NULL".to_owned()
+        }
+    };
+    let started = match db.dialect() {
+        Dialect::Postgres => "to_char(started_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')".to_owned(),
+        Dialect::MySql => "DATE_FORMAT(started_at, '%Y-%m-%dT%H:%i:%s.%fZ')".to_owned(),
+        Dialect::Sqlite => "CASE typeof(started_at) WHEN 'integer' THEN strftime('%Y-%m-%dT%H:%M:%fZ', started_at / 1000.0, 'unixepoch') ELSE CAST(started_at AS TEXT) END".to_owned(),
+    };
+    let sql = format!(
+        "SELECT run_id, environment, operation, status, migrations, {started}, duration_ms, username, hostname, \
+         tool_version, error, {}, {}, {} FROM {} ORDER BY started_at DESC LIMIT {limit}",
+        opt("backup_id"),
+        opt("rollback_status"),
+        opt("schema_hash"),
+        db.dialect().quote_ident(HISTORY_TABLE)
+    );
+    use ColKind::{Int, Text};
+    let rows = db
+        .fetch(
+            &Stmt::raw(sql),
+            &[
+                Text, Text, Text, Text, Text, Text, Int, Text, Text, Text, Text, Text, Text, Text,
+            ],
+        )
+        .await?;
+    let text = |v: &Value| v.as_text().map(str::to_owned);
+    Ok(rows
+        .into_iter()
+        .map(|r| PastRun {
+            run_id: text(&r[0]).unwrap_or_default(),
+            environment: text(&r[1]).unwrap_or_default(),
+            operation: text(&r[2]).unwrap_or_default(),
+            status: text(&r[3]).unwrap_or_default(),
+            migrations: text(&r[4])
+                .and_then(|m| serde_json::from_str(&m).ok())
+                .unwrap_or_default(),
+            started_at: text(&r[5]).unwrap_or_default(),
+            duration_ms: r[6].as_int().unwrap_or(0),
+            user: text(&r[7]).unwrap_or_default(),
+            host: text(&r[8]).unwrap_or_default(),
+            tool_version: text(&r[9]).unwrap_or_default(),
+            error: text(&r[10]),
+            backup_id: text(&r[11]),
+            rollback_status: text(&r[12]),
+            schema_hash: text(&r[13]),
+        })
+        .collect())
+}
+
+/// The schema recorded by the newest run that recorded one, with that run's id and time.
+///
+/// # Errors
+/// Database errors.
+pub async fn last_schema<D: Database>(
+    db: &mut D,
+) -> Result<Option<(crate::schema::Snapshot, String, String)>, crate::engine::DbError> {
+    if !db.table_exists(HISTORY_TABLE).await? {
+        return Ok(None);
+    }
+    if !columns(db).await?.iter().any(|c| c == "schema_text") {
+        return Ok(None);
+    }
+    let started = match db.dialect() {
+        Dialect::Postgres => "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+        Dialect::MySql => "DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s')",
+        Dialect::Sqlite => {
+            "CASE typeof(finished_at) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%S', finished_at / 1000.0, 'unixepoch') ELSE CAST(finished_at AS TEXT) END"
+        }
+    };
+    let sql = format!(
+        "SELECT schema_text, run_id, {started} FROM {} WHERE schema_text IS NOT NULL ORDER BY finished_at DESC LIMIT 1",
+        db.dialect().quote_ident(HISTORY_TABLE)
+    );
+    let rows = db
+        .fetch(
+            &Stmt::raw(sql),
+            &[ColKind::Text, ColKind::Text, ColKind::Text],
+        )
+        .await?;
+    Ok(rows.into_iter().next().map(|r| {
+        let text = r[0].as_text().unwrap_or_default().to_owned();
+        (
+            crate::schema::Snapshot::from_text(text),
+            r[1].as_text().unwrap_or_default().to_owned(),
+            r[2].as_text().unwrap_or_default().to_owned(),
+        )
+    }))
 }
 
 /// Appends the audit line. Returns a warning instead of failing.
@@ -134,6 +327,9 @@ pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), St
         "host": host,
         "tool_version": env!("CARGO_PKG_VERSION"),
         "error": run.error.map(|e| json!({"code": e.code(), "message": e.to_string()})),
+        "backup_id": run.backup_id,
+        "rollback_status": run.rollback_status,
+        "schema_fingerprint": run.schema.map(|s| &s.hash),
     });
     let text = crate::redact::scrub(&line.to_string()).into_owned();
     if let Some(dir) = path.parent() {

@@ -12,6 +12,7 @@ pub mod health;
 pub mod log;
 pub mod pending;
 pub mod preview;
+pub mod rollback;
 pub mod validate;
 pub mod verify;
 
@@ -40,6 +41,8 @@ pub struct RunOptions {
     pub skip_backup: bool,
     /// Stop after this migration.
     pub to: Option<String>,
+    /// Deploy even though the schema changed since the last deploy.
+    pub allow_drift: bool,
 }
 
 /// Everything a step may read.
@@ -97,6 +100,12 @@ pub struct RunReport {
     pub verified: Option<String>,
     /// Warnings raised along the way.
     pub warnings: Vec<String>,
+    /// The pre-deploy checks.
+    pub checks: Vec<health::Check>,
+    /// The post-deploy checks.
+    pub checks_after: Vec<health::Check>,
+    /// What the automatic rollback did, when a failure made it a question.
+    pub rollback: Option<rollback::RollbackOutcome>,
 }
 
 impl RunReport {
@@ -116,6 +125,9 @@ impl RunReport {
             locked: false,
             verified: None,
             warnings: Vec::new(),
+            checks: Vec::new(),
+            checks_after: Vec::new(),
+            rollback: None,
         }
     }
 
@@ -167,6 +179,25 @@ pub async fn run<D: Database>(
     let result = connected(ctx, &mut db, &mut report).await;
     report.finished_at = Utc::now();
     let cancelled = matches!(result, Err(Error::Approval(_)));
+    // The schema at the end of a run that may have changed it becomes the drift baseline; a
+    // run refused before any change must not record one, or it would bless the drift it found.
+    let may_have_changed = match &result {
+        Ok(()) => true,
+        Err(e) => e.class() != crate::error::ErrorClass::PreDeployment,
+    };
+    let mut schema = None;
+    if !ctx.options.dry_run
+        && report.locked
+        && may_have_changed
+        && let Some(db) = db.as_mut()
+    {
+        match crate::schema::snapshot(db).await {
+            Ok(s) => schema = Some(s),
+            Err(e) => report
+                .warnings
+                .push(format!("the schema fingerprint was not recorded: {e}")),
+        }
+    }
     if !ctx.options.dry_run {
         let status = match (&result, cancelled) {
             (Ok(()), _) => "success",
@@ -183,6 +214,9 @@ pub async fn run<D: Database>(
             finished_at: report.finished_at,
             error: result.as_ref().err(),
             target: ctx.env.target.describe(),
+            schema: schema.as_ref(),
+            backup_id: report.backup.as_ref().and_then(backup::BackupStatus::id),
+            rollback_status: report.rollback.as_ref().map(|r| r.status.as_str()),
         };
         let mut logged = Vec::new();
         // Only runs that could change the database leave a row in it; a refused or
@@ -277,6 +311,25 @@ async fn pending_and_after<D: Database>(
         ctx.step("pending", Outcome::Failed, drift.to_string());
         return Err(drift.into());
     }
+    if !ctx.options.skip_health_check {
+        let (check, drift) = health::schema_drift(db, ctx.env).await?;
+        report.checks.push(check.clone());
+        if let Some(drift) = drift {
+            if ctx.env.mode == crate::config::Mode::Dev || ctx.options.allow_drift {
+                let why = if ctx.options.allow_drift {
+                    "--allow-drift"
+                } else {
+                    "dev mode"
+                };
+                let w = format!("{drift} (continuing: {why})");
+                ctx.reporter.event(Event::Warning(w.clone()));
+                report.warnings.push(w);
+            } else {
+                check.report(ctx.reporter);
+                return Err(drift.into());
+            }
+        }
+    }
     for name in plan.modified.iter().chain(&plan.missing) {
         let w = format!("`{name}` is modified or missing on disk (ignored: --skip-health-check)");
         ctx.reporter.event(Event::Warning(w.clone()));
@@ -363,21 +416,7 @@ async fn pending_and_after<D: Database>(
         }
     };
 
-    let backup = backup::run(
-        ctx.env.backup_before_migrate,
-        ctx.options.skip_backup,
-        &ctx.env.name,
-    );
-    match &backup {
-        Ok(backup::BackupStatus::NotConfigured) => {
-            ctx.step("backup", Outcome::Skipped, "not configured".into())
-        }
-        Ok(backup::BackupStatus::Skipped) => {
-            ctx.step("backup", Outcome::Warning, "skipped (--skip-backup)".into())
-        }
-        Err(e) => ctx.step("backup", Outcome::Failed, e.to_string()),
-    }
-    report.backup = Some(backup?);
+    report.backup = Some(backup_step(ctx, db, &report.run_id).await?);
 
     let started = Instant::now();
     let applied = apply::run(ctx, db, approved, &mut report.applied).await;
@@ -397,23 +436,80 @@ async fn pending_and_after<D: Database>(
             format!("{} applied before the failure", report.applied.len()),
         ),
     }
+    if let Err(Error::Apply(mut e)) = applied {
+        let unchanged = report.applied.is_empty() && e.rolled_back;
+        let outcome = auto_rollback(
+            ctx,
+            db,
+            report,
+            ctx.env.rollback_on_failure,
+            "rollback_on_failure",
+            unchanged,
+        )
+        .await;
+        e.rollback = Some(outcome.clone());
+        report.rollback = Some(outcome);
+        return Err(Error::Apply(e));
+    }
     applied?;
 
-    match db.server_version().await {
-        Ok(_) => {
-            report.health_after = Some("passed");
-            ctx.step(
-                "health",
-                Outcome::Ok,
-                "database reachable after deploy".into(),
-            );
-        }
-        Err(e) => {
-            report.health_after = Some("failed");
-            ctx.step("health", Outcome::Failed, e.to_string());
-            return Err(verify::VerifyError(format!("the database stopped answering: {e}")).into());
-        }
+    let mut after = vec![match db.server_version().await {
+        Ok(v) => health::Check {
+            name: "connectivity",
+            status: health::CheckStatus::Passed,
+            detail: format!("{v} answers after the deploy"),
+        },
+        Err(e) => health::Check {
+            name: "connectivity",
+            status: health::CheckStatus::Failed,
+            detail: format!("the database stopped answering: {e}"),
+        },
+    }];
+    if after[0].status == health::CheckStatus::Passed {
+        after.push(health::app_check(ctx.env).await);
     }
+    let failed = after
+        .iter()
+        .find(|c| c.status == health::CheckStatus::Failed)
+        .cloned();
+    report.checks_after = after;
+    if let Some(check) = failed {
+        report.health_after = Some("failed");
+        ctx.step(
+            "health",
+            Outcome::Failed,
+            format!("{}: {}", check.name, check.detail),
+        );
+        let outcome = auto_rollback(
+            ctx,
+            db,
+            report,
+            ctx.env.rollback_on_health_check_failure,
+            "rollback_on_health_check_failure",
+            false,
+        )
+        .await;
+        report.rollback = Some(outcome.clone());
+        return Err(Box::new(health::HealthAfterError {
+            environment: ctx.env.name.clone(),
+            check: check.name.to_owned(),
+            detail: check.detail,
+            rollback: Some(outcome),
+        })
+        .into());
+    }
+    report.health_after = Some("passed");
+    let passed: Vec<&str> = report
+        .checks_after
+        .iter()
+        .filter(|c| c.status == health::CheckStatus::Passed)
+        .map(|c| c.name)
+        .collect();
+    ctx.step(
+        "health",
+        Outcome::Ok,
+        format!("{} passed after the deploy", passed.join(", ")),
+    );
     let expected: Vec<String> = report.applied.iter().map(|a| a.name.clone()).collect();
     match verify::run(ctx, db, &expected).await {
         Ok(summary) => {
@@ -424,6 +520,122 @@ async fn pending_and_after<D: Database>(
         Err(e) => {
             ctx.step("verify", Outcome::Failed, e.to_string());
             Err(e)
+        }
+    }
+}
+
+async fn backup_step<D: Database>(
+    ctx: &Context<'_>,
+    db: &mut D,
+    run_id: &str,
+) -> Result<backup::BackupStatus, Error> {
+    if !ctx.env.backup_before_migrate {
+        ctx.step(
+            "backup",
+            Outcome::Skipped,
+            "not required for this environment".into(),
+        );
+        return Ok(backup::BackupStatus::NotConfigured);
+    }
+    if ctx.options.skip_backup {
+        ctx.step(
+            "backup",
+            Outcome::Warning,
+            "skipped (--skip-backup): there is no way back if this deploy fails".into(),
+        );
+        return Ok(backup::BackupStatus::Skipped);
+    }
+    let started = Instant::now();
+    match backup::create(
+        db,
+        ctx.env,
+        ctx.handler,
+        &format!("before deploy run {run_id}"),
+    )
+    .await
+    {
+        Ok(created) => {
+            let m = &created.manifest;
+            let size = m.size_bytes.map_or_else(
+                || "kept by the backup command".to_owned(),
+                crate::backup::human_bytes,
+            );
+            ctx.step(
+                "backup",
+                Outcome::Ok,
+                format!(
+                    "{} ({size}) in {} ({})",
+                    m.id,
+                    created.dir.display(),
+                    crate::output::human::duration(started.elapsed())
+                ),
+            );
+            if !created.pruned.is_empty() {
+                ctx.reporter.event(Event::Note(format!(
+                    "retention (keep {}): deleted {}",
+                    ctx.env.backup.keep,
+                    created.pruned.join(", ")
+                )));
+            }
+            Ok(backup::BackupStatus::Created(Box::new(created)))
+        }
+        Err(e) => {
+            ctx.step("backup", Outcome::Failed, e.to_string());
+            Err(e.into())
+        }
+    }
+}
+
+/// Restores this run's backup after a failure, when the environment asks for it.
+async fn auto_rollback<D: Database>(
+    ctx: &Context<'_>,
+    db: &mut D,
+    report: &RunReport,
+    enabled: bool,
+    setting: &str,
+    unchanged: bool,
+) -> rollback::RollbackOutcome {
+    let backup_id = report.backup.as_ref().and_then(backup::BackupStatus::id);
+    if unchanged {
+        let reason = "not needed: the failed migration was rolled back and none before it was applied, so the database is unchanged";
+        ctx.step("rollback", Outcome::Skipped, reason.into());
+        return rollback::RollbackOutcome::not_attempted(reason, backup_id);
+    }
+    let manifest = match rollback::should_roll_back(enabled, setting, report.backup.as_ref()) {
+        Ok(m) => m.clone(),
+        Err(reason) => {
+            ctx.step("rollback", Outcome::Skipped, reason.clone());
+            return rollback::RollbackOutcome::not_attempted(&reason, backup_id);
+        }
+    };
+    let started = Instant::now();
+    match rollback::restore(db, ctx.env, ctx.handler, &manifest, false).await {
+        Ok(restored) => {
+            ctx.step(
+                "rollback",
+                Outcome::Ok,
+                format!(
+                    "restored {} in {}; verified: {}",
+                    manifest.id,
+                    crate::output::human::duration(started.elapsed()),
+                    restored.verified.join("; ")
+                ),
+            );
+            rollback::RollbackOutcome {
+                initiated: true,
+                status: "succeeded".into(),
+                backup_id: Some(manifest.id),
+                verified: restored.verified,
+            }
+        }
+        Err(e) => {
+            ctx.step("rollback", Outcome::Failed, e.to_string());
+            rollback::RollbackOutcome {
+                initiated: true,
+                status: format!("failed: {e}"),
+                backup_id: Some(manifest.id),
+                verified: Vec::new(),
+            }
         }
     }
 }

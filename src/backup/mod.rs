@@ -1,0 +1,318 @@
+//! Backups and restores, behind a [`BackupProvider`] boundary that is separate from the engine:
+//! an engine runs SQL on one connection, a provider moves a whole database into a file and back
+//! (often with the server's own client tools).
+//!
+//! Providers: SQLite (`VACUUM INTO`, restored in one transaction on the live file), PostgreSQL
+//! (`pg_dump -Fc` / `pg_restore` through `psql --single-transaction`), MySQL/MariaDB
+//! (`mysqldump --single-transaction` / `mysql`), and a configured command for snapshots
+//! dbdeploy cannot take itself. dbdeploy's own history table is never backed up nor restored:
+//! the record of what happened, including the rollback itself, must survive the rollback.
+
+pub mod command;
+pub mod mysql;
+pub mod postgres;
+pub mod process;
+pub mod sqlite;
+pub mod store;
+
+use std::path::{Path, PathBuf};
+
+use crate::engine::{Database, Dialect, Target};
+use crate::settings::BackupSettings;
+
+pub use store::{BackupStore, Manifest};
+
+/// Why a backup or a restore could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    /// A client tool the provider needs is not installed.
+    #[error("`{tool}` was not found on PATH; {needed}")]
+    ToolMissing {
+        /// The program.
+        tool: String,
+        /// What to install.
+        needed: String,
+    },
+    /// A client tool is too old for the server.
+    #[error("`{tool}` is version {found}, older than the server ({server}); {needed}")]
+    ToolTooOld {
+        /// The program.
+        tool: String,
+        /// Its version.
+        found: String,
+        /// The server's version.
+        server: String,
+        /// What to install.
+        needed: String,
+    },
+    /// A tool or statement failed.
+    #[error("{what} failed: {message}")]
+    Failed {
+        /// What was being done.
+        what: String,
+        /// The tool's or database's message (scrubbed of secrets).
+        message: String,
+    },
+    /// A file or folder could not be used.
+    #[error("{}: {message}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// No backup with that id.
+    #[error("backup `{id}` not found in {}", dir.display())]
+    NotFound {
+        /// The requested id.
+        id: String,
+        /// Where it was looked for.
+        dir: PathBuf,
+    },
+    /// The environment has no backups yet.
+    #[error("environment `{environment}` has no backups in {}", dir.display())]
+    NoBackups {
+        /// The environment.
+        environment: String,
+        /// Where they were looked for.
+        dir: PathBuf,
+    },
+    /// The file's hash differs from the manifest's.
+    #[error(
+        "backup file {} does not match its manifest (sha256 {actual}, manifest {expected}): it was changed or damaged after it was written",
+        path.display()
+    )]
+    Tampered {
+        /// The file.
+        path: PathBuf,
+        /// The manifest's hash.
+        expected: String,
+        /// The file's hash.
+        actual: String,
+    },
+    /// Not enough room for the backup.
+    #[error(
+        "not enough free space for a backup in {}: {} free, about {} needed",
+        dir.display(),
+        human_bytes(*free),
+        human_bytes(*needed)
+    )]
+    NoSpace {
+        /// The backup folder.
+        dir: PathBuf,
+        /// Bytes free.
+        free: u64,
+        /// Bytes expected.
+        needed: u64,
+    },
+    /// After a restore, the schema or the tracking table differs from the manifest.
+    #[error("the restore of `{id}` could not be verified: {detail}")]
+    Unverified {
+        /// The backup.
+        id: String,
+        /// What differs.
+        detail: String,
+    },
+    /// The backup belongs to another engine or environment.
+    #[error("backup `{id}` cannot be restored here: {reason}")]
+    Mismatch {
+        /// The backup.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl BackupError {
+    /// A stable identifier for JSON consumers.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            BackupError::ToolMissing { .. } | BackupError::ToolTooOld { .. } => {
+                "backup-tool-missing"
+            }
+            BackupError::Failed { .. } | BackupError::Io { .. } => "backup-failed",
+            BackupError::NotFound { .. } | BackupError::NoBackups { .. } => "backup-not-found",
+            BackupError::Tampered { .. } => "backup-tampered",
+            BackupError::NoSpace { .. } => "insufficient-disk-space",
+            BackupError::Unverified { .. } => "restore-unverified",
+            BackupError::Mismatch { .. } => "backup-mismatch",
+        }
+    }
+
+    /// Whether the user named something that does not exist (exit code 2).
+    #[must_use]
+    pub fn is_usage(&self) -> bool {
+        matches!(
+            self,
+            BackupError::NotFound { .. }
+                | BackupError::NoBackups { .. }
+                | BackupError::Mismatch { .. }
+        )
+    }
+}
+
+/// What a provider wrote.
+#[derive(Debug, Clone, Default)]
+pub struct Written {
+    /// Bytes in the file, when there is a file.
+    pub size: Option<u64>,
+    /// Its sha256, hex.
+    pub sha256: Option<String>,
+}
+
+/// A way to copy a whole database into a file and back.
+#[allow(async_fn_in_trait)]
+pub trait BackupProvider {
+    /// A short name for output and manifests (`pg_dump`, `mysqldump`, `sqlite`, `command`).
+    fn name(&self) -> &'static str;
+    /// The backup file's extension.
+    fn extension(&self) -> &'static str;
+    /// Checks, before anything is changed, that a backup and a restore can be made: tools
+    /// present and recent enough. Returns what will be used, for the report.
+    ///
+    /// # Errors
+    /// A missing or outdated tool.
+    async fn preflight<D: Database>(&self, db: &mut D) -> Result<String, BackupError>;
+    /// Writes a consistent copy of the database to `out`, an empty file created mode 0600.
+    ///
+    /// # Errors
+    /// When the copy cannot be made; the caller removes the partial file.
+    async fn create<D: Database>(
+        &self,
+        db: &mut D,
+        id: &str,
+        out: &Path,
+    ) -> Result<Written, BackupError>;
+    /// Replaces the database's contents with the backup in `file`.
+    ///
+    /// # Errors
+    /// When the restore fails; the report says what state the database is in.
+    async fn restore<D: Database>(
+        &self,
+        db: &mut D,
+        id: &str,
+        file: &Path,
+    ) -> Result<(), BackupError>;
+    /// Whether a failed restore leaves the database as it was (one transaction).
+    fn atomic_restore(&self) -> bool;
+}
+
+/// The provider for an environment: the configured command, or the engine's own.
+#[derive(Debug)]
+pub enum Provider {
+    /// SQLite `VACUUM INTO`.
+    Sqlite(sqlite::SqliteBackup),
+    /// `pg_dump` / `pg_restore`.
+    Postgres(postgres::PgBackup),
+    /// `mysqldump` / `mysql`.
+    MySql(mysql::MySqlBackup),
+    /// `[backup] command`.
+    Command(command::CommandBackup),
+}
+
+impl Provider {
+    /// Chooses the provider for a target.
+    ///
+    /// # Errors
+    /// When the URL cannot be turned into client-tool settings.
+    pub fn for_target(
+        target: &Target,
+        settings: &BackupSettings,
+        environment: &str,
+        working_dir: &Path,
+    ) -> Result<Self, BackupError> {
+        if let Some((create, restore)) = &settings.command {
+            return Ok(Provider::Command(command::CommandBackup {
+                create: create.clone(),
+                restore: restore.clone(),
+                environment: environment.to_owned(),
+                target: target.clone(),
+                working_dir: working_dir.to_owned(),
+            }));
+        }
+        Ok(match target {
+            Target::Sqlite { .. } => Provider::Sqlite(sqlite::SqliteBackup),
+            Target::Postgres { url } => Provider::Postgres(postgres::PgBackup::from_url(url)?),
+            Target::MySql { url } => Provider::MySql(mysql::MySqlBackup::from_url(url)?),
+        })
+    }
+
+    /// The engine the provider serves, for the manifest.
+    #[must_use]
+    pub fn engine(target: &Target) -> Dialect {
+        target.dialect()
+    }
+}
+
+macro_rules! each {
+    ($self:ident, $p:ident => $e:expr) => {
+        match $self {
+            Provider::Sqlite($p) => $e,
+            Provider::Postgres($p) => $e,
+            Provider::MySql($p) => $e,
+            Provider::Command($p) => $e,
+        }
+    };
+}
+
+impl BackupProvider for Provider {
+    fn name(&self) -> &'static str {
+        each!(self, p => p.name())
+    }
+    fn extension(&self) -> &'static str {
+        each!(self, p => p.extension())
+    }
+    async fn preflight<D: Database>(&self, db: &mut D) -> Result<String, BackupError> {
+        each!(self, p => p.preflight(db).await)
+    }
+    async fn create<D: Database>(
+        &self,
+        db: &mut D,
+        id: &str,
+        out: &Path,
+    ) -> Result<Written, BackupError> {
+        each!(self, p => p.create(db, id, out).await)
+    }
+    async fn restore<D: Database>(
+        &self,
+        db: &mut D,
+        id: &str,
+        file: &Path,
+    ) -> Result<(), BackupError> {
+        each!(self, p => p.restore(db, id, file).await)
+    }
+    fn atomic_restore(&self) -> bool {
+        each!(self, p => p.atomic_restore())
+    }
+}
+
+/// Bytes as a short human figure (`1.2 GB`).
+#[must_use]
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    #[allow(clippy::cast_precision_loss)]
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_bytes_reads_well() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(1_500), "1.5 KB");
+        assert_eq!(human_bytes(2_300_000_000), "2.3 GB");
+    }
+}

@@ -1,0 +1,170 @@
+//! `dbdeploy health ENV`: the named health checks of `migrate`, alone, read-only and without
+//! the lock. Exit 0 when every check passed (or was skipped), 5 when one failed, 1 when the
+//! database cannot be reached.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::{fail_early, prepare};
+use crate::cli::{GlobalArgs, HealthArgs};
+use crate::engine::{
+    ConnectOptions, Database, Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite,
+};
+use crate::error::{Error, exit};
+use crate::output::json::{self, Status};
+use crate::output::{Event, Printer, Reporter};
+use crate::pipeline::health::{self, Check, CheckStatus};
+use crate::pipeline::{Context, RunOptions, read_history};
+
+const OPERATION: &str = "health-check";
+
+/// Runs `health`.
+pub async fn run(global: &GlobalArgs, args: HealthArgs, printer: &Printer) -> u8 {
+    let environment = &args.environment;
+    let mut p = match prepare(global, environment, None) {
+        Ok(p) => p,
+        Err(e) => return fail_early(printer, OPERATION, environment, &e),
+    };
+    if let Some(wait) = args.wait {
+        p.env.connect_wait = Duration::from_secs(wait);
+    }
+    let options = RunOptions {
+        dry_run: true,
+        ..RunOptions::default()
+    };
+    let ctx = Context {
+        env: &p.env,
+        handler: p.handler,
+        set: &p.set,
+        options: &options,
+        interactive: false,
+        reporter: printer,
+    };
+    let target = p.env.target.describe();
+    printer.event(Event::Start {
+        command: "health",
+        environment,
+        mode: p.env.mode,
+        target: &target,
+        tool: p.handler.name(),
+        dry_run: false,
+    });
+    let checks = match p.env.target.dialect() {
+        Dialect::Postgres => checks::<Postgres>(&ctx).await,
+        Dialect::MySql => checks::<MySql>(&ctx).await,
+        Dialect::Sqlite => checks::<Sqlite>(&ctx).await,
+    };
+    let (checks, error) = match checks {
+        Ok(c) => (c, None),
+        Err((c, e)) => (c, Some(e)),
+    };
+    for c in &checks {
+        c.report(printer);
+    }
+    let failed: Vec<&Check> = checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Failed)
+        .collect();
+    let (code, message) = if let Some(e) = &error {
+        printer.error(e);
+        (e.exit_code(), format!("{environment} is not healthy: {e}"))
+    } else if failed.is_empty() {
+        let passed = checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Passed)
+            .count();
+        (
+            exit::SUCCESS,
+            format!("{environment} is healthy: {passed} check(s) passed"),
+        )
+    } else {
+        (
+            exit::INCONSISTENT,
+            format!(
+                "{environment} is not healthy: {} failed",
+                failed.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+            ),
+        )
+    };
+    printer.result(&message);
+    if printer.json_mode() {
+        printer.json(
+            &json::Document {
+                status: if code == exit::SUCCESS {
+                    Status::Success
+                } else {
+                    Status::Error
+                },
+                operation: OPERATION,
+                environment,
+                mode: Some(p.env.mode.as_str()),
+                result: json!({
+                    "healthy": code == exit::SUCCESS,
+                    "checks": checks,
+                    "exit_code": code,
+                }),
+                message: &message,
+                error: error.as_ref(),
+                recovery: None,
+            }
+            .render(),
+        );
+    }
+    code
+}
+
+async fn checks<D: Database>(ctx: &Context<'_>) -> Result<Vec<Check>, (Vec<Check>, Error)> {
+    let env = ctx.env;
+    let opts = ConnectOptions {
+        wait: env.connect_wait,
+        lock_wait: env.lock_timeout,
+        read_only: true,
+    };
+    let mut checks = Vec::new();
+    let mut db = match D::connect(&env.target, opts).await {
+        Ok(db) => db,
+        Err(e) => {
+            checks.push(Check {
+                name: "connectivity",
+                status: CheckStatus::Failed,
+                detail: e.to_string(),
+            });
+            return Err((checks, e.into()));
+        }
+    };
+    let result = run_checks(ctx, &mut db, &mut checks).await;
+    db.close().await;
+    match result {
+        Ok(()) => Ok(checks),
+        Err(e) => Err((checks, e)),
+    }
+}
+
+async fn run_checks<D: Database>(
+    ctx: &Context<'_>,
+    db: &mut D,
+    checks: &mut Vec<Check>,
+) -> Result<(), Error> {
+    let env = ctx.env;
+    let version = db.server_version().await?;
+    checks.push(Check {
+        name: "connectivity",
+        status: CheckStatus::Passed,
+        detail: version,
+    });
+    let tables: Vec<String> = db
+        .user_tables()
+        .await?
+        .into_iter()
+        .filter(|t| !health::OWN_TABLES.contains(&t.as_str()))
+        .collect();
+    let records = read_history(db, ctx.handler).await?;
+    checks.extend(health::history_checks(ctx, &tables, records.as_deref()).0);
+    checks.push(health::schema_drift(db, env).await?.0);
+    let backup_needed = env.backup_before_migrate;
+    checks.extend(health::disk_space(db, env, backup_needed).await.0);
+    checks.push(health::backup_tools(db, env, backup_needed).await.0);
+    checks.push(health::app_check(env).await);
+    Ok(())
+}
