@@ -13,6 +13,7 @@ pub mod migration;
 pub mod output;
 pub mod pipeline;
 pub mod redact;
+pub mod schema;
 pub mod settings;
 pub mod sql;
 
