@@ -4,6 +4,7 @@
 //! Snapshots are taken through the library (`dbdeploy::schema::snapshot`) on a read-only
 //! connection; schema changes are made with the engines' own clients.
 
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dbdeploy::engine::mysql::MySql;
@@ -370,4 +371,128 @@ engine_test!(views_triggers_and_checks_are_part_of_the_schema, |t| {
         change_list(&new_view, &snapshot(t)),
         [format!("{item}: trigger item_note removed")]
     );
+});
+
+#[track_caller]
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().expect("run the engine's tool");
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd.get_program(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The MariaDB client tools with the test server's address and login.
+fn mariadb_tool(t: &TestContext, tool: &str) -> (Command, String) {
+    let url = url::Url::parse(&t.url).expect("url");
+    let mut c = Command::new(tool);
+    c.arg("-h")
+        .arg(url.host_str().unwrap_or("127.0.0.1"))
+        .arg("-P")
+        .arg(url.port().unwrap_or(3306).to_string())
+        .arg("-u")
+        .arg(url.username());
+    if let Some(pw) = url.password() {
+        c.arg(format!("-p{pw}"));
+    }
+    (c, url.path().trim_start_matches('/').to_owned())
+}
+
+/// A backup of the test database made with the engine's own tool, as dbdeploy's backups are.
+fn dump(t: &TestContext) -> std::path::PathBuf {
+    let dump = t.path().join("dump");
+    match t.engine {
+        Engine::Sqlite => {
+            t.sql(&format!("VACUUM INTO '{}'", dump.display()));
+        }
+        Engine::Postgres => {
+            run_ok(
+                Command::new("pg_dump")
+                    .args(["-Fc", "-f"])
+                    .arg(&dump)
+                    .arg(&t.url),
+            );
+        }
+        Engine::MariaDb => {
+            let (mut cmd, db) = mariadb_tool(t, "mariadb-dump");
+            run_ok(
+                cmd.args(["--routines", "--triggers", "--result-file"])
+                    .arg(&dump)
+                    .arg(&db),
+            );
+        }
+    }
+    dump
+}
+
+/// Drops every table and view of the test database.
+fn empty(t: &TestContext) {
+    match t.engine {
+        Engine::Sqlite => std::fs::remove_file(t.path().join("test.db")).expect("remove file"),
+        Engine::Postgres => {
+            t.sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        }
+        Engine::MariaDb => {
+            let views = t.sql(
+                "SELECT table_name FROM information_schema.views \
+                 WHERE table_schema = DATABASE()",
+            );
+            let tables: Vec<String> = t
+                .tables()
+                .into_iter()
+                .filter(|n| !views.contains(n))
+                .map(|n| format!("`{n}`"))
+                .collect();
+            for v in views {
+                t.sql(&format!("DROP VIEW `{v}`"));
+            }
+            t.sql(&format!(
+                "SET FOREIGN_KEY_CHECKS = 0; DROP TABLE {}",
+                tables.join(", ")
+            ));
+        }
+    }
+}
+
+fn restore(t: &TestContext, dump: &std::path::Path) {
+    match t.engine {
+        Engine::Sqlite => std::fs::copy(dump, t.path().join("test.db"))
+            .map(drop)
+            .expect("copy"),
+        Engine::Postgres => run_ok(
+            Command::new("pg_restore")
+                .args(["--no-owner", "-d"])
+                .arg(&t.url)
+                .arg(dump),
+        ),
+        Engine::MariaDb => {
+            let (mut cmd, db) = mariadb_tool(t, "mariadb");
+            run_ok(
+                cmd.arg(&db)
+                    .stdin(std::fs::File::open(dump).expect("dump file")),
+            );
+        }
+    }
+}
+
+engine_test!(a_restored_backup_has_the_same_fingerprint, |t| {
+    t.fixture("basic");
+    t.run(&["migrate", "dev"]).code(0);
+    let (user, post) = (t.engine.q("User"), t.engine.q("Post"));
+    t.sql(&format!(
+        "CREATE VIEW big_posts AS SELECT id, views FROM {post} WHERE views > 100;\
+         INSERT INTO {user} (email) VALUES ('ada@example.com');\
+         INSERT INTO {post} (title, {}) VALUES ('first', 1)",
+        t.engine.q("authorId")
+    ));
+    let before = snapshot(t);
+    let backup = dump(t);
+    empty(t);
+    assert!(t.tables().is_empty(), "{:?}", t.tables());
+    assert_ne!(before.hash, snapshot(t).hash);
+    restore(t, &backup);
+    assert_eq!(t.sql(&format!("SELECT COUNT(*) FROM {post}")), ["1"]);
+    assert_same(&before, &snapshot(t));
 });
