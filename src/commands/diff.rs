@@ -63,7 +63,10 @@ pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u
             &format!("recorded by run {short} ({at})"),
             &format!("live {environment}"),
         );
-        let changes = crate::schema::summary(&recorded.text, &live.text);
+        let changes = crate::schema::changes(&recorded.text, &live.text)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
         (
             exit::INCONSISTENT,
             format!(

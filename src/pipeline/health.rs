@@ -283,6 +283,16 @@ pub async fn schema_drift<D: Database>(
             None,
         ));
     };
+    if crate::schema::format_version(&recorded.text) != Some(crate::schema::FORMAT_VERSION) {
+        return Ok((
+            Check::new(
+                "schema_drift",
+                CheckStatus::Skipped,
+                "the recorded schema is from another dbdeploy version (re-recorded after the next deploy)",
+            ),
+            None,
+        ));
+    }
     let live = crate::schema::snapshot(db).await?;
     if live.hash == recorded.hash {
         return Ok((
@@ -294,7 +304,10 @@ pub async fn schema_drift<D: Database>(
             None,
         ));
     }
-    let changes = crate::schema::summary(&recorded.text, &live.text);
+    let changes = crate::schema::changes(&recorded.text, &live.text)
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>();
     let err = SchemaDriftError {
         environment: env.name.clone(),
         run: run.get(..8).unwrap_or(&run).to_owned(),

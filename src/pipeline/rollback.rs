@@ -106,7 +106,10 @@ pub async fn verify<D: Database>(
         .await
         .map_err(|e| unverified(format!("cannot read the schema: {e}")))?;
     if schema.hash != manifest.schema_fingerprint {
-        let changes = crate::schema::summary(&manifest.schema, &schema.text);
+        let changes = crate::schema::changes(&manifest.schema, &schema.text)
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>();
         return Err(unverified(format!(
             "the schema differs from the backup's: {}",
             changes.into_iter().take(5).collect::<Vec<_>>().join("; ")

@@ -4,3 +4,4 @@ mod common;
 mod config_errors;
 mod migrate;
 mod scenarios;
+mod schema_fingerprint;
