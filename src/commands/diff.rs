@@ -32,7 +32,13 @@ pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u
         Ok(x) => x,
         Err(e) => return fail_early(printer, OPERATION, environment, &e),
     };
-    let Some((recorded, run, at)) = recorded else {
+    let Some(log::Baseline {
+        schema: recorded,
+        run_id: run,
+        at,
+        ..
+    }) = recorded
+    else {
         let message = format!(
             "No schema recorded for {environment} yet: it is recorded by `dbdeploy migrate {environment}`."
         );
@@ -120,7 +126,7 @@ fn doc(env: &EnvSettings, message: &str, result: serde_json::Value) -> serde_jso
     .render()
 }
 
-type Recorded = Option<(Snapshot, String, String)>;
+type Recorded = Option<log::Baseline>;
 
 async fn read<D: Database>(env: &EnvSettings) -> Result<(Recorded, Snapshot), Error> {
     let opts = ConnectOptions {

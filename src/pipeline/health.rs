@@ -273,17 +273,17 @@ pub async fn schema_drift<D: Database>(
     db: &mut D,
     env: &EnvSettings,
 ) -> Result<(Check, Option<SchemaDriftError>), Error> {
-    let Some((recorded, run, at)) = super::log::last_schema(db).await? else {
+    let Some(base) = super::log::last_schema(db).await? else {
         return Ok((
             Check::new(
                 "schema_drift",
                 CheckStatus::Skipped,
-                "no schema recorded yet (recorded after the next deploy)",
+                "no schema recorded yet (recorded after the next successful deploy)",
             ),
             None,
         ));
     };
-    if crate::schema::format_version(&recorded.text) != Some(crate::schema::FORMAT_VERSION) {
+    if crate::schema::format_version(&base.schema.text) != Some(crate::schema::FORMAT_VERSION) {
         return Ok((
             Check::new(
                 "schema_drift",
@@ -294,26 +294,40 @@ pub async fn schema_drift<D: Database>(
         ));
     }
     let live = crate::schema::snapshot(db).await?;
-    if live.hash == recorded.hash {
+    if live.hash == base.schema.hash {
         return Ok((
             Check::new(
                 "schema_drift",
                 CheckStatus::Passed,
-                format!("schema matches the last deploy ({at})"),
+                format!("schema matches the last deploy ({})", base.at),
             ),
             None,
         ));
     }
-    let changes = crate::schema::changes(&recorded.text, &live.text)
+    let changes: Vec<String> = crate::schema::changes(&base.schema.text, &live.text)
         .iter()
         .map(ToString::to_string)
-        .collect::<Vec<_>>();
+        .collect();
     let err = SchemaDriftError {
         environment: env.name.clone(),
-        run: run.get(..8).unwrap_or(&run).to_owned(),
-        at,
+        run: base.run_id.get(..8).unwrap_or(&base.run_id).to_owned(),
+        at: base.at,
         changes,
     };
+    if base.repairing {
+        // After a run that failed part-way (or a resolve), the operator is told to repair by
+        // hand; those repairs are not someone else's change.
+        return Ok((
+            Check::new(
+                "schema_drift",
+                CheckStatus::Warning,
+                format!(
+                    "{err} — expected after the failed run since (repairs by hand); the next successful deploy records the new baseline"
+                ),
+            ),
+            None,
+        ));
+    }
     Ok((
         Check::new("schema_drift", CheckStatus::Failed, err.to_string()),
         Some(err),

@@ -269,43 +269,59 @@ pub async fn read_runs<D: Database>(
         .collect())
 }
 
-/// The schema recorded by the newest run that recorded one, with that run's id and time.
+/// The drift baseline: the schema recorded by the newest successful run that recorded one.
+#[derive(Debug)]
+pub struct Baseline {
+    /// The schema.
+    pub schema: crate::schema::Snapshot,
+    /// The run that recorded it.
+    pub run_id: String,
+    /// When it finished.
+    pub at: String,
+    /// A later run failed part-way or was resolved by hand: repairs by hand are expected until
+    /// the next successful deploy, so a difference is not someone else's change.
+    pub repairing: bool,
+}
+
+/// Reads the drift baseline.
 ///
 /// # Errors
 /// Database errors.
 pub async fn last_schema<D: Database>(
     db: &mut D,
-) -> Result<Option<(crate::schema::Snapshot, String, String)>, crate::engine::DbError> {
+) -> Result<Option<Baseline>, crate::engine::DbError> {
     if !db.table_exists(HISTORY_TABLE).await? {
         return Ok(None);
     }
     if !columns(db).await?.iter().any(|c| c == "schema_text") {
         return Ok(None);
     }
-    let started = match db.dialect() {
+    let finished = match db.dialect() {
         Dialect::Postgres => "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
         Dialect::MySql => "DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s')",
         Dialect::Sqlite => {
             "CASE typeof(finished_at) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%S', finished_at / 1000.0, 'unixepoch') ELSE CAST(finished_at AS TEXT) END"
         }
     };
+    let table = db.dialect().quote_ident(HISTORY_TABLE);
     let sql = format!(
-        "SELECT schema_text, run_id, {started} FROM {} WHERE schema_text IS NOT NULL ORDER BY finished_at DESC LIMIT 1",
-        db.dialect().quote_ident(HISTORY_TABLE)
+        "SELECT schema_text, run_id, {finished}, \
+         (SELECT COUNT(*) FROM {table} later WHERE later.finished_at > h.finished_at \
+            AND ((later.status = 'error' AND later.schema_text IS NOT NULL) OR later.operation = 'resolve-migration')) \
+         FROM {table} h WHERE h.schema_text IS NOT NULL AND h.status = 'success' \
+         ORDER BY h.finished_at DESC LIMIT 1"
     );
     let rows = db
         .fetch(
             &Stmt::raw(sql),
-            &[ColKind::Text, ColKind::Text, ColKind::Text],
+            &[ColKind::Text, ColKind::Text, ColKind::Text, ColKind::Int],
         )
         .await?;
-    Ok(rows.into_iter().next().map(|r| {
-        let text = r[0].as_text().unwrap_or_default().to_owned();
-        (
-            crate::schema::Snapshot::from_text(text),
-            r[1].as_text().unwrap_or_default().to_owned(),
-            r[2].as_text().unwrap_or_default().to_owned(),
-        )
+    Ok(rows.into_iter().next().map(|r| Baseline {
+        schema: crate::schema::Snapshot::from_text(r[0].as_text().unwrap_or_default().to_owned()),
+        run_id: r[1].as_text().unwrap_or_default().to_owned(),
+        at: r[2].as_text().unwrap_or_default().to_owned(),
+        repairing: r[3].as_int().unwrap_or(0) > 0,
     }))
 }
 

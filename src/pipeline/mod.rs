@@ -314,6 +314,10 @@ async fn pending_and_after<D: Database>(
     if !ctx.options.skip_health_check {
         let (check, drift) = health::schema_drift(db, ctx.env).await?;
         report.checks.push(check.clone());
+        if check.status == health::CheckStatus::Warning {
+            check.report(ctx.reporter);
+            report.warnings.push(check.detail.clone());
+        }
         if let Some(drift) = drift {
             if ctx.env.mode == crate::config::Mode::Dev || ctx.options.allow_drift {
                 let why = if ctx.options.allow_drift {

@@ -3,5 +3,6 @@
 mod common;
 mod config_errors;
 mod migrate;
+mod safety_net;
 mod scenarios;
 mod schema_fingerprint;

@@ -465,46 +465,6 @@ engine_test!(
     }
 );
 
-// 9. backup_before_migrate --------------------------------------------------------------------
-
-engine_test!(
-    required_backup_refuses_until_skip_backup,
-    |t: &TestContext| {
-        t.fixture("basic");
-        t.write_config(
-            "[environments.safe]\nurl_env = \"DATABASE_URL\"\nbackup_before_migrate = true\n",
-        );
-        let run = t.run(&["migrate", "safe", "--yes"]);
-        run.code(1);
-        assert!(
-            run.stderr.contains("backup") && run.stderr.contains("--skip-backup"),
-            "{}",
-            run.stderr
-        );
-        // Nothing of the migrations, not even the tracking table (the run itself may be logged).
-        let tables: Vec<String> = t
-            .tables()
-            .into_iter()
-            .filter(|x| x != "_dbdeploy_history")
-            .collect();
-        assert!(tables.is_empty(), "{tables:?}");
-
-        let run = t.run(&["migrate", "safe", "--yes", "--json"]);
-        run.code(1);
-        let doc = run.json();
-        assert_eq!(doc["status"], "error");
-        assert_eq!(doc["error"]["class"], "pre-deployment");
-        assert_eq!(doc["result"]["migrations_applied"], 0);
-
-        let run = t.run(&["migrate", "safe", "--yes", "--skip-backup", "--json"]);
-        run.code(0);
-        let doc = run.json();
-        assert_eq!(doc["result"]["migrations_applied"], 3);
-        assert_eq!(doc["result"]["backup_status"], "skipped");
-        assert_eq!(t.prisma_rows().len(), 3);
-    }
-);
-
 // 10. Lock contention -------------------------------------------------------------------------
 
 /// A client process holding the deploy lock; killed (and its session ended) on drop.
