@@ -117,6 +117,18 @@ pub enum MigrationTool {
     Prisma,
 }
 
+impl std::str::FromStr for MigrationTool {
+    type Err = String;
+
+    /// Parses the name as written in `migration_tool`, so flags and the file agree.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use serde::de::IntoDeserializer;
+        let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            s.into_deserializer();
+        Self::deserialize(de).map_err(|e| e.to_string())
+    }
+}
+
 /// Whether an environment behaves like a developer database or a deploy target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]

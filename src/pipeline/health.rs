@@ -10,7 +10,7 @@ use crate::output::{Event, Outcome};
 use crate::pipeline::pending::DriftError;
 
 /// Tables dbdeploy itself owns, ignored when deciding whether a schema is empty.
-pub const OWN_TABLES: &[&str] = &[super::log::HISTORY_TABLE];
+pub const OWN_TABLES: &[&str] = &[super::log::HISTORY_TABLE, crate::handler::unfinished::TABLE];
 
 /// Connects and reads the server version.
 ///
@@ -124,6 +124,9 @@ pub async fn check_before<D: Database>(
         ));
         if super::approve::confirm("Reset the database? All data will be lost. (yes/no)").await? {
             db.reset().await?;
+            for stmt in ctx.handler.drop_tracking(db.dialect()) {
+                db.execute(&stmt).await?;
+            }
             report.health_before = Some("reset");
             ctx.step(
                 "reset",

@@ -116,9 +116,10 @@ pub fn plan<'a>(
     records: &[AppliedRecord],
     handler: &dyn Handler,
 ) -> Plan<'a> {
+    let records = handler.reconcile(set, records.to_vec());
     let mut plan = Plan::default();
     let local = |name: &str| set.migrations.iter().find(|m| m.name == name);
-    for record in records {
+    for record in &records {
         match record.state {
             RecordState::Applied => {
                 if plan.applied.iter().any(|(n, _)| n == &record.name) {
@@ -128,6 +129,8 @@ pub fn plan<'a>(
                     .push((record.name.clone(), record.finished_at.clone()));
                 match local(&record.name) {
                     None => plan.missing.push(record.name.clone()),
+                    // A changed repeatable migration is not drift: it runs again (below).
+                    Some(m) if handler.is_repeatable(m) => {}
                     Some(m) => {
                         if let Some(recorded) = &record.checksum
                             && !handler.checksum_matches(m, recorded)
@@ -147,20 +150,36 @@ pub fn plan<'a>(
     }
     let is_applied = |name: &str| plan.applied.iter().any(|(n, _)| n == name);
     let is_failed = |name: &str| plan.failed.iter().any(|(n, _)| n == name);
+    // A repeatable migration is up to date when its latest applied run has its checksum.
+    let up_to_date = |m: &Migration| {
+        records
+            .iter()
+            .rev()
+            .find(|r| r.name == m.name && r.state == RecordState::Applied)
+            .and_then(|r| r.checksum.as_deref())
+            .is_some_and(|c| handler.checksum_matches(m, c))
+    };
     let last_applied = set
         .migrations
         .iter()
-        .filter(|m| is_applied(&m.name))
-        .map(|m| m.name.as_str())
-        .max();
+        .filter(|m| is_applied(&m.name) && !handler.is_repeatable(m))
+        .reduce(|a, b| if handler.sorts_before(a, b) { b } else { a });
     let pending: Vec<&Migration> = set
         .migrations
         .iter()
-        .filter(|m| !is_applied(&m.name) && !is_failed(&m.name))
+        .filter(|m| !is_failed(&m.name))
+        .filter(|m| {
+            if handler.is_repeatable(m) {
+                !up_to_date(m)
+            } else {
+                !is_applied(&m.name)
+            }
+        })
         .collect();
     plan.out_of_order = pending
         .iter()
-        .filter(|m| last_applied.is_some_and(|last| m.name.as_str() < last))
+        .filter(|m| !handler.is_repeatable(m))
+        .filter(|m| last_applied.is_some_and(|last| handler.sorts_before(m, last)))
         .map(|m| m.name.clone())
         .collect();
     plan.pending = pending;
@@ -203,6 +222,7 @@ mod tests {
                     sql: format!("-- {n}\n"),
                     checksum: sha(&format!("-- {n}\n")),
                     transaction: TxMode::Wrapped,
+                    tool_data: None,
                 })
                 .collect(),
             warnings: Vec::new(),
