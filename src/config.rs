@@ -115,6 +115,8 @@ pub enum MigrationTool {
     /// Prisma ORM (`prisma/migrations`, `_prisma_migrations`).
     #[default]
     Prisma,
+    /// Flyway-style files (`V1__x.sql`, `R__x.sql`, `flyway_schema_history`).
+    Flyway,
 }
 
 impl std::str::FromStr for MigrationTool {

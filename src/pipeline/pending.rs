@@ -312,4 +312,77 @@ mod tests {
         assert_eq!(p.out_of_order, ["2_b"]);
         assert_eq!(p.pending.len(), 1);
     }
+
+    fn flyway_set(files: &[(&str, &str)]) -> MigrationSet {
+        use crate::handler::flyway::Flyway;
+        let dir = tempfile::tempdir().unwrap();
+        for (f, body) in files {
+            std::fs::write(dir.path().join(f), body).unwrap();
+        }
+        let mut set = Flyway
+            .load(dir.path(), crate::engine::Dialect::Sqlite)
+            .unwrap();
+        set.dir = "db/migration".into();
+        set
+    }
+
+    fn flyway_rec(name: &str, set: &MigrationSet, state: RecordState) -> AppliedRecord {
+        let checksum = set
+            .migrations
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.checksum.clone());
+        AppliedRecord {
+            checksum,
+            ..rec(name, state)
+        }
+    }
+
+    #[test]
+    fn flyway_versions_order_numerically_and_lower_pending_ones_are_out_of_order() {
+        use crate::handler::flyway::Flyway;
+        let s = flyway_set(&[
+            ("V1.12.10__c.sql", "SELECT 3;"),
+            ("V1.12.2__b.sql", "SELECT 2;"),
+            ("V1__a.sql", "SELECT 1;"),
+        ]);
+        let names: Vec<_> = s.migrations.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["1", "1.12.2", "1.12.10"]);
+        let p = plan(
+            &s,
+            &[
+                flyway_rec("1", &s, RecordState::Applied),
+                flyway_rec("1.12.10", &s, RecordState::Applied),
+            ],
+            &Flyway,
+        );
+        assert_eq!(p.out_of_order, ["1.12.2"]);
+        assert!(p.is_consistent());
+    }
+
+    #[test]
+    fn a_changed_repeatable_migration_is_pending_not_modified() {
+        use crate::handler::flyway::Flyway;
+        let s = flyway_set(&[("V1__a.sql", "SELECT 1;"), ("R__views.sql", "SELECT 2;")]);
+        let mut old = flyway_rec("views", &s, RecordState::Applied);
+        old.checksum = Some("12345".into());
+        let current = flyway_rec("views", &s, RecordState::Applied);
+        let a = flyway_rec("1", &s, RecordState::Applied);
+
+        let p = plan(&s, &[a.clone(), old.clone()], &Flyway);
+        assert!(p.is_consistent(), "{p:?}");
+        let pending: Vec<_> = p.pending.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(pending, ["views"]);
+        assert!(p.out_of_order.is_empty());
+
+        // The latest run decides: an older run with another checksum does not matter.
+        let p = plan(&s, &[a.clone(), old, current], &Flyway);
+        assert!(p.pending.is_empty(), "{p:?}");
+
+        // A versioned migration edited after it ran is drift.
+        let mut edited = a;
+        edited.checksum = Some("12345".into());
+        let p = plan(&s, &[edited], &Flyway);
+        assert_eq!(p.modified, ["1"]);
+    }
 }
