@@ -115,6 +115,8 @@ pub enum MigrationTool {
     /// Prisma ORM (`prisma/migrations`, `_prisma_migrations`).
     #[default]
     Prisma,
+    /// drizzle-kit 0.x (`drizzle/meta/_journal.json`, `drizzle.__drizzle_migrations`).
+    Drizzle,
     /// Flyway-style files (`V1__x.sql`, `R__x.sql`, `flyway_schema_history`).
     Flyway,
 }

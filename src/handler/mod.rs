@@ -6,6 +6,7 @@
 //! byte checksums), dbmate (version only), golang-migrate (one dirty-flag row) and Flyway
 //! (ranked rows, CRC checksums) fit it too.
 
+pub mod drizzle;
 pub mod flyway;
 pub mod prisma;
 pub mod unfinished;
@@ -161,6 +162,7 @@ pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
     match tool {
         MigrationTool::Prisma => &prisma::Prisma,
         MigrationTool::Flyway => &flyway::Flyway,
+        MigrationTool::Drizzle => &drizzle::Drizzle,
     }
 }
 
