@@ -119,6 +119,8 @@ pub enum MigrationTool {
     Drizzle,
     /// Flyway-style files (`V1__x.sql`, `R__x.sql`, `flyway_schema_history`).
     Flyway,
+    /// A folder of plain `.sql` files in name order (`_dbdeploy_migrations`).
+    Sql,
 }
 
 impl std::str::FromStr for MigrationTool {

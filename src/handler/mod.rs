@@ -8,6 +8,7 @@
 
 pub mod drizzle;
 pub mod flyway;
+pub mod plain;
 pub mod prisma;
 pub mod unfinished;
 
@@ -163,6 +164,7 @@ pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
         MigrationTool::Prisma => &prisma::Prisma,
         MigrationTool::Flyway => &flyway::Flyway,
         MigrationTool::Drizzle => &drizzle::Drizzle,
+        MigrationTool::Sql => &plain::PlainSql,
     }
 }
 
