@@ -631,6 +631,12 @@ impl Handler for Flyway {
         }
     }
 
+    fn failed_hint(&self) -> Option<&'static str> {
+        Some(
+            "the row has success = false in flyway_schema_history, Flyway's failed state: `dbdeploy resolve --rolled-back` deletes it as `flyway repair` does",
+        )
+    }
+
     fn is_repeatable(&self, migration: &Migration) -> bool {
         matches!(name_of(migration), Name::Repeatable { .. })
     }
@@ -845,7 +851,14 @@ mod tests {
         assert_eq!(PG_LOCK_ID, 77_433_833_903_597);
     }
 
-    fn row(rank: i64, version: Option<&str>, desc: &str, kind: &str, checksum: Option<i64>, success: bool) -> Vec<Value> {
+    fn row(
+        rank: i64,
+        version: Option<&str>,
+        desc: &str,
+        kind: &str,
+        checksum: Option<i64>,
+        success: bool,
+    ) -> Vec<Value> {
         vec![
             Value::Int(rank),
             version.map_or(Value::Null, |v| Value::Text(v.into())),
@@ -867,8 +880,22 @@ mod tests {
         let set = Flyway.load(dir.path(), Dialect::Postgres).unwrap();
         let records = Flyway
             .parse_history(vec![
-                row(0, None, "<< Flyway Schema Creation >>", "SCHEMA", None, true),
-                row(1, Some("2"), "<< Flyway Baseline >>", "BASELINE", None, true),
+                row(
+                    0,
+                    None,
+                    "<< Flyway Schema Creation >>",
+                    "SCHEMA",
+                    None,
+                    true,
+                ),
+                row(
+                    1,
+                    Some("2"),
+                    "<< Flyway Baseline >>",
+                    "BASELINE",
+                    None,
+                    true,
+                ),
                 row(2, Some("3"), "c", "SQL", Some(7), true),
                 row(3, Some("9"), "gone", "SQL", Some(8), true),
                 row(4, Some("9"), "gone", "DELETE", None, true),
@@ -895,7 +922,14 @@ mod tests {
     fn folder_loads_versions_then_repeatables_and_rejects_duplicates() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        for f in ["V1_2__b.sql", "R__a_view.sql", "sub/V1_10__c.sql", "V1_1__a.sql", "afterMigrate.sql", "notes.txt"] {
+        for f in [
+            "V1_2__b.sql",
+            "R__a_view.sql",
+            "sub/V1_10__c.sql",
+            "V1_1__a.sql",
+            "afterMigrate.sql",
+            "notes.txt",
+        ] {
             std::fs::write(dir.path().join(f), "SELECT 1;").unwrap();
         }
         let set = Flyway.load(dir.path(), Dialect::Postgres).unwrap();
@@ -917,7 +951,13 @@ mod tests {
         assert!(set.warnings[0].contains("afterMigrate.sql"));
 
         std::fs::write(dir.path().join("V1.1.0__again.sql"), "SELECT 1;").unwrap();
-        let err = Flyway.load(dir.path(), Dialect::Postgres).unwrap_err().to_string();
-        assert!(err.contains("more than one migration with version"), "{err}");
+        let err = Flyway
+            .load(dir.path(), Dialect::Postgres)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("more than one migration with version"),
+            "{err}"
+        );
     }
 }

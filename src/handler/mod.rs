@@ -106,6 +106,10 @@ pub trait Handler: Send + Sync {
     fn sorts_before(&self, a: &Migration, b: &Migration) -> bool {
         a.name < b.name
     }
+    /// How the tool itself clears a recorded failure, added to the hints when one blocks.
+    fn failed_hint(&self) -> Option<&'static str> {
+        None
+    }
     /// Statements that remove the tracking table after a dev-mode reset, when the reset of the
     /// connection's schema does not reach it.
     fn drop_tracking(&self, dialect: Dialect) -> Vec<Stmt> {

@@ -19,6 +19,8 @@ pub struct Plan<'a> {
     pub missing: Vec<String>,
     /// Pending migrations that sort before the last applied one (from merged branches).
     pub out_of_order: Vec<String>,
+    /// What the format's own tool calls clearing a failure, for the hints.
+    pub failed_hint: Option<&'static str>,
 }
 
 /// History and files disagree; deploying on top would be guesswork.
@@ -35,6 +37,8 @@ pub enum DriftError {
         modified: Vec<String>,
         /// Applied but gone from disk.
         missing: Vec<String>,
+        /// The format's own word on clearing a failure.
+        failed_hint: Option<&'static str>,
     },
     /// No tracking table, yet the schema has tables: the database was not created by these migrations.
     #[error("the database schema is not empty but has no `{table}` table: {}", .tables.join(", "))]
@@ -81,12 +85,16 @@ impl DriftError {
                 failed,
                 modified,
                 missing,
+                failed_hint,
             } => {
                 let mut hints = Vec::new();
                 for name in failed {
                     hints.push(format!(
                         "`{name}` failed earlier: undo its partial changes by hand and run `dbdeploy resolve {environment} --rolled-back {name}` to retry it, or finish it by hand and run `dbdeploy resolve {environment} --applied {name}`"
                     ));
+                }
+                if let Some(hint) = failed_hint.filter(|_| !failed.is_empty()) {
+                    hints.push(hint.to_owned());
                 }
                 if !modified.is_empty() {
                     hints.push("restore the applied file(s) from version control; to change the schema further, add a new migration".into());
@@ -117,7 +125,10 @@ pub fn plan<'a>(
     handler: &dyn Handler,
 ) -> Plan<'a> {
     let records = handler.reconcile(set, records.to_vec());
-    let mut plan = Plan::default();
+    let mut plan = Plan {
+        failed_hint: handler.failed_hint(),
+        ..Plan::default()
+    };
     let local = |name: &str| set.migrations.iter().find(|m| m.name == name);
     for record in &records {
         match record.state {
@@ -201,6 +212,7 @@ impl Plan<'_> {
             failed: self.failed.iter().map(|(n, _)| n.clone()).collect(),
             modified: self.modified.clone(),
             missing: self.missing.clone(),
+            failed_hint: self.failed_hint,
         })
     }
 }

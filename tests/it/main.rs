@@ -2,5 +2,6 @@
 
 mod common;
 mod config_errors;
+mod formats_flyway_drizzle_sql;
 mod migrate;
 mod scenarios;
