@@ -76,6 +76,20 @@ pub enum Command {
     Status(EnvArgs),
     /// Mark a failed migration as applied or rolled back, as `prisma migrate resolve` does.
     Resolve(ResolveArgs),
+    /// Write dbdeploy.toml for this project, detecting the migration tool and folder.
+    Init(InitArgs),
+}
+
+/// `dbdeploy init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The migration tool, when detection cannot tell: prisma, sqlx, dbmate, drizzle,
+    /// golang-migrate, flyway or sql.
+    #[arg(long, value_name = "TOOL")]
+    pub tool: Option<String>,
+    /// The migrations folder, relative to the project (default: the detected one).
+    #[arg(long, value_name = "DIR")]
+    pub migrations_dir: Option<PathBuf>,
 }
 
 /// The environment argument shared by every command that talks to a database.

@@ -6,6 +6,7 @@
 //! byte checksums), dbmate (version only), golang-migrate (one dirty-flag row) and Flyway
 //! (ranked rows, CRC checksums) fit it too.
 
+pub mod detect;
 pub mod drizzle;
 pub mod flyway;
 pub mod plain;
