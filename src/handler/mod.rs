@@ -284,17 +284,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         })
 }
 
-/// The relative path of `path` under `dir` with `/` separators, as tools record script names.
-#[must_use]
-pub fn relative_slash_path(dir: &Path, path: &Path) -> String {
-    path.strip_prefix(dir)
-        .unwrap_or(path)
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 /// Reads a migration file as UTF-8, with an error that names the file.
 ///
 /// # Errors
@@ -314,4 +303,23 @@ pub fn read_script(path: &Path) -> Result<String, HandlerError> {
             reason: "is not valid UTF-8 text; save it as UTF-8".into(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_opt_out_comment_counts_only_among_leading_comments() {
+        assert!(dbdeploy_opt_out("-- dbdeploy:no-transaction\nCREATE TABLE t (id INT);").is_some());
+        assert!(
+            dbdeploy_opt_out(
+                "\u{feff}-- a migration\n\n--   dbdeploy:no-transaction  \r\nSELECT 1;"
+            )
+            .is_some()
+        );
+        assert!(dbdeploy_opt_out("SELECT 1;\n-- dbdeploy:no-transaction\n").is_none());
+        assert!(dbdeploy_opt_out("-- dbdeploy:no-transactions\nSELECT 1;").is_none());
+        assert!(dbdeploy_opt_out("").is_none());
+    }
 }

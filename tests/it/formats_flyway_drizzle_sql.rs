@@ -851,6 +851,29 @@ fn sql_postgresql_concurrently_and_opt_out_run_outside_a_transaction() {
         t.sql("SELECT column_name FROM information_schema.columns WHERE table_name = 'posts' ORDER BY 1"),
         ["id", "slug", "title", "views"]
     );
+
+    // A failure outside a transaction leaves a failed row; finished by hand, it is resolved.
+    write(
+        &t,
+        "migrations/004_slug_index.sql",
+        "CREATE INDEX CONCURRENTLY posts_slug_idx ON posts (slug);\nALTER TABLE nope ADD COLUMN x INT;\n",
+    );
+    t.run(&["migrate", "dev"]).code(1);
+    assert_eq!(
+        t.sql(
+            "SELECT success, error LIKE '%relation \"nope\" does not exist%' \
+             FROM _dbdeploy_migrations WHERE name = '004_slug_index.sql'"
+        ),
+        ["f|t"]
+    );
+    t.run(&["status", "dev"]).code(5);
+    t.run(&["resolve", "dev", "--applied", "004_slug_index.sql"])
+        .code(0);
+    assert_eq!(
+        t.sql("SELECT success, error IS NULL FROM _dbdeploy_migrations WHERE name = '004_slug_index.sql'"),
+        ["t|t"]
+    );
+    t.run(&["status", "dev"]).code(0);
 }
 
 // init --------------------------------------------------------------------------------------
