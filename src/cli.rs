@@ -88,6 +88,8 @@ pub enum Command {
     History(HistoryArgs),
     /// Schema drift: the live schema against the one recorded at the last deploy, as a unified diff.
     Diff(EnvArgs),
+    /// Write dbdeploy.toml for this project, detecting the migration tool and folder.
+    Init(InitArgs),
 }
 
 /// `dbdeploy health`.
@@ -129,6 +131,18 @@ pub struct HistoryArgs {
     /// How many runs to show, newest first.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub limit: usize,
+}
+
+/// `dbdeploy init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The migration tool, when detection cannot tell: prisma, sqlx, dbmate, drizzle,
+    /// golang-migrate, flyway or sql.
+    #[arg(long, value_name = "TOOL")]
+    pub tool: Option<String>,
+    /// The migrations folder, relative to the project (default: the detected one).
+    #[arg(long, value_name = "DIR")]
+    pub migrations_dir: Option<PathBuf>,
 }
 
 /// The environment argument shared by every command that talks to a database.

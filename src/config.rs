@@ -118,6 +118,24 @@ pub enum MigrationTool {
     /// Prisma ORM (`prisma/migrations`, `_prisma_migrations`).
     #[default]
     Prisma,
+    /// drizzle-kit 0.x (`drizzle/meta/_journal.json`, `drizzle.__drizzle_migrations`).
+    Drizzle,
+    /// Flyway-style files (`V1__x.sql`, `R__x.sql`, `flyway_schema_history`).
+    Flyway,
+    /// A folder of plain `.sql` files in name order (`_dbdeploy_migrations`).
+    Sql,
+}
+
+impl std::str::FromStr for MigrationTool {
+    type Err = String;
+
+    /// Parses the name as written in `migration_tool`, so flags and the file agree.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        use serde::de::IntoDeserializer;
+        let de: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            s.into_deserializer();
+        Self::deserialize(de).map_err(|e| e.to_string())
+    }
 }
 
 /// Whether an environment behaves like a developer database or a deploy target.

@@ -18,6 +18,10 @@ pub struct Migration {
     pub checksum: String,
     /// How it can be wrapped in a transaction.
     pub transaction: TxMode,
+    /// Format-specific data the handler attaches at load time and reads back when it writes
+    /// the tracking row (Flyway: the script path relative to the folder; drizzle: the
+    /// journal's `when`). `None` for formats that need nothing beyond the fields above.
+    pub tool_data: Option<String>,
 }
 
 /// Whether a migration can run inside dbdeploy's per-migration transaction.

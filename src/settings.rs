@@ -116,27 +116,8 @@ impl Settings {
     /// # Errors
     /// When the directory or the file cannot be used.
     pub fn load(args: &GlobalArgs) -> Result<Self, ConfigError> {
-        let cwd = std::env::current_dir().map_err(|e| ConfigError::WorkingDirectory {
-            path: PathBuf::from("."),
-            reason: e.to_string(),
-        })?;
-        let working_dir = match &args.working_directory {
-            Some(dir) => {
-                let dir = cwd.join(dir);
-                if !dir.is_dir() {
-                    return Err(ConfigError::WorkingDirectory {
-                        path: dir,
-                        reason: "it is not a directory".into(),
-                    });
-                }
-                dir
-            }
-            None => cwd,
-        };
-        let config_path = match &args.config {
-            Some(path) => working_dir.join(path),
-            None => working_dir.join(config::FILE_NAME),
-        };
+        let working_dir = working_dir(args)?;
+        let config_path = config_path(args, &working_dir);
         let config = Config::load(&config_path)?;
         let interactive =
             !args.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
@@ -250,6 +231,46 @@ impl Settings {
             command,
         })
     }
+}
+
+/// The directory relative paths resolve from: `-C DIR`, or the current directory.
+///
+/// # Errors
+/// When the current directory cannot be read or `-C` is not a directory.
+pub fn working_dir(args: &GlobalArgs) -> Result<PathBuf, ConfigError> {
+    let cwd = std::env::current_dir().map_err(|e| ConfigError::WorkingDirectory {
+        path: PathBuf::from("."),
+        reason: e.to_string(),
+    })?;
+    match &args.working_directory {
+        Some(dir) => {
+            let dir = cwd.join(dir);
+            if dir.is_dir() {
+                Ok(dir)
+            } else {
+                Err(ConfigError::WorkingDirectory {
+                    path: dir,
+                    reason: "it is not a directory".into(),
+                })
+            }
+        }
+        None => Ok(cwd),
+    }
+}
+
+/// The configuration file: `-c FILE`, or `dbdeploy.toml`, in the working directory.
+#[must_use]
+pub fn config_path(args: &GlobalArgs, working_dir: &Path) -> PathBuf {
+    match &args.config {
+        Some(path) => working_dir.join(path),
+        None => working_dir.join(config::FILE_NAME),
+    }
+}
+
+/// Whether an environment variable is set to something (its value is never needed).
+#[must_use]
+pub fn var_is_set(var: &str) -> bool {
+    std::env::var_os(var).is_some_and(|v| !v.is_empty())
 }
 
 fn read_var(var: &str, env: &str) -> Result<String, ConfigError> {

@@ -5,6 +5,7 @@ pub mod backup;
 pub mod diff;
 pub mod health;
 pub mod history;
+pub mod init;
 pub mod migrate;
 pub mod resolve;
 pub mod rollback;
@@ -30,6 +31,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Rollback(args) => rollback::run(&cli.global, args, printer).await,
         Command::History(args) => history::run(&cli.global, args, printer).await,
         Command::Diff(args) => diff::run(&cli.global, &args.environment, printer).await,
+        Command::Init(args) => init::run(&cli.global, &args, printer),
     }
 }
 

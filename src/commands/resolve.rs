@@ -138,7 +138,7 @@ async fn locked<D: Database>(
     let dialect = db.dialect();
     let records = read_history(db, ctx.handler).await?;
     let exists = records.is_some();
-    let records = records.unwrap_or_default();
+    let records = ctx.handler.reconcile(ctx.set, records.unwrap_or_default());
     let local = ctx.set.migrations.iter().find(|m| m.name == name);
     let stmts = ctx
         .handler

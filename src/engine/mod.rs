@@ -226,6 +226,36 @@ pub trait Database: Sized {
     async fn server_version(&mut self) -> Result<String, DbError>;
     /// Whether a table exists in the connection's current schema.
     async fn table_exists(&mut self, table: &str) -> Result<bool, DbError>;
+    /// Whether `table` exists in `schema`, or in the connection's current schema when `None`.
+    /// Only PostgreSQL has schemas apart from databases here; the default reads
+    /// `information_schema`, which SQLite lacks, so SQLite never gets a schema.
+    async fn table_exists_in(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<bool, DbError> {
+        let Some(schema) = schema else {
+            return self.table_exists(table).await;
+        };
+        let d = self.dialect();
+        let stmt = Stmt::new(
+            format!(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = {} AND table_name = {}",
+                d.placeholder(1),
+                d.placeholder(2)
+            ),
+            vec![
+                Value::Text(schema.to_owned()),
+                Value::Text(table.to_owned()),
+            ],
+        );
+        let rows = self.fetch(&stmt, &[ColKind::Int]).await?;
+        Ok(rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(Value::as_int)
+            .is_some_and(|n| n > 0))
+    }
     /// The user tables of the current schema (for the "schema not empty" check and resets).
     async fn user_tables(&mut self) -> Result<Vec<String>, DbError>;
     /// Approximate row counts per table, for estimates and risk.

@@ -6,7 +6,12 @@
 //! byte checksums), dbmate (version only), golang-migrate (one dirty-flag row) and Flyway
 //! (ranked rows, CRC checksums) fit it too.
 
+pub mod detect;
+pub mod drizzle;
+pub mod flyway;
+pub mod plain;
 pub mod prisma;
+pub mod unfinished;
 
 use std::path::{Path, PathBuf};
 
@@ -72,6 +77,46 @@ pub trait Handler: Send + Sync {
     fn load(&self, dir: &Path, dialect: Dialect) -> Result<MigrationSet, HandlerError>;
     /// The tracking table's name.
     fn table(&self) -> &'static str;
+    /// The schema the tracking table lives in when it is not the connection's own (drizzle's
+    /// `drizzle` schema on PostgreSQL).
+    fn table_schema(&self, dialect: Dialect) -> Option<&'static str> {
+        let _ = dialect;
+        None
+    }
+    /// A table of dbdeploy's own that records what the tool's table cannot, and the query that
+    /// reads it with the same columns as [`Handler::select_history`]; read only when it exists,
+    /// its rows follow the tool's into [`Handler::parse_history`].
+    fn companion(&self, dialect: Dialect) -> Option<(&'static str, Stmt)> {
+        let _ = dialect;
+        None
+    }
+    /// Renames history records to the local migrations they record, when the tool tracks
+    /// migrations by something other than their name (drizzle: `created_at`), and expands
+    /// markers that stand for several migrations (a Flyway baseline).
+    fn reconcile(&self, set: &MigrationSet, records: Vec<AppliedRecord>) -> Vec<AppliedRecord> {
+        let _ = set;
+        records
+    }
+    /// Whether the migration runs again whenever its checksum changes (Flyway `R__`).
+    fn is_repeatable(&self, migration: &Migration) -> bool {
+        let _ = migration;
+        false
+    }
+    /// Whether `a` comes before `b` in the tool's order: a pending migration that comes before
+    /// the newest applied one is out of order.
+    fn sorts_before(&self, a: &Migration, b: &Migration) -> bool {
+        a.name < b.name
+    }
+    /// How the tool itself clears a recorded failure, added to the hints when one blocks.
+    fn failed_hint(&self) -> Option<&'static str> {
+        None
+    }
+    /// Statements that remove the tracking table after a dev-mode reset, when the reset of the
+    /// connection's schema does not reach it.
+    fn drop_tracking(&self, dialect: Dialect) -> Vec<Stmt> {
+        let _ = dialect;
+        Vec::new()
+    }
     /// The deploy lock, shared with the tool itself.
     fn lock_key(&self) -> LockKey;
     /// DDL that creates the tracking table exactly as the tool does.
@@ -122,7 +167,121 @@ pub trait Handler: Send + Sync {
 pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
     match tool {
         MigrationTool::Prisma => &prisma::Prisma,
+        MigrationTool::Flyway => &flyway::Flyway,
+        MigrationTool::Drizzle => &drizzle::Drizzle,
+        MigrationTool::Sql => &plain::PlainSql,
     }
+}
+
+/// dbdeploy's own deploy lock, for formats whose tool takes none (drizzle, plain SQL).
+#[must_use]
+pub fn dbdeploy_lock() -> LockKey {
+    LockKey {
+        // The bytes of "dbdepl".
+        postgres: 0x6462_6465_706c,
+        mysql: "dbdeploy".into(),
+    }
+}
+
+/// Checks that the migrations folder exists and is a directory.
+///
+/// # Errors
+/// When it is missing, unreadable or a file.
+pub fn check_folder(dir: &Path) -> Result<(), HandlerError> {
+    let folder_error = |reason: String| HandlerError::Folder {
+        path: dir.to_owned(),
+        reason,
+    };
+    let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            folder_error("does not exist; set `migrations_dir` in dbdeploy.toml".into())
+        }
+        _ => folder_error(format!("cannot be read: {e}")),
+    })?;
+    if meta.is_dir() {
+        Ok(())
+    } else {
+        Err(folder_error("is not a directory".into()))
+    }
+}
+
+/// The files directly in `dir` (symlinks followed), as (file name, path), sorted by name.
+///
+/// # Errors
+/// When the folder or an entry cannot be read, or a name is not UTF-8.
+pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, HandlerError> {
+    let mut out = Vec::new();
+    for (name, path, is_dir) in entries(dir)? {
+        if !is_dir {
+            out.push((name, path));
+        }
+    }
+    Ok(out)
+}
+
+/// The entries of `dir` as (name, path, is a directory), sorted by name.
+///
+/// # Errors
+/// When the folder or an entry cannot be read, or a name is not UTF-8.
+pub fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, HandlerError> {
+    let unreadable = |e: std::io::Error| HandlerError::Folder {
+        path: dir.to_owned(),
+        reason: format!("cannot be read: {e}"),
+    };
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
+        let entry = entry.map_err(unreadable)?;
+        let path = entry.path();
+        let is_dir = std::fs::metadata(&path)
+            .map_err(|e| HandlerError::File {
+                path: path.clone(),
+                line: None,
+                reason: format!("cannot be read: {e}"),
+            })?
+            .is_dir();
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| HandlerError::File {
+                path: path.clone(),
+                line: None,
+                reason: "the name is not valid UTF-8; rename it".into(),
+            })?;
+        out.push((name, path, is_dir));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The reason given when a script opts out of the transaction with `-- dbdeploy:no-transaction`
+/// on a line of its leading comments (before the first statement).
+#[must_use]
+pub fn dbdeploy_opt_out(sql: &str) -> Option<String> {
+    const DIRECTIVE: &str = "dbdeploy:no-transaction";
+    for line in sql.trim_start_matches('\u{feff}').lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let comment = line.strip_prefix("--")?;
+        if comment.trim() == DIRECTIVE {
+            return Some(format!("the script opts out with `-- {DIRECTIVE}`"));
+        }
+    }
+    None
+}
+
+/// Lowercase hex SHA-256.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    use std::fmt::Write;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// Reads a migration file as UTF-8, with an error that names the file.
@@ -144,4 +303,23 @@ pub fn read_script(path: &Path) -> Result<String, HandlerError> {
             reason: "is not valid UTF-8 text; save it as UTF-8".into(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_opt_out_comment_counts_only_among_leading_comments() {
+        assert!(dbdeploy_opt_out("-- dbdeploy:no-transaction\nCREATE TABLE t (id INT);").is_some());
+        assert!(
+            dbdeploy_opt_out(
+                "\u{feff}-- a migration\n\n--   dbdeploy:no-transaction  \r\nSELECT 1;"
+            )
+            .is_some()
+        );
+        assert!(dbdeploy_opt_out("SELECT 1;\n-- dbdeploy:no-transaction\n").is_none());
+        assert!(dbdeploy_opt_out("-- dbdeploy:no-transactions\nSELECT 1;").is_none());
+        assert!(dbdeploy_opt_out("").is_none());
+    }
 }

@@ -99,6 +99,7 @@ impl Handler for Prisma {
             migrations.push(Migration {
                 checksum: sha256_hex(sql.as_bytes()),
                 transaction: TxMode::analyze(&sql, dialect, None),
+                tool_data: None,
                 name,
                 path,
                 sql,
@@ -458,6 +459,7 @@ mod tests {
             sql: sql.into(),
             checksum: sha256_hex(sql.as_bytes()),
             transaction: TxMode::Wrapped,
+            tool_data: None,
         }
     }
 

@@ -137,7 +137,7 @@ pub async fn run<D: Database>(
 ) -> Result<(), Error> {
     let handler = ctx.handler;
     let dialect = db.dialect();
-    if !db.table_exists(handler.table()).await? {
+    if !super::tracking_table_exists(db, handler).await? {
         for stmt in handler.create_table(dialect) {
             db.execute(&stmt).await?;
         }

@@ -18,7 +18,7 @@ use crate::pipeline::pending::DriftError;
 use crate::settings::EnvSettings;
 
 /// Tables dbdeploy itself owns, ignored when deciding whether a schema is empty.
-pub const OWN_TABLES: &[&str] = &[super::log::HISTORY_TABLE];
+pub const OWN_TABLES: &[&str] = &[super::log::HISTORY_TABLE, crate::handler::unfinished::TABLE];
 
 /// How long the application check command may run.
 const APP_CHECK_TIMEOUT: Duration = Duration::from_secs(120);
@@ -575,6 +575,9 @@ pub async fn check_before<D: Database>(
         ));
         if super::approve::confirm("Reset the database? All data will be lost. (yes/no)").await? {
             db.reset().await?;
+            for stmt in ctx.handler.drop_tracking(db.dialect()) {
+                db.execute(&stmt).await?;
+            }
             report.health_before = Some("reset");
             ctx.step(
                 "reset",

@@ -148,12 +148,29 @@ pub async fn read_history<D: Database>(
     db: &mut D,
     handler: &dyn Handler,
 ) -> Result<Option<Vec<AppliedRecord>>, Error> {
-    if !db.table_exists(handler.table()).await? {
+    if !tracking_table_exists(db, handler).await? {
         return Ok(None);
     }
     let (stmt, cols) = handler.select_history(db.dialect());
-    let rows = db.fetch(&stmt, &cols).await?;
+    let mut rows = db.fetch(&stmt, &cols).await?;
+    if let Some((table, stmt)) = handler.companion(db.dialect())
+        && db.table_exists(table).await?
+    {
+        rows.extend(db.fetch(&stmt, &cols).await?);
+    }
     Ok(Some(handler.parse_history(rows)?))
+}
+
+/// Whether the format's tracking table exists, in its own schema when it has one.
+///
+/// # Errors
+/// Database errors.
+pub async fn tracking_table_exists<D: Database>(
+    db: &mut D,
+    handler: &dyn Handler,
+) -> Result<bool, Error> {
+    let schema = handler.table_schema(db.dialect());
+    Ok(db.table_exists_in(schema, handler.table()).await?)
 }
 
 /// Runs `migrate` against a database of engine `D`.

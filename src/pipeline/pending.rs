@@ -19,6 +19,8 @@ pub struct Plan<'a> {
     pub missing: Vec<String>,
     /// Pending migrations that sort before the last applied one (from merged branches).
     pub out_of_order: Vec<String>,
+    /// What the format's own tool calls clearing a failure, for the hints.
+    pub failed_hint: Option<&'static str>,
 }
 
 /// History and files disagree; deploying on top would be guesswork.
@@ -35,6 +37,8 @@ pub enum DriftError {
         modified: Vec<String>,
         /// Applied but gone from disk.
         missing: Vec<String>,
+        /// The format's own word on clearing a failure.
+        failed_hint: Option<&'static str>,
     },
     /// No tracking table, yet the schema has tables: the database was not created by these migrations.
     #[error("the database schema is not empty but has no `{table}` table: {}", .tables.join(", "))]
@@ -81,12 +85,16 @@ impl DriftError {
                 failed,
                 modified,
                 missing,
+                failed_hint,
             } => {
                 let mut hints = Vec::new();
                 for name in failed {
                     hints.push(format!(
                         "`{name}` failed earlier: undo its partial changes by hand and run `dbdeploy resolve {environment} --rolled-back {name}` to retry it, or finish it by hand and run `dbdeploy resolve {environment} --applied {name}`"
                     ));
+                }
+                if let Some(hint) = failed_hint.filter(|_| !failed.is_empty()) {
+                    hints.push(hint.to_owned());
                 }
                 if !modified.is_empty() {
                     hints.push("restore the applied file(s) from version control; to change the schema further, add a new migration".into());
@@ -116,9 +124,13 @@ pub fn plan<'a>(
     records: &[AppliedRecord],
     handler: &dyn Handler,
 ) -> Plan<'a> {
-    let mut plan = Plan::default();
+    let records = handler.reconcile(set, records.to_vec());
+    let mut plan = Plan {
+        failed_hint: handler.failed_hint(),
+        ..Plan::default()
+    };
     let local = |name: &str| set.migrations.iter().find(|m| m.name == name);
-    for record in records {
+    for record in &records {
         match record.state {
             RecordState::Applied => {
                 if plan.applied.iter().any(|(n, _)| n == &record.name) {
@@ -128,6 +140,8 @@ pub fn plan<'a>(
                     .push((record.name.clone(), record.finished_at.clone()));
                 match local(&record.name) {
                     None => plan.missing.push(record.name.clone()),
+                    // A changed repeatable migration is not drift: it runs again (below).
+                    Some(m) if handler.is_repeatable(m) => {}
                     Some(m) => {
                         if let Some(recorded) = &record.checksum
                             && !handler.checksum_matches(m, recorded)
@@ -147,20 +161,36 @@ pub fn plan<'a>(
     }
     let is_applied = |name: &str| plan.applied.iter().any(|(n, _)| n == name);
     let is_failed = |name: &str| plan.failed.iter().any(|(n, _)| n == name);
+    // A repeatable migration is up to date when its latest applied run has its checksum.
+    let up_to_date = |m: &Migration| {
+        records
+            .iter()
+            .rev()
+            .find(|r| r.name == m.name && r.state == RecordState::Applied)
+            .and_then(|r| r.checksum.as_deref())
+            .is_some_and(|c| handler.checksum_matches(m, c))
+    };
     let last_applied = set
         .migrations
         .iter()
-        .filter(|m| is_applied(&m.name))
-        .map(|m| m.name.as_str())
-        .max();
+        .filter(|m| is_applied(&m.name) && !handler.is_repeatable(m))
+        .reduce(|a, b| if handler.sorts_before(a, b) { b } else { a });
     let pending: Vec<&Migration> = set
         .migrations
         .iter()
-        .filter(|m| !is_applied(&m.name) && !is_failed(&m.name))
+        .filter(|m| !is_failed(&m.name))
+        .filter(|m| {
+            if handler.is_repeatable(m) {
+                !up_to_date(m)
+            } else {
+                !is_applied(&m.name)
+            }
+        })
         .collect();
     plan.out_of_order = pending
         .iter()
-        .filter(|m| last_applied.is_some_and(|last| m.name.as_str() < last))
+        .filter(|m| !handler.is_repeatable(m))
+        .filter(|m| last_applied.is_some_and(|last| handler.sorts_before(m, last)))
         .map(|m| m.name.clone())
         .collect();
     plan.pending = pending;
@@ -182,6 +212,7 @@ impl Plan<'_> {
             failed: self.failed.iter().map(|(n, _)| n.clone()).collect(),
             modified: self.modified.clone(),
             missing: self.missing.clone(),
+            failed_hint: self.failed_hint,
         })
     }
 }
@@ -203,6 +234,7 @@ mod tests {
                     sql: format!("-- {n}\n"),
                     checksum: sha(&format!("-- {n}\n")),
                     transaction: TxMode::Wrapped,
+                    tool_data: None,
                 })
                 .collect(),
             warnings: Vec::new(),
@@ -291,5 +323,78 @@ mod tests {
         );
         assert_eq!(p.out_of_order, ["2_b"]);
         assert_eq!(p.pending.len(), 1);
+    }
+
+    fn flyway_set(files: &[(&str, &str)]) -> MigrationSet {
+        use crate::handler::flyway::Flyway;
+        let dir = tempfile::tempdir().unwrap();
+        for (f, body) in files {
+            std::fs::write(dir.path().join(f), body).unwrap();
+        }
+        let mut set = Flyway
+            .load(dir.path(), crate::engine::Dialect::Sqlite)
+            .unwrap();
+        set.dir = "db/migration".into();
+        set
+    }
+
+    fn flyway_rec(name: &str, set: &MigrationSet, state: RecordState) -> AppliedRecord {
+        let checksum = set
+            .migrations
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.checksum.clone());
+        AppliedRecord {
+            checksum,
+            ..rec(name, state)
+        }
+    }
+
+    #[test]
+    fn flyway_versions_order_numerically_and_lower_pending_ones_are_out_of_order() {
+        use crate::handler::flyway::Flyway;
+        let s = flyway_set(&[
+            ("V1.12.10__c.sql", "SELECT 3;"),
+            ("V1.12.2__b.sql", "SELECT 2;"),
+            ("V1__a.sql", "SELECT 1;"),
+        ]);
+        let names: Vec<_> = s.migrations.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["1", "1.12.2", "1.12.10"]);
+        let p = plan(
+            &s,
+            &[
+                flyway_rec("1", &s, RecordState::Applied),
+                flyway_rec("1.12.10", &s, RecordState::Applied),
+            ],
+            &Flyway,
+        );
+        assert_eq!(p.out_of_order, ["1.12.2"]);
+        assert!(p.is_consistent());
+    }
+
+    #[test]
+    fn a_changed_repeatable_migration_is_pending_not_modified() {
+        use crate::handler::flyway::Flyway;
+        let s = flyway_set(&[("V1__a.sql", "SELECT 1;"), ("R__views.sql", "SELECT 2;")]);
+        let mut old = flyway_rec("views", &s, RecordState::Applied);
+        old.checksum = Some("12345".into());
+        let current = flyway_rec("views", &s, RecordState::Applied);
+        let a = flyway_rec("1", &s, RecordState::Applied);
+
+        let p = plan(&s, &[a.clone(), old.clone()], &Flyway);
+        assert!(p.is_consistent(), "{p:?}");
+        let pending: Vec<_> = p.pending.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(pending, ["views"]);
+        assert!(p.out_of_order.is_empty());
+
+        // The latest run decides: an older run with another checksum does not matter.
+        let p = plan(&s, &[a.clone(), old, current], &Flyway);
+        assert!(p.pending.is_empty(), "{p:?}");
+
+        // A versioned migration edited after it ran is drift.
+        let mut edited = a;
+        edited.checksum = Some("12345".into());
+        let p = plan(&s, &[edited], &Flyway);
+        assert_eq!(p.modified, ["1"]);
     }
 }

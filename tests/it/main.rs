@@ -2,6 +2,7 @@
 
 mod common;
 mod config_errors;
+mod formats_flyway_drizzle_sql;
 mod migrate;
 mod safety_net;
 mod scenarios;

@@ -383,7 +383,8 @@ pub fn sha256_file(path: &Path) -> String {
         .collect()
 }
 
-fn copy_dir(src: &Path, dst: &Path) {
+/// Copies a folder tree.
+pub fn copy_dir(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).expect("mkdir");
     for entry in std::fs::read_dir(src).expect("read fixture") {
         let entry = entry.expect("entry");

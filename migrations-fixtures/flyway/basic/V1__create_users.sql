@@ -1,0 +1,5 @@
+-- Users of the app.
+CREATE TABLE users (
+    id INT PRIMARY KEY,
+    name VARCHAR(100) NOT NULL
+);

@@ -1,0 +1,1 @@
+-- Nothing to change in this version; kept so that version 2 exists everywhere.

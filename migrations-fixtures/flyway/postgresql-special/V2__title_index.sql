@@ -1,0 +1,2 @@
+-- PostgreSQL refuses this inside a transaction block.
+CREATE INDEX CONCURRENTLY posts_title_idx ON posts (title);

@@ -1,0 +1,2 @@
+-- dbdeploy:no-transaction
+ALTER TABLE posts ADD COLUMN slug TEXT;
