@@ -4,7 +4,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::{fail_early, prepare};
+use super::fail_early;
 use crate::backup::{BackupStore, human_bytes};
 use crate::cli::GlobalArgs;
 use crate::engine::{
@@ -17,13 +17,21 @@ use crate::pipeline::backup::Created;
 use crate::pipeline::log;
 use crate::settings::{EnvSettings, Settings};
 
+struct Chosen {
+    env: EnvSettings,
+    handler: &'static dyn crate::handler::Handler,
+}
+
 /// Runs `backup`.
 pub async fn create(global: &GlobalArgs, environment: &str, printer: &Printer) -> u8 {
     const OPERATION: &str = "create-backup";
-    let p = match prepare(global, environment, None) {
-        Ok(p) => p,
-        Err(e) => return fail_early(printer, OPERATION, environment, &e),
+    // The migrations folder is not read: a backup must be possible when it is broken.
+    let env = match Settings::load(global).and_then(|s| s.environment(environment)) {
+        Ok(env) => env,
+        Err(e) => return fail_early(printer, OPERATION, environment, &e.into()),
     };
+    let handler = crate::handler::for_tool(env.tool);
+    let p = Chosen { env, handler };
     let target = p.env.target.describe();
     printer.event(Event::Start {
         command: "backup",
