@@ -689,11 +689,21 @@ fn summary(ctx: &Context<'_>, previews: &[preview::MigrationPreview]) {
         )));
     }
     let backup = if ctx.env.backup_before_migrate && !ctx.options.skip_backup {
-        "required"
+        format!(
+            "backup before apply (kept: {}) · automatic rollback on failure {}",
+            ctx.env.backup.keep,
+            if ctx.env.rollback_on_failure {
+                "on"
+            } else {
+                "off"
+            }
+        )
+    } else if ctx.options.skip_backup {
+        "NO backup (--skip-backup)".to_owned()
     } else {
-        "not configured"
+        "no backup (not required)".to_owned()
     };
     r.event(Event::Note(format!(
-        "safeguards: deploy lock held · checksums verified · backup {backup} · stops at the first failure"
+        "safeguards: deploy lock held · checksums verified · {backup} · stops at the first failure"
     )));
 }
