@@ -94,6 +94,7 @@ impl Error {
             Error::Config(ConfigError::MissingVariable { .. }) => "missing-environment-variable",
             Error::Config(ConfigError::BadUrl { .. }) => "invalid-database-url",
             Error::Config(_) => "invalid-configuration",
+            Error::Handler(HandlerError::Table { .. }) => "unexpected-tracking-table",
             Error::Handler(_) => "invalid-migrations",
             Error::Db(DbError::Connect { .. }) => "connection-failed",
             Error::Db(DbError::LockTimeout { .. }) => "lock-timeout",
@@ -122,6 +123,9 @@ impl Error {
     pub fn hints(&self) -> Vec<String> {
         match self {
             Error::Config(e) => config_hints(e),
+            Error::Handler(HandlerError::Table { .. }) => {
+                vec!["nothing was changed".into()]
+            }
             Error::Handler(_) => vec!["fix the file or folder named above; nothing was changed".into()],
             Error::Db(DbError::Connect { .. }) => vec![
                 "check that the server is running and reachable, and that the URL's host, port, user, password and database are right".into(),

@@ -18,6 +18,9 @@ pub struct Migration {
     pub checksum: String,
     /// How it can be wrapped in a transaction.
     pub transaction: TxMode,
+    /// The down script (reverting this migration), when the format keeps one: a sqlx or
+    /// golang-migrate `.down.sql` file, or dbmate's `-- migrate:down` section.
+    pub down: Option<String>,
 }
 
 /// Whether a migration can run inside dbdeploy's per-migration transaction.

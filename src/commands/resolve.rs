@@ -94,10 +94,10 @@ async fn resolve<D: Database>(
         read_only: false,
     };
     let mut db = D::connect(&ctx.env.target, opts).await?;
-    let key = ctx.handler.lock_key();
-    db.lock(&key, ctx.env.lock_timeout).await?;
+    let keys = ctx.handler.lock_keys(&db.lock_scope().await?);
+    let keys = crate::engine::lock_all(&mut db, &keys, ctx.env.lock_timeout).await?;
     let result = locked(ctx, &mut db, name, resolution).await;
-    let _ = db.unlock(&key).await;
+    let _ = crate::engine::unlock_all(&mut db, &keys).await;
     let record = log::RunRecord {
         run_id: &uuid::Uuid::new_v4().to_string(),
         environment: &ctx.env.name,
@@ -134,7 +134,9 @@ async fn locked<D: Database>(
     let dialect = db.dialect();
     let records = read_history(db, ctx.handler).await?;
     let exists = records.is_some();
-    let records = records.unwrap_or_default();
+    let records = ctx
+        .handler
+        .interpret_history(ctx.set, records.unwrap_or_default());
     let local = ctx.set.migrations.iter().find(|m| m.name == name);
     let stmts = ctx
         .handler

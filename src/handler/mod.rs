@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::config::MigrationTool;
-use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
+use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet};
 
 /// A problem with the migrations folder or a migration file.
@@ -35,6 +35,15 @@ pub enum HandlerError {
         /// The line, when one is to blame.
         line: Option<usize>,
         /// What is wrong.
+        reason: String,
+    },
+    /// The tracking table exists but is not the one this format writes (another tool's table
+    /// of the same name, or a different version of it).
+    #[error("the tracking table `{table}` {reason}")]
+    Table {
+        /// The table.
+        table: &'static str,
+        /// What is wrong with it and what to do.
         reason: String,
     },
     /// The tracking table holds something this format cannot read.
@@ -74,6 +83,37 @@ pub trait Handler: Send + Sync {
     fn table(&self) -> &'static str;
     /// The deploy lock, shared with the tool itself.
     fn lock_key(&self) -> LockKey;
+    /// The deploy locks for one database, in the order they are taken. Tools whose lock id is
+    /// derived from the database name (sqlx, golang-migrate) override this; the default is
+    /// [`Handler::lock_key`].
+    fn lock_keys(&self, scope: &LockScope) -> Vec<LockKey> {
+        let _ = scope;
+        vec![self.lock_key()]
+    }
+    /// Checks the columns of an existing tracking table (lowercase names) before it is read, so
+    /// that another tool's table of the same name is reported instead of misread.
+    ///
+    /// # Errors
+    /// [`HandlerError::Table`] saying whose table it looks like and what to do.
+    fn check_table(&self, columns: &[String]) -> Result<(), HandlerError> {
+        let _ = columns;
+        Ok(())
+    }
+    /// Turns the records read from the table into one record per migration where the table
+    /// does not keep one row per migration (golang-migrate stores only the current version).
+    fn interpret_history(
+        &self,
+        set: &MigrationSet,
+        records: Vec<AppliedRecord>,
+    ) -> Vec<AppliedRecord> {
+        let _ = set;
+        records
+    }
+    /// Whether the tool records a migration that failed part-way (false for dbmate, whose table
+    /// only lists applied versions: a failed migration stays pending and runs again).
+    fn records_failures(&self) -> bool {
+        true
+    }
     /// DDL that creates the tracking table exactly as the tool does.
     fn create_table(&self, dialect: Dialect) -> Vec<Stmt>;
     /// The query that reads the tracking table, and how to decode its columns.
@@ -125,6 +165,130 @@ pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
     }
 }
 
+/// The regular files of a migrations folder (symlinks followed), as (UTF-8 name, path),
+/// sorted by name byte for byte; subfolders are skipped.
+///
+/// # Errors
+/// A missing or unreadable folder, or a file name that is not UTF-8.
+pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, HandlerError> {
+    let folder_error = |reason: &str| HandlerError::Folder {
+        path: dir.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            folder_error("does not exist; set `migrations_dir` in dbdeploy.toml")
+        }
+        _ => folder_error(&format!("cannot be read: {e}")),
+    })?;
+    if !meta.is_dir() {
+        return Err(folder_error("is not a directory"));
+    }
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| folder_error(&format!("cannot be read: {e}")))?;
+    let mut files = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| folder_error(&format!("cannot be read: {e}")))?;
+        let path = entry.path();
+        let is_file =
+            std::fs::metadata(&path)
+                .map(|m| m.is_file())
+                .map_err(|e| HandlerError::File {
+                    path: path.clone(),
+                    line: None,
+                    reason: format!("cannot be read: {e}"),
+                })?;
+        if !is_file {
+            continue;
+        }
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| HandlerError::File {
+                path: path.clone(),
+                line: None,
+                reason: "the file name is not valid UTF-8; rename it".into(),
+            })?;
+        files.push((name, path));
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Lowercase hex of `bytes`, two digits per byte.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Lowercase hex SHA-256 of `bytes`: dbdeploy's own checksum for formats whose tool keeps none.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(bytes))
+}
+
+/// CRC-32 (IEEE 802.3, the `crc32.ChecksumIEEE` of Go and `CRC_32_ISO_HDLC` of the `crc`
+/// crate), which tools hash database names with to derive their advisory-lock ids.
+#[must_use]
+pub fn crc32_ieee(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// An expression that renders a timestamp column as text, whatever the engine stores
+/// (SQLite rows written by Prisma hold epoch milliseconds; column defaults write text).
+#[must_use]
+pub fn timestamp_text(dialect: Dialect, col: &str) -> String {
+    match dialect {
+        Dialect::Postgres => {
+            format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')")
+        }
+        Dialect::MySql => format!("DATE_FORMAT({col}, '%Y-%m-%d %H:%i:%s.%f')"),
+        Dialect::Sqlite => format!(
+            "CASE typeof({col}) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%f', {col} / 1000.0, 'unixepoch') \
+             WHEN 'real' THEN strftime('%Y-%m-%d %H:%M:%f', {col} / 1000.0, 'unixepoch') ELSE {col} END"
+        ),
+    }
+}
+
+/// Finds two migrations that share an identity, which every version-keyed tool refuses.
+///
+/// # Errors
+/// [`HandlerError::File`] naming both files.
+pub fn check_unique(migrations: &[Migration]) -> Result<(), HandlerError> {
+    for (i, m) in migrations.iter().enumerate() {
+        if let Some(first) = migrations[..i].iter().find(|o| o.name == m.name) {
+            return Err(HandlerError::File {
+                path: m.path.clone(),
+                line: None,
+                reason: format!(
+                    "has version {} like {}: versions must be unique (give one of them a new version)",
+                    m.name,
+                    first.path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads a migration file as UTF-8, with an error that names the file.
 ///
 /// # Errors
@@ -144,4 +308,18 @@ pub fn read_script(path: &Path) -> Result<String, HandlerError> {
             reason: "is not valid UTF-8 text; save it as UTF-8".into(),
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_is_the_ieee_polynomial() {
+        // The standard check value of CRC-32/ISO-HDLC.
+        assert_eq!(crc32_ieee(b"123456789"), 0xCBF4_3926);
+        // python3 -c 'import zlib; print(zlib.crc32(b"dbdeploy"))'
+        assert_eq!(crc32_ieee(b"dbdeploy"), 240_367_037);
+        assert_eq!(crc32_ieee(b""), 0);
+    }
 }

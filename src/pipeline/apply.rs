@@ -55,6 +55,9 @@ pub struct ApplyError {
     pub applied_before: usize,
     /// Its changes and its tracking row were rolled back: the database is as before it.
     pub rolled_back: bool,
+    /// The format recorded the failure (a dirty or unfinished row); false for dbmate, where a
+    /// migration that failed part-way stays pending.
+    pub failure_recorded: bool,
 }
 
 fn position(statement: &Option<usize>, line: &Option<usize>) -> String {
@@ -82,9 +85,15 @@ impl ApplyError {
             hints.push(format!(
                 "`{name}` ran partly and could not be rolled back (it runs outside a transaction); its statements before the failure are applied"
             ));
-            hints.push(format!(
-                "undo them by hand and run `dbdeploy resolve {env} --rolled-back {name}` to retry, or finish it by hand and run `dbdeploy resolve {env} --applied {name}`"
-            ));
+            if self.failure_recorded {
+                hints.push(format!(
+                    "undo them by hand and run `dbdeploy resolve {env} --rolled-back {name}` to retry, or finish it by hand and run `dbdeploy resolve {env} --applied {name}`"
+                ));
+            } else {
+                hints.push(format!(
+                    "this format keeps no record of failed migrations, so `{name}` is still pending and runs again from its first statement at the next deploy: undo its partial changes by hand first, or finish it by hand and run `dbdeploy resolve {env} --applied {name}`"
+                ));
+            }
         }
         if self.applied_before > 0 {
             hints.push(format!(
@@ -152,6 +161,7 @@ pub async fn run<D: Database>(
                     line: failure.error.line,
                     applied_before: applied.len(),
                     rolled_back: failure.rolled_back,
+                    failure_recorded: handler.records_failures(),
                 })
                 .into());
             }

@@ -139,6 +139,9 @@ pub async fn read_history<D: Database>(
     if !db.table_exists(handler.table()).await? {
         return Ok(None);
     }
+    // Another tool's table of the same name must be reported, not misread.
+    let columns = db.table_columns(handler.table()).await?;
+    handler.check_table(&columns)?;
     let (stmt, cols) = handler.select_history(db.dialect());
     let rows = db.fetch(&stmt, &cols).await?;
     Ok(Some(handler.parse_history(rows)?))
@@ -236,16 +239,19 @@ async fn connected<D: Database>(
     if ctx.options.dry_run {
         return pending_and_after(ctx, db, report).await;
     }
-    let key = ctx.handler.lock_key();
     let waited = Instant::now();
-    if let Err(e) = db.lock(&key, ctx.env.lock_timeout).await {
-        ctx.step(
-            "lock",
-            Outcome::Failed,
-            "another deploy holds the lock".into(),
-        );
-        return Err(e.into());
-    }
+    let keys = ctx.handler.lock_keys(&db.lock_scope().await?);
+    let keys = match crate::engine::lock_all(db, &keys, ctx.env.lock_timeout).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            ctx.step(
+                "lock",
+                Outcome::Failed,
+                "another deploy holds the lock".into(),
+            );
+            return Err(e.into());
+        }
+    };
     report.locked = true;
     ctx.step(
         "lock",
@@ -256,9 +262,9 @@ async fn connected<D: Database>(
         ),
     );
     let result = pending_and_after(ctx, db, report).await;
-    if let Err(e) = db.unlock(&key).await {
-        report.warnings.push(e.to_string());
-    }
+    report
+        .warnings
+        .extend(crate::engine::unlock_all(db, &keys).await);
     result
 }
 

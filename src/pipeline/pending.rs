@@ -118,7 +118,8 @@ pub fn plan<'a>(
 ) -> Plan<'a> {
     let mut plan = Plan::default();
     let local = |name: &str| set.migrations.iter().find(|m| m.name == name);
-    for record in records {
+    let records = handler.interpret_history(set, records.to_vec());
+    for record in &records {
         match record.state {
             RecordState::Applied => {
                 if plan.applied.iter().any(|(n, _)| n == &record.name) {
@@ -147,22 +148,20 @@ pub fn plan<'a>(
     }
     let is_applied = |name: &str| plan.applied.iter().any(|(n, _)| n == name);
     let is_failed = |name: &str| plan.failed.iter().any(|(n, _)| n == name);
-    let last_applied = set
+    // By position in apply order, not by name: versions such as `2` and `10` do not sort as text.
+    let last_applied = set.migrations.iter().rposition(|m| is_applied(&m.name));
+    let pending: Vec<(usize, &Migration)> = set
         .migrations
         .iter()
-        .filter(|m| is_applied(&m.name))
-        .map(|m| m.name.as_str())
-        .max();
-    let pending: Vec<&Migration> = set
-        .migrations
-        .iter()
-        .filter(|m| !is_applied(&m.name) && !is_failed(&m.name))
+        .enumerate()
+        .filter(|(_, m)| !is_applied(&m.name) && !is_failed(&m.name))
         .collect();
     plan.out_of_order = pending
         .iter()
-        .filter(|m| last_applied.is_some_and(|last| m.name.as_str() < last))
-        .map(|m| m.name.clone())
+        .filter(|(i, _)| last_applied.is_some_and(|last| *i < last))
+        .map(|(_, m)| m.name.clone())
         .collect();
+    let pending: Vec<&Migration> = pending.into_iter().map(|(_, m)| m).collect();
     plan.pending = pending;
     plan
 }
@@ -203,6 +202,7 @@ mod tests {
                     sql: format!("-- {n}\n"),
                     checksum: sha(&format!("-- {n}\n")),
                     transaction: TxMode::Wrapped,
+                    down: None,
                 })
                 .collect(),
             warnings: Vec::new(),
@@ -291,5 +291,29 @@ mod tests {
         );
         assert_eq!(p.out_of_order, ["2_b"]);
         assert_eq!(p.pending.len(), 1);
+    }
+
+    #[test]
+    fn out_of_order_follows_apply_order_not_text_order() {
+        // Numeric versions: `10` comes after `2` although "10" < "2" as text.
+        let s = set(&["1", "2", "10"]);
+        let p = plan(
+            &s,
+            &[
+                rec("1", RecordState::Applied),
+                rec("2", RecordState::Applied),
+            ],
+            &Prisma,
+        );
+        assert!(p.out_of_order.is_empty(), "{:?}", p.out_of_order);
+        let p = plan(
+            &s,
+            &[
+                rec("1", RecordState::Applied),
+                rec("10", RecordState::Applied),
+            ],
+            &Prisma,
+        );
+        assert_eq!(p.out_of_order, ["2"]);
     }
 }

@@ -245,6 +245,7 @@ mod tests {
             sql: sql.into(),
             checksum: String::new(),
             transaction: TxMode::analyze(sql, Dialect::Postgres, None),
+            down: None,
         }
     }
 
