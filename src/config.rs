@@ -115,6 +115,8 @@ pub enum MigrationTool {
     /// Prisma ORM (`prisma/migrations`, `_prisma_migrations`).
     #[default]
     Prisma,
+    /// sqlx (`migrations/<version>_<description>.sql`, `_sqlx_migrations`).
+    Sqlx,
 }
 
 /// Whether an environment behaves like a developer database or a deploy target.
@@ -249,6 +251,17 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("protcted"), "{msg}");
         assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn every_tool_name_parses() {
+        for (name, tool) in [
+            ("prisma", MigrationTool::Prisma),
+            ("sqlx", MigrationTool::Sqlx),
+        ] {
+            let c = parse(&format!("[project]\nmigration_tool = \"{name}\"\n")).unwrap();
+            assert_eq!(c.project.migration_tool, tool);
+        }
     }
 
     #[test]

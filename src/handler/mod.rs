@@ -7,6 +7,7 @@
 //! (ranked rows, CRC checksums) fit it too.
 
 pub mod prisma;
+pub mod sqlx;
 
 use std::path::{Path, PathBuf};
 
@@ -162,6 +163,7 @@ pub trait Handler: Send + Sync {
 pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
     match tool {
         MigrationTool::Prisma => &prisma::Prisma,
+        MigrationTool::Sqlx => &sqlx::Sqlx,
     }
 }
 
