@@ -117,6 +117,8 @@ pub enum MigrationTool {
     Prisma,
     /// sqlx (`migrations/<version>_<description>.sql`, `_sqlx_migrations`).
     Sqlx,
+    /// dbmate (`db/migrations`, `-- migrate:up` sections, `schema_migrations(version)`).
+    Dbmate,
 }
 
 /// Whether an environment behaves like a developer database or a deploy target.
@@ -258,6 +260,7 @@ mod tests {
         for (name, tool) in [
             ("prisma", MigrationTool::Prisma),
             ("sqlx", MigrationTool::Sqlx),
+            ("dbmate", MigrationTool::Dbmate),
         ] {
             let c = parse(&format!("[project]\nmigration_tool = \"{name}\"\n")).unwrap();
             assert_eq!(c.project.migration_tool, tool);

@@ -6,6 +6,7 @@
 //! byte checksums), dbmate (version only), golang-migrate (one dirty-flag row) and Flyway
 //! (ranked rows, CRC checksums) fit it too.
 
+pub mod dbmate;
 pub mod prisma;
 pub mod sqlx;
 
@@ -164,6 +165,7 @@ pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
     match tool {
         MigrationTool::Prisma => &prisma::Prisma,
         MigrationTool::Sqlx => &sqlx::Sqlx,
+        MigrationTool::Dbmate => &dbmate::Dbmate,
     }
 }
 
