@@ -119,6 +119,8 @@ pub enum MigrationTool {
     Sqlx,
     /// dbmate (`db/migrations`, `-- migrate:up` sections, `schema_migrations(version)`).
     Dbmate,
+    /// golang-migrate (`<version>_<name>.up.sql`, `schema_migrations(version, dirty)`).
+    GolangMigrate,
 }
 
 /// Whether an environment behaves like a developer database or a deploy target.
@@ -261,6 +263,7 @@ mod tests {
             ("prisma", MigrationTool::Prisma),
             ("sqlx", MigrationTool::Sqlx),
             ("dbmate", MigrationTool::Dbmate),
+            ("golang-migrate", MigrationTool::GolangMigrate),
         ] {
             let c = parse(&format!("[project]\nmigration_tool = \"{name}\"\n")).unwrap();
             assert_eq!(c.project.migration_tool, tool);

@@ -7,6 +7,7 @@
 //! (ranked rows, CRC checksums) fit it too.
 
 pub mod dbmate;
+pub mod golang_migrate;
 pub mod prisma;
 pub mod sqlx;
 
@@ -166,6 +167,7 @@ pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
         MigrationTool::Prisma => &prisma::Prisma,
         MigrationTool::Sqlx => &sqlx::Sqlx,
         MigrationTool::Dbmate => &dbmate::Dbmate,
+        MigrationTool::GolangMigrate => &golang_migrate::GolangMigrate,
     }
 }
 
