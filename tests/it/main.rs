@@ -2,5 +2,6 @@
 
 mod common;
 mod config_errors;
+mod formats_sqlx_dbmate_golang;
 mod migrate;
 mod scenarios;

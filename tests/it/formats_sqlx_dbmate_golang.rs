@@ -1,0 +1,781 @@
+//! The sqlx, dbmate and golang-migrate formats on every engine, through the CLI: the tracking
+//! rows each tool would write, re-runs, failures recorded the tool's way, dirty rows, status,
+//! resolve, another tool's table of the same name, and the tools' own lock ids.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use sha2::Digest;
+
+use crate::common::{Engine, Run, TestContext};
+use crate::engine_test;
+
+// Helpers --------------------------------------------------------------------------------------
+
+/// Writes `dbdeploy.toml` for `tool` with the migrations in `dir`, and copies
+/// `migrations-fixtures/<tool>/<fixture>` there.
+fn project(t: &TestContext, tool: &str, dir: &str, fixture: &str) -> PathBuf {
+    let text = format!(
+        "[project]\nmigration_tool = \"{tool}\"\nmigrations_dir = \"{dir}\"\n\n\
+         [environments.dev]\nurl_env = \"DATABASE_URL\"\n\n\
+         [environments.staging]\nurl_env = \"DATABASE_URL\"\nconnect_timeout_seconds = 1\n\n\
+         [environments.locked]\nurl_env = \"DATABASE_URL\"\nlock_timeout_seconds = 1\n"
+    );
+    std::fs::write(t.path().join("dbdeploy.toml"), text).expect("write config");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations-fixtures")
+        .join(tool)
+        .join(fixture);
+    assert!(src.is_dir(), "no fixture {}", src.display());
+    let dst = t.path().join(dir);
+    let _ = std::fs::remove_dir_all(&dst);
+    copy_dir(&src, &dst);
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).expect("mkdir");
+    for entry in std::fs::read_dir(src).expect("read fixture") {
+        let entry = entry.expect("entry");
+        std::fs::copy(entry.path(), dst.join(entry.file_name())).expect("copy");
+    }
+}
+
+fn sqlx_project(t: &TestContext, fixture: &str) -> PathBuf {
+    project(t, "sqlx", "migrations", fixture)
+}
+
+fn dbmate_project(t: &TestContext, fixture: &str) -> PathBuf {
+    project(t, "dbmate", "db/migrations", fixture)
+}
+
+fn golang_project(t: &TestContext, fixture: &str) -> PathBuf {
+    project(t, "golang-migrate", "migrations", fixture)
+}
+
+fn has_table(t: &TestContext, table: &str) -> bool {
+    t.tables().iter().any(|x| x == table)
+}
+
+/// `name|type` of each column of `table`, in table order, as the engine describes it.
+fn columns(t: &TestContext, table: &str) -> Vec<String> {
+    t.sql(&match t.engine {
+        Engine::Postgres => format!(
+            "SELECT column_name, data_type FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name = '{table}' ORDER BY ordinal_position"
+        ),
+        Engine::MariaDb => format!(
+            "SELECT column_name, column_type FROM information_schema.columns \
+             WHERE table_schema = DATABASE() AND table_name = '{table}' ORDER BY ordinal_position"
+        ),
+        Engine::Sqlite => {
+            format!("SELECT name, type FROM pragma_table_info('{table}') ORDER BY cid")
+        }
+    })
+}
+
+/// SQL for a boolean literal the engine's client accepts.
+fn sql_bool(t: &TestContext, value: bool) -> &'static str {
+    match (t.engine, value) {
+        (Engine::Sqlite, true) => "1",
+        (Engine::Sqlite, false) => "0",
+        (_, true) => "true",
+        (_, false) => "false",
+    }
+}
+
+/// `version|description|ok-or-dirty|checksum hex|timed` per `_sqlx_migrations` row.
+fn sqlx_rows(t: &TestContext) -> Vec<String> {
+    let hex = match t.engine {
+        Engine::Postgres => "encode(checksum, 'hex')",
+        _ => "lower(hex(checksum))",
+    };
+    t.sql(&format!(
+        "SELECT version, description, CASE WHEN success THEN 'ok' ELSE 'dirty' END, {hex}, \
+         CASE WHEN execution_time > 0 THEN 'timed' ELSE 'untimed' END \
+         FROM _sqlx_migrations ORDER BY version"
+    ))
+}
+
+fn sha384_file(path: &Path) -> String {
+    let bytes = std::fs::read(path).expect("read migration");
+    sha2::Sha384::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn golang_row(t: &TestContext) -> Vec<String> {
+    t.sql("SELECT version, CASE WHEN dirty THEN 'dirty' ELSE 'clean' END FROM schema_migrations")
+}
+
+fn dbmate_versions(t: &TestContext) -> Vec<String> {
+    t.sql("SELECT version FROM schema_migrations ORDER BY version")
+}
+
+fn applied_names(doc: &Value) -> Vec<String> {
+    doc["result"]["migrations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no result.migrations in {doc}"))
+        .iter()
+        .map(|m| m["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+#[track_caller]
+fn assert_contains(run: &Run, needle: &str) {
+    assert!(
+        run.all().contains(needle),
+        "expected {needle:?} in the output\n{}",
+        run.all()
+    );
+}
+
+// sqlx -----------------------------------------------------------------------------------------
+
+const SQLX_BASIC: [(&str, &str); 7] = [
+    ("1", "1_users.sql"),
+    ("2", "2_posts.up.sql"),
+    ("3", "3_comment_only.sql"),
+    ("4", "4_empty.sql"),
+    ("5", "5_add email index.sql"),
+    ("6", "6_backfill.sql"),
+    ("10", "10_post_views.sql"),
+];
+
+engine_test!(
+    sqlx_deploy_writes_the_rows_sqlx_writes,
+    |t: &TestContext| {
+        let dir = sqlx_project(t, "basic");
+        let run = t.run(&["migrate", "dev", "--json"]);
+        run.code(0);
+        let doc = run.json();
+        // Numeric order: 10 after 2, although "10" sorts before "2" as text.
+        assert_eq!(
+            applied_names(&doc),
+            ["1", "2", "3", "4", "5", "6", "10"],
+            "{doc}"
+        );
+
+        let descriptions = [
+            "users",
+            "posts",
+            "comment only",
+            "empty",
+            "add email index",
+            "backfill",
+            "post views",
+        ];
+        let expected: Vec<String> = SQLX_BASIC
+            .iter()
+            .zip(descriptions)
+            .map(|((v, file), d)| format!("{v}|{d}|ok|{}|timed", sha384_file(&dir.join(file))))
+            .collect();
+        assert_eq!(sqlx_rows(t), expected);
+
+        let expected_columns: &[&str] = match t.engine {
+            Engine::Postgres => &[
+                "version|bigint",
+                "description|text",
+                "installed_on|timestamp with time zone",
+                "success|boolean",
+                "checksum|bytea",
+                "execution_time|bigint",
+            ],
+            Engine::MariaDb => &[
+                "version|bigint(20)",
+                "description|text",
+                "installed_on|timestamp",
+                "success|tinyint(1)",
+                "checksum|blob",
+                "execution_time|bigint(20)",
+            ],
+            Engine::Sqlite => &[
+                "version|BIGINT",
+                "description|TEXT",
+                "installed_on|TIMESTAMP",
+                "success|BOOLEAN",
+                "checksum|BLOB",
+                "execution_time|BIGINT",
+            ],
+        };
+        assert_eq!(columns(t, "_sqlx_migrations"), expected_columns);
+
+        // The reversible pair's down file did not run; the own-transaction backfill did.
+        assert!(has_table(t, "posts"));
+        assert!(columns(t, "posts").iter().any(|c| c.starts_with("views|")));
+        assert_eq!(t.sql("SELECT email FROM users"), ["ada@example.com"]);
+
+        let again = t.run(&["migrate", "dev", "--json"]);
+        again.code(0);
+        assert_eq!(again.json()["result"]["migrations_applied"], 0);
+        assert_eq!(sqlx_rows(t), expected);
+
+        let status = t.run(&["status", "dev"]);
+        status.code(0);
+        assert!(status.stdout.contains("Applied (7)"), "{}", status.stdout);
+        assert!(status.stdout.contains("Pending (0)"), "{}", status.stdout);
+    }
+);
+
+engine_test!(
+    sqlx_failure_is_recorded_as_sqlx_records_it,
+    |t: &TestContext| {
+        sqlx_project(t, "fails-halfway");
+        let run = t.run(&["migrate", "staging"]);
+        run.code(1);
+        assert_contains(&run, "migration `2` failed");
+        assert_contains(&run, "missing_table");
+        assert!(!has_table(t, "after_broken"), "a later migration ran");
+        let init = sqlx_rows(t)[0].clone();
+        assert!(init.starts_with("1|init|ok|"), "{init}");
+
+        if t.engine == Engine::MariaDb {
+            // DDL commits on MySQL: the first statement stays, and sqlx's success = FALSE row
+            // marks the version dirty.
+            assert!(has_table(t, "half"));
+            assert_contains(&run, "could not be rolled back");
+            let rows = sqlx_rows(t);
+            assert_eq!(rows.len(), 2, "{rows:?}");
+            assert!(rows[1].starts_with("2|broken|dirty|"), "{rows:?}");
+
+            let blocked = t.run(&["migrate", "staging"]);
+            blocked.code(1);
+            assert_contains(&blocked, "failed migration 2 must be resolved");
+            assert_contains(&blocked, "dbdeploy resolve staging --rolled-back 2");
+            assert_eq!(sqlx_rows(t).len(), 2);
+
+            t.run(&["resolve", "staging", "--rolled-back", "2"]).code(0);
+            assert_eq!(sqlx_rows(t), [init]);
+        } else {
+            // One transaction: the script and its row are gone, nothing blocks a retry.
+            assert!(!has_table(t, "half"));
+            assert_contains(&run, "was rolled back");
+            assert_eq!(sqlx_rows(t), std::slice::from_ref(&init));
+            let retry = t.run(&["migrate", "staging"]);
+            retry.code(1);
+            assert_contains(&retry, "migration `2` failed");
+            assert_eq!(sqlx_rows(t), [init]);
+        }
+    }
+);
+
+engine_test!(sqlx_dirty_row_blocks_until_resolved, |t: &TestContext| {
+    sqlx_project(t, "basic");
+    t.run(&["migrate", "dev", "--to", "2"]).code(0);
+    // What `sqlx migrate run` leaves behind when it dies on MySQL part-way through version 3.
+    let blob = match t.engine {
+        Engine::Postgres => "'\\x00'::bytea",
+        _ => "X'00'",
+    };
+    t.sql(&format!(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (3, 'comment only', {}, {blob}, -1)",
+        sql_bool(t, false)
+    ));
+
+    let run = t.run(&["migrate", "dev"]);
+    run.code(1);
+    assert_contains(&run, "failed migration 3 must be resolved");
+    assert_contains(&run, "dbdeploy resolve dev --rolled-back 3");
+    assert_eq!(sqlx_rows(t).len(), 3);
+
+    let status = t.run(&["status", "dev"]);
+    status.code(5);
+    assert!(status.stdout.contains("Failed (1)"), "{}", status.stdout);
+    assert!(
+        status.stdout.contains("success = false"),
+        "{}",
+        status.stdout
+    );
+
+    t.run(&["resolve", "dev", "--rolled-back", "3"]).code(0);
+    assert_eq!(sqlx_rows(t).len(), 2);
+    let run = t.run(&["migrate", "dev", "--json"]);
+    run.code(0);
+    assert_eq!(applied_names(&run.json()), ["3", "4", "5", "6", "10"]);
+    assert!(sqlx_rows(t).iter().all(|r| r.contains("|ok|")));
+});
+
+engine_test!(sqlx_checksum_is_over_the_exact_bytes, |t: &TestContext| {
+    let dir = sqlx_project(t, "crlf");
+    let file = dir.join("20240101000000_init.sql");
+    let crlf = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        crlf.contains("\r\n"),
+        "the fixture lost its CRLF line endings"
+    );
+    t.run(&["migrate", "dev"]).code(0);
+    assert_eq!(
+        sqlx_rows(t),
+        [format!(
+            "20240101000000|init|ok|{}|timed",
+            sha384_file(&file)
+        )]
+    );
+
+    // sqlx compares the exact bytes: converting the line endings is an edit.
+    std::fs::write(&file, crlf.replace("\r\n", "\n")).unwrap();
+    let status = t.run(&["status", "dev"]);
+    status.code(5);
+    assert!(
+        status.stdout.contains("Modified since applied (1)"),
+        "{}",
+        status.stdout
+    );
+    let run = t.run(&["migrate", "dev"]);
+    run.code(1);
+    assert_contains(&run, "20240101000000 was edited after it was applied");
+});
+
+// dbmate ---------------------------------------------------------------------------------------
+
+const DBMATE_BASIC: [&str; 6] = [
+    "20240101000000",
+    "20240102000000",
+    "20240103000000",
+    "20240104000000",
+    "20240105000000",
+    "20240106000000",
+];
+
+engine_test!(
+    dbmate_deploy_writes_the_versions_dbmate_writes,
+    |t: &TestContext| {
+        dbmate_project(t, "basic");
+        let run = t.run(&["migrate", "dev"]);
+        run.code(0);
+        // The indented `-- migrate:down` is named with its file and line.
+        assert_contains(&run, "20240102000000_posts.sql:8");
+        assert_contains(&run, "indented");
+        assert_eq!(dbmate_versions(t), DBMATE_BASIC);
+        let expected_columns = match t.engine {
+            Engine::Postgres => ["version|character varying"],
+            Engine::MariaDb => ["version|varchar(128)"],
+            Engine::Sqlite => ["version|varchar(128)"],
+        };
+        assert_eq!(columns(t, "schema_migrations"), expected_columns);
+
+        // The down section after the indented marker did not run as part of up.
+        assert!(has_table(t, "posts"));
+        assert!(columns(t, "posts").iter().any(|c| c.starts_with("views|")));
+        assert_eq!(t.sql("SELECT email FROM users"), ["ada@example.com"]);
+
+        let again = t.run(&["migrate", "dev", "--json"]);
+        again.code(0);
+        assert_eq!(again.json()["result"]["migrations_applied"], 0);
+        assert_eq!(dbmate_versions(t), DBMATE_BASIC);
+
+        let status = t.run(&["status", "dev"]);
+        status.code(0);
+        assert!(status.stdout.contains("Applied (6)"), "{}", status.stdout);
+    }
+);
+
+engine_test!(
+    dbmate_failure_leaves_no_row_as_dbmate_does,
+    |t: &TestContext| {
+        dbmate_project(t, "fails-halfway");
+        let run = t.run(&["migrate", "staging"]);
+        run.code(1);
+        assert_contains(&run, "migration `20240102000000` failed");
+        assert_eq!(dbmate_versions(t), ["20240101000000"]);
+        assert!(!has_table(t, "after_broken"));
+        if t.engine == Engine::MariaDb {
+            assert!(has_table(t, "half"));
+            assert_contains(&run, "keeps no record of failed migrations");
+            assert_contains(&run, "dbdeploy resolve staging --applied 20240102000000");
+            // Still pending: the next run tries it again, and says why it fails.
+            let retry = t.run(&["migrate", "staging"]);
+            retry.code(1);
+            assert_contains(&retry, "migration `20240102000000` failed");
+        } else {
+            assert!(!has_table(t, "half"));
+            assert_contains(&run, "was rolled back");
+        }
+        let status = t.run(&["status", "staging"]);
+        status.code(4);
+        assert!(status.stdout.contains("Pending (2)"), "{}", status.stdout);
+
+        // Nothing failed is recorded, so there is nothing to mark rolled back.
+        let rb = t.run(&["resolve", "staging", "--rolled-back", "20240102000000"]);
+        assert_ne!(rb.code, 0);
+        assert_contains(&rb, "dbmate records no failed migrations");
+        // Finished by hand: recorded as dbmate would.
+        t.run(&["resolve", "staging", "--applied", "20240102000000"])
+            .code(0);
+        assert_eq!(dbmate_versions(t), ["20240101000000", "20240102000000"]);
+    }
+);
+
+engine_test!(
+    dbmate_sql_before_the_up_marker_is_refused,
+    |t: &TestContext| {
+        dbmate_project(t, "sql-before-up");
+        let run = t.run(&["migrate", "dev"]);
+        run.code(2);
+        assert_contains(&run, "20240101000000_init.sql:2");
+        assert_contains(&run, "before `-- migrate:up`");
+        assert!(t.tables().is_empty(), "{:?}", t.tables());
+    }
+);
+
+engine_test!(dbmate_refuses_golang_migrate_table, |t: &TestContext| {
+    dbmate_project(t, "basic");
+    t.sql(
+        "CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null)",
+    );
+    t.sql(&format!(
+        "INSERT INTO schema_migrations (version, dirty) VALUES (1, {})",
+        sql_bool(t, false)
+    ));
+    for args in [&["migrate", "dev"][..], &["status", "dev"][..]] {
+        let run = t.run(args);
+        run.code(2);
+        assert_contains(&run, "golang-migrate");
+        assert_contains(&run, "migration_tool = \"golang-migrate\"");
+    }
+    assert_eq!(golang_row(t), ["1|clean"]);
+    assert!(!has_table(t, "users"));
+});
+
+// golang-migrate -------------------------------------------------------------------------------
+
+engine_test!(
+    golang_migrate_deploy_keeps_one_clean_row,
+    |t: &TestContext| {
+        golang_project(t, "basic");
+        let run = t.run(&["migrate", "dev", "--json"]);
+        run.code(0);
+        assert_eq!(applied_names(&run.json()), ["1", "2", "3", "4", "5", "10"]);
+        assert_eq!(golang_row(t), ["10|clean"]);
+        let expected_columns: &[&str] = match t.engine {
+            Engine::Postgres => &["version|bigint", "dirty|boolean"],
+            Engine::MariaDb => &["version|bigint(20)", "dirty|tinyint(1)"],
+            Engine::Sqlite => &["version|uint64", "dirty|bool"],
+        };
+        assert_eq!(columns(t, "schema_migrations"), expected_columns);
+        if t.engine == Engine::Sqlite {
+            assert_eq!(
+            t.sql("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'schema_migrations'"),
+            ["version_unique"]
+        );
+        }
+        assert!(columns(t, "posts").iter().any(|c| c.starts_with("views|")));
+
+        let again = t.run(&["migrate", "dev", "--json"]);
+        again.code(0);
+        assert_eq!(again.json()["result"]["migrations_applied"], 0);
+        assert_eq!(golang_row(t), ["10|clean"]);
+
+        let status = t.run(&["status", "dev"]);
+        status.code(0);
+        assert!(status.stdout.contains("Applied (6)"), "{}", status.stdout);
+    }
+);
+
+engine_test!(
+    golang_migrate_versions_run_in_numeric_order,
+    |t: &TestContext| {
+        golang_project(t, "basic");
+        t.run(&["migrate", "dev", "--to", "2"]).code(0);
+        assert_eq!(golang_row(t), ["2|clean"]);
+        let status = t.run(&["status", "dev", "--json"]);
+        status.code(4);
+        let doc = status.json();
+        assert_eq!(
+            doc["result"]["pending"],
+            serde_json::json!(["3", "4", "5", "10"]),
+            "{doc}"
+        );
+        assert_eq!(
+            doc["result"]["out_of_order"],
+            serde_json::json!([]),
+            "{doc}"
+        );
+        let run = t.run(&["migrate", "dev", "--json"]);
+        run.code(0);
+        assert_eq!(applied_names(&run.json()), ["3", "4", "5", "10"]);
+        assert_eq!(golang_row(t), ["10|clean"]);
+    }
+);
+
+engine_test!(
+    golang_migrate_failure_leaves_the_version_dirty,
+    |t: &TestContext| {
+        golang_project(t, "fails-halfway");
+        let run = t.run(&["migrate", "staging"]);
+        run.code(1);
+        assert_contains(&run, "migration `2` failed");
+        assert!(!has_table(t, "after_broken"));
+        if t.engine == Engine::MariaDb {
+            assert!(has_table(t, "half"));
+            assert_eq!(golang_row(t), ["2|dirty"]);
+            let blocked = t.run(&["migrate", "staging"]);
+            blocked.code(1);
+            assert_contains(&blocked, "failed migration 2 must be resolved");
+            let status = t.run(&["status", "staging"]);
+            status.code(5);
+            assert!(status.stdout.contains("dirty"), "{}", status.stdout);
+            // Undone by hand: back to the version before it, as `migrate force 1` would.
+            t.sql("DROP TABLE half");
+            t.run(&["resolve", "staging", "--rolled-back", "2"]).code(0);
+            assert_eq!(golang_row(t), ["1|clean"]);
+            t.run(&["status", "staging"]).code(4);
+        } else {
+            // One transaction: the dirty row was rolled back with the script.
+            assert!(!has_table(t, "half"));
+            assert_eq!(golang_row(t), ["1|clean"]);
+        }
+    }
+);
+
+engine_test!(
+    golang_migrate_dirty_row_blocks_until_forced,
+    |t: &TestContext| {
+        golang_project(t, "basic");
+        t.run(&["migrate", "dev", "--to", "2"]).code(0);
+        // What golang-migrate leaves when version 3 dies part-way.
+        t.sql("DELETE FROM schema_migrations");
+        t.sql(&format!(
+            "INSERT INTO schema_migrations (version, dirty) VALUES (3, {})",
+            sql_bool(t, true)
+        ));
+        let run = t.run(&["migrate", "dev"]);
+        run.code(1);
+        assert_contains(&run, "failed migration 3 must be resolved");
+        assert_eq!(golang_row(t), ["3|dirty"]);
+        t.run(&["status", "dev"]).code(5);
+
+        // Only the dirty version can be resolved, and --applied may not skip versions.
+        let other = t.run(&["resolve", "dev", "--applied", "4"]);
+        assert_ne!(other.code, 0);
+        assert_contains(&other, "version 3 is the failed (dirty) migration");
+
+        // Finished by hand: `migrate force 3`.
+        t.run(&["resolve", "dev", "--applied", "3"]).code(0);
+        assert_eq!(golang_row(t), ["3|clean"]);
+        let run = t.run(&["migrate", "dev", "--json"]);
+        run.code(0);
+        assert_eq!(applied_names(&run.json()), ["4", "5", "10"]);
+        assert_eq!(golang_row(t), ["10|clean"]);
+    }
+);
+
+engine_test!(
+    golang_migrate_current_version_missing_on_disk,
+    |t: &TestContext| {
+        golang_project(t, "basic");
+        t.run(&["migrate", "dev", "--to", "2"]).code(0);
+        t.sql("UPDATE schema_migrations SET version = 7");
+        let run = t.run(&["migrate", "dev"]);
+        run.code(1);
+        assert_contains(
+            &run,
+            "applied migration 7 is missing from the migrations folder",
+        );
+        assert_eq!(golang_row(t), ["7|clean"]);
+    }
+);
+
+engine_test!(golang_migrate_refuses_dbmate_table, |t: &TestContext| {
+    golang_project(t, "basic");
+    t.sql("CREATE TABLE schema_migrations (version varchar(128) primary key)");
+    t.sql("INSERT INTO schema_migrations (version) VALUES ('20240101000000')");
+    let run = t.run(&["migrate", "dev"]);
+    run.code(2);
+    assert_contains(&run, "dbmate's shape");
+    assert_contains(&run, "migration_tool = \"dbmate\"");
+    assert_eq!(dbmate_versions(t), ["20240101000000"]);
+});
+
+// Locks: the tools' own ids, computed here independently ---------------------------------------
+
+/// CRC-32/ISO-HDLC, bit by bit (the tools use Go's and the `crc` crate's table versions).
+fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = u32::MAX;
+    for &b in bytes {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            let mask = (crc & 1).wrapping_neg();
+            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
+        }
+    }
+    !crc
+}
+
+fn database_name(t: &TestContext) -> String {
+    url::Url::parse(&t.url)
+        .unwrap()
+        .path()
+        .trim_start_matches('/')
+        .to_owned()
+}
+
+/// A second session that holds a lock, started with the engine's own client.
+struct Holder(Child);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn hold_lock(t: &TestContext, lock_sql: &str) -> Holder {
+    let script = format!(
+        "{lock_sql}; SELECT {};",
+        match t.engine {
+            Engine::Postgres => "pg_sleep(30)",
+            _ => "SLEEP(30)",
+        }
+    );
+    let child = match t.engine {
+        Engine::Postgres => Command::new("psql")
+            .arg(&t.url)
+            .args(["-X", "-q", "-c", &script])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn(),
+        _ => {
+            let u = url::Url::parse(&t.url).unwrap();
+            let mut cmd = Command::new("mariadb");
+            cmd.arg("-h")
+                .arg(u.host_str().unwrap_or("127.0.0.1"))
+                .arg("-P")
+                .arg(u.port().unwrap_or(3306).to_string())
+                .arg("-u")
+                .arg(u.username());
+            if let Some(pw) = u.password() {
+                cmd.arg(format!("-p{pw}"));
+            }
+            cmd.arg(database_name(t))
+                .arg("-e")
+                .arg(&script)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+        }
+    }
+    .expect("start the database client");
+    Holder(child)
+}
+
+fn wait_until(t: &TestContext, probe: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.sql(probe).first().map(String::as_str) != Some("1") {
+        assert!(
+            Instant::now() < deadline,
+            "the lock was never taken: {probe}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// While another session holds a lock, a deploy waits for it and gives up; once that session
+/// is gone, the deploy goes through. `release` ends the holding session from the server side
+/// (a killed client does not end a session that is sleeping).
+fn assert_deploy_waits_for(t: &TestContext, lock_sql: &str, probe: &str, release: impl Fn()) {
+    let holder = hold_lock(t, lock_sql);
+    wait_until(t, probe);
+    let run = t.run(&["migrate", "locked"]);
+    run.code(1);
+    assert_contains(&run, "waiting for the deploy lock");
+    assert!(t.tables().iter().all(|x| x != "users"), "{:?}", t.tables());
+    release();
+    drop(holder);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while t.sql(probe).first().map(String::as_str) == Some("1") {
+        assert!(
+            Instant::now() < deadline,
+            "the lock was never released: {probe}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    t.run(&["migrate", "locked"]).code(0);
+}
+
+fn pg_lock_probe(id: i64) -> String {
+    format!(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND ((classid::bigint << 32) | objid::bigint) = {id}"
+    )
+}
+
+fn pg_release(t: &TestContext, id: i64) {
+    t.sql(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' \
+         AND ((classid::bigint << 32) | objid::bigint) = {id}"
+    ));
+}
+
+fn mariadb_release(t: &TestContext, name: &str) {
+    if let Some(id) = t.sql(&format!("SELECT IS_USED_LOCK('{name}')")).first()
+        && id != "NULL"
+    {
+        t.sql(&format!("KILL {id}"));
+    }
+}
+
+#[test]
+fn postgres_deploys_wait_for_the_tools_own_advisory_locks() {
+    let Some(t) = TestContext::new(Engine::Postgres, "pg_tool_locks") else {
+        return;
+    };
+    // sqlx: 0x3d32ad9e * crc32(current_database()).
+    sqlx_project(&t, "basic");
+    let id = 0x3d32_ad9e * i64::from(crc32(database_name(&t).as_bytes()));
+    assert_deploy_waits_for(
+        &t,
+        &format!("SELECT pg_advisory_lock({id})"),
+        &pg_lock_probe(id),
+        || pg_release(&t, id),
+    );
+
+    // golang-migrate: database (as its CLI spells it, from the URL path, and as
+    // `WithInstance` reads it), schema and table.
+    for (i, spelling) in ["/{db}", "{db}"].into_iter().enumerate() {
+        let t = TestContext::new(Engine::Postgres, &format!("pg_tool_locks_gm{i}")).unwrap();
+        golang_project(&t, "basic");
+        let db = spelling.replace("{db}", &database_name(&t));
+        let key = format!("{db}\0public\0schema_migrations");
+        let id = i64::from(crc32(key.as_bytes()).wrapping_mul(1_486_364_155));
+        assert_deploy_waits_for(
+            &t,
+            &format!("SELECT pg_advisory_lock({id})"),
+            &pg_lock_probe(id),
+            || pg_release(&t, id),
+        );
+    }
+}
+
+#[test]
+fn mariadb_deploys_wait_for_the_tools_own_named_locks() {
+    let Some(t) = TestContext::new(Engine::MariaDb, "maria_tool_locks") else {
+        return;
+    };
+    // The lock names are computed by MariaDB's own CRC32(), independently of dbdeploy.
+    sqlx_project(&t, "basic");
+    let name = t.sql("SELECT LOWER(HEX(1026731422 * CRC32(DATABASE())))")[0].clone();
+    assert_deploy_waits_for(
+        &t,
+        &format!("SELECT GET_LOCK('{name}', 0)"),
+        &format!("SELECT IS_USED_LOCK('{name}') IS NOT NULL"),
+        || mariadb_release(&t, &name),
+    );
+
+    let t = TestContext::new(Engine::MariaDb, "maria_tool_locks_gm").unwrap();
+    golang_project(&t, "basic");
+    let name = t.sql(
+        "SELECT CAST((CRC32(CONCAT(DATABASE(), ':schema_migrations')) * 1486364155) % 4294967296 AS CHAR)",
+    )[0]
+    .clone();
+    assert_deploy_waits_for(
+        &t,
+        &format!("SELECT GET_LOCK('{name}', 0)"),
+        &format!("SELECT IS_USED_LOCK('{name}') IS NOT NULL"),
+        || mariadb_release(&t, &name),
+    );
+}
