@@ -28,6 +28,8 @@ pub async fn run(global: &GlobalArgs, args: ResolveArgs, printer: &Printer) -> u
         Ok(p) => p,
         Err(e) => return fail_early(printer, OPERATION, &args.environment, &e),
     };
+    // A file name is accepted for the migration it holds.
+    let name = p.set.find(&name).map_or(name, |m| m.name.clone());
     let options = RunOptions {
         yes: args.yes,
         ..RunOptions::default()

@@ -61,14 +61,37 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
     let records = records.unwrap_or_default();
     let plan = pending::plan(ctx.set, &records, ctx.handler);
     let c = printer.color();
-
+    // Formats that track versions (sqlx, dbmate, golang-migrate) name migrations by number;
+    // the file name says what each one is.
+    let label = |name: &str| -> String {
+        let file = ctx
+            .set
+            .migrations
+            .iter()
+            .find(|m| m.name == name)
+            .filter(|m| !m.path.iter().any(|part| part == name))
+            .and_then(|m| m.path.file_name())
+            .map(|f| f.to_string_lossy().into_owned());
+        match file {
+            // `1_users.sql` already shows the version `1`.
+            Some(f)
+                if f.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(|ch: char| !ch.is_ascii_digit())) =>
+            {
+                f
+            }
+            Some(f) => format!("{name}  {}", paint(c, "\x1b[2m", &f)),
+            None => name.to_owned(),
+        }
+    };
     let section =
         |title: &str, n: usize| printer.line(&paint(c, "\x1b[1m", &format!("{title} ({n})")));
     section("Applied", plan.applied.len());
     for (name, at) in &plan.applied {
         printer.line(&format!(
-            "  {} {name}  {}",
+            "  {} {}  {}",
             paint(c, "\x1b[32m", "✓"),
+            label(name),
             paint(c, "\x1b[2m", at.as_deref().unwrap_or(""))
         ));
     }
@@ -79,7 +102,7 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
         } else {
             ""
         };
-        printer.line(&format!("  · {}{ooo}", m.name));
+        printer.line(&format!("  · {}{ooo}", label(&m.name)));
     }
     for (title, names) in [
         ("Modified since applied", &plan.modified),
@@ -88,14 +111,14 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
         if !names.is_empty() {
             section(title, names.len());
             for n in names {
-                printer.line(&format!("  {} {n}", paint(c, "\x1b[31m", "✗")));
+                printer.line(&format!("  {} {}", paint(c, "\x1b[31m", "✗"), label(n)));
             }
         }
     }
     if !plan.failed.is_empty() {
         section("Failed", plan.failed.len());
         for (name, logs) in &plan.failed {
-            printer.line(&format!("  {} {name}", paint(c, "\x1b[31m", "✗")));
+            printer.line(&format!("  {} {}", paint(c, "\x1b[31m", "✗"), label(name)));
             if let Some(logs) = logs.as_deref().filter(|l| !l.is_empty()) {
                 for line in logs.lines().take(6) {
                     printer.line(&format!("      {}", paint(c, "\x1b[2m", line)));

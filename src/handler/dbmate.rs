@@ -230,7 +230,9 @@ impl Handler for Dbmate {
                 warnings.push(format!("{}:{line}: {w}", path.display()));
             }
             let opt_out = (parsed.options.get("transaction").map(String::as_str) == Some("false"))
-                .then(|| "`transaction:false` on its `-- migrate:up` line (dbmate)".to_owned());
+                .then(|| {
+                    "its `-- migrate:up` line says `transaction:false`, dbmate's opt-out".to_owned()
+                });
             migrations.push(Migration {
                 name: version.to_owned(),
                 // dbmate keeps no checksum; this one is dbdeploy's, over the whole file.

@@ -506,16 +506,33 @@ mod tests {
 
     #[test]
     fn no_transaction_opt_out_is_the_first_line_only() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("1_opted_out.sql"),
+            "-- no-transaction\nUPDATE a SET b = 1;\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("2_not_first.sql"),
+            "\n-- no-transaction\nUPDATE a SET b = 1;\n",
+        )
+        .unwrap();
+        let set = Sqlx.load(dir.path(), Dialect::Postgres).unwrap();
+        assert!(
+            matches!(&set.migrations[0].transaction, TxMode::NoTransaction { reason } if reason.contains("no-transaction")),
+            "{:?}",
+            set.migrations[0].transaction
+        );
+        assert_eq!(set.migrations[1].transaction, TxMode::Wrapped);
+
         let set = Sqlx
             .load(&fixture("postgresql-concurrently"), Dialect::Postgres)
             .unwrap();
-        let index = set.migrations.iter().find(|m| m.name == "2").unwrap();
-        assert!(
-            matches!(&index.transaction, TxMode::NoTransaction { reason } if reason.contains("no-transaction")),
-            "{:?}",
-            index.transaction
-        );
         assert_eq!(set.migrations[0].transaction, TxMode::Wrapped);
+        assert!(matches!(
+            set.migrations[1].transaction,
+            TxMode::NoTransaction { .. }
+        ));
     }
 
     #[test]

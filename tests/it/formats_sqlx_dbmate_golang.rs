@@ -217,6 +217,12 @@ engine_test!(
         status.code(0);
         assert!(status.stdout.contains("Applied (7)"), "{}", status.stdout);
         assert!(status.stdout.contains("Pending (0)"), "{}", status.stdout);
+        // Versions are shown with the file that holds them.
+        assert!(
+            status.stdout.contains("✓ 5_add email index.sql"),
+            "{}",
+            status.stdout
+        );
     }
 );
 
@@ -290,8 +296,16 @@ engine_test!(sqlx_dirty_row_blocks_until_resolved, |t: &TestContext| {
         "{}",
         status.stdout
     );
+    assert!(
+        status.stdout.contains("✗ 3_comment_only.sql"),
+        "{}",
+        status.stdout
+    );
 
-    t.run(&["resolve", "dev", "--rolled-back", "3"]).code(0);
+    // The file name is accepted for the version it holds.
+    let resolved = t.run(&["resolve", "dev", "--rolled-back", "3_comment_only.sql"]);
+    resolved.code(0);
+    assert_contains(&resolved, "Migration `3` marked as rolled back");
     assert_eq!(sqlx_rows(t).len(), 2);
     let run = t.run(&["migrate", "dev", "--json"]);
     run.code(0);
@@ -480,7 +494,7 @@ engine_test!(
     golang_migrate_versions_run_in_numeric_order,
     |t: &TestContext| {
         golang_project(t, "basic");
-        t.run(&["migrate", "dev", "--to", "2"]).code(0);
+        t.run(&["migrate", "dev", "--to", "2_posts"]).code(0);
         assert_eq!(golang_row(t), ["2|clean"]);
         let status = t.run(&["status", "dev", "--json"]);
         status.code(4);
