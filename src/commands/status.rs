@@ -10,7 +10,7 @@ use crate::error::{Error, exit};
 use crate::output::human::paint;
 use crate::output::json::{self, Status};
 use crate::output::{Event, Printer, Reporter};
-use crate::pipeline::{Context, RunOptions, health, pending, read_history};
+use crate::pipeline::{Context, RunOptions, health, log, pending, read_history};
 
 const OPERATION: &str = "migration-status";
 
@@ -55,11 +55,13 @@ pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u
 async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, Error> {
     let (mut db, _) = health::connect::<D>(ctx, true).await?;
     let records = read_history(&mut db, ctx.handler).await;
+    let deployed = log::deployed_migrations(&mut db).await;
     db.close().await;
     let records = records?;
     let table_exists = records.is_some();
     let records = records.unwrap_or_default();
-    let plan = pending::plan(ctx.set, &records, ctx.handler);
+    let mut plan = pending::plan(ctx.set, &records, ctx.handler);
+    plan.unreachable = ctx.handler.unreachable(ctx.set, &records, &deployed?);
     let c = printer.color();
     // Formats that track versions (sqlx, dbmate, golang-migrate) name migrations by number;
     // the file name says what each one is.
@@ -107,6 +109,10 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
     for (title, names) in [
         ("Modified since applied", &plan.modified),
         ("Missing from disk", &plan.missing),
+        (
+            "Never applied, below the current version",
+            &plan.unreachable,
+        ),
     ] {
         if !names.is_empty() {
             section(title, names.len());
@@ -152,6 +158,7 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
             "failed": plan.failed.iter().map(|(n, logs)| json!({"name": n, "logs": logs})).collect::<Vec<_>>(),
             "modified": plan.modified,
             "missing": plan.missing,
+            "unreachable": plan.unreachable,
             "out_of_order": plan.out_of_order,
             "exit_code": code,
         });

@@ -305,6 +305,29 @@ impl Handler for GolangMigrate {
         expanded
     }
 
+    fn unreachable(
+        &self,
+        set: &MigrationSet,
+        records: &[AppliedRecord],
+        deployed: &[String],
+    ) -> Vec<String> {
+        let Some(current) = records.iter().map(|r| version(&r.name)).max() else {
+            return Vec::new();
+        };
+        let deployed: Vec<i64> = deployed.iter().filter_map(|n| n.parse().ok()).collect();
+        // Only below a version dbdeploy itself deployed is a gap meaningful: earlier versions
+        // may have been applied by golang-migrate before dbdeploy took over.
+        let Some(first_deployed) = deployed.iter().copied().min() else {
+            return Vec::new();
+        };
+        set.migrations
+            .iter()
+            .map(|m| version(&m.name))
+            .filter(|v| *v > first_deployed && *v < current && !deployed.contains(v))
+            .map(|v| v.to_string())
+            .collect()
+    }
+
     fn checksum_matches(&self, _migration: &Migration, _recorded: &str) -> bool {
         // golang-migrate keeps no checksum, so nothing recorded can disagree.
         true
@@ -397,9 +420,9 @@ impl Handler for GolangMigrate {
                 if let Some(c) = current
                     && c >= n
                 {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is already recorded as applied (golang-migrate treats every version up to {c} as applied)"
-                    )));
+                    // golang-migrate already counts it as applied; the run dbdeploy logs for
+                    // this resolve tells its own history so, which is all that is left to do.
+                    return Ok(Vec::new());
                 }
                 let _ = local;
                 // The table keeps one version: recording N also records every version below it.
@@ -558,6 +581,27 @@ mod tests {
             .unwrap();
         assert_eq!(stmts.len(), 2);
         assert_eq!(stmts[1].args, [Value::Int(2), Value::Bool(false)]);
+    }
+
+    #[test]
+    fn versions_added_below_the_current_one_are_unreachable() {
+        let set = set_of(&["1", "2", "3", "4", "5", "6"]);
+        let records = GolangMigrate
+            .parse_history(vec![vec![Value::Int(6), Value::Int(0)]])
+            .unwrap();
+        let deployed = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        // dbdeploy deployed 2, 3 and 6: 4 and 5 were added later and never ran; 1 predates it.
+        assert_eq!(
+            GolangMigrate.unreachable(&set, &records, &deployed(&["2", "3", "6"])),
+            ["4", "5"]
+        );
+        // No dbdeploy history: golang-migrate may have applied everything; nothing to report.
+        assert!(GolangMigrate.unreachable(&set, &records, &[]).is_empty());
+        assert!(
+            GolangMigrate
+                .unreachable(&set, &[], &deployed(&["2"]))
+                .is_empty()
+        );
     }
 
     #[test]

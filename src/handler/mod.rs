@@ -112,6 +112,19 @@ pub trait Handler: Send + Sync {
         let _ = set;
         records
     }
+    /// Migrations on disk that were never applied and never will be, because the tracking
+    /// table only keeps the highest version (golang-migrate). `deployed` lists the migrations
+    /// dbdeploy's own history says it applied (or resolved) in this database: a file missing
+    /// from it that sorts between versions dbdeploy deployed was added after a later one ran.
+    fn unreachable(
+        &self,
+        set: &MigrationSet,
+        records: &[AppliedRecord],
+        deployed: &[String],
+    ) -> Vec<String> {
+        let _ = (set, records, deployed);
+        Vec::new()
+    }
     /// Whether the tool records a migration that failed part-way (false for dbmate, whose table
     /// only lists applied versions: a failed migration stays pending and runs again).
     fn records_failures(&self) -> bool {

@@ -6,7 +6,7 @@ use std::io::Write;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 
-use crate::engine::{Database, Dialect, Stmt, Value};
+use crate::engine::{ColKind, Database, Dialect, Stmt, Value};
 use crate::error::Error;
 
 /// dbdeploy's own history table.
@@ -114,6 +114,33 @@ pub async fn write_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Resu
         .await
         .map(drop)
         .map_err(|e| format!("cannot write to {HISTORY_TABLE}: {e}"))
+}
+
+/// The migrations dbdeploy applied (or resolved as applied) in this database, from the
+/// `migrations` of its deploy and resolve runs; empty when it has no history here.
+///
+/// # Errors
+/// A database error reading the history.
+pub async fn deployed_migrations<D: Database>(db: &mut D) -> Result<Vec<String>, Error> {
+    if !db.table_exists(HISTORY_TABLE).await? {
+        return Ok(Vec::new());
+    }
+    let d = db.dialect();
+    let sql = format!(
+        "SELECT migrations FROM {} WHERE operation = 'deploy-migrations' \
+         OR (operation = 'resolve-migration' AND status = 'success')",
+        d.quote_ident(HISTORY_TABLE)
+    );
+    let rows = db.fetch(&Stmt::raw(sql), &[ColKind::Text]).await?;
+    let mut names: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.first().and_then(Value::as_text))
+        .filter_map(|json| serde_json::from_str::<Vec<String>>(json).ok())
+        .flatten()
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
 }
 
 /// Appends the audit line. Returns a warning instead of failing.

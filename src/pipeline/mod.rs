@@ -275,7 +275,10 @@ async fn pending_and_after<D: Database>(
 ) -> Result<(), Error> {
     // Read again under the lock: another deploy may have applied migrations while we waited.
     let records = read_history(db, ctx.handler).await?.unwrap_or_default();
-    let plan = pending::plan(ctx.set, &records, ctx.handler);
+    let mut plan = pending::plan(ctx.set, &records, ctx.handler);
+    plan.unreachable =
+        ctx.handler
+            .unreachable(ctx.set, &records, &log::deployed_migrations(db).await?);
     if !plan.failed.is_empty() || (!ctx.options.skip_health_check && !plan.is_consistent()) {
         let drift = plan
             .drift(&ctx.env.name)
@@ -285,6 +288,13 @@ async fn pending_and_after<D: Database>(
     }
     for name in plan.modified.iter().chain(&plan.missing) {
         let w = format!("`{name}` is modified or missing on disk (ignored: --skip-health-check)");
+        ctx.reporter.event(Event::Warning(w.clone()));
+        report.warnings.push(w);
+    }
+    for name in &plan.unreachable {
+        let w = format!(
+            "`{name}` was never applied and the tool will never run it (ignored: --skip-health-check)"
+        );
         ctx.reporter.event(Event::Warning(w.clone()));
         report.warnings.push(w);
     }

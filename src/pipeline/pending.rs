@@ -19,13 +19,17 @@ pub struct Plan<'a> {
     pub missing: Vec<String>,
     /// Pending migrations that sort before the last applied one (from merged branches).
     pub out_of_order: Vec<String>,
+    /// Migrations the tool can never run because the tracking table records only a later
+    /// version (golang-migrate), as told by dbdeploy's own history; see
+    /// [`Handler::unreachable`](crate::handler::Handler::unreachable).
+    pub unreachable: Vec<String>,
 }
 
 /// History and files disagree; deploying on top would be guesswork.
 #[derive(Debug, thiserror::Error)]
 pub enum DriftError {
     /// Failed, modified or missing migrations.
-    #[error("{}", describe(.failed, .modified, .missing))]
+    #[error("{}", describe(.failed, .modified, .missing, .unreachable))]
     Inconsistent {
         /// The environment, for hints.
         environment: String,
@@ -35,6 +39,8 @@ pub enum DriftError {
         modified: Vec<String>,
         /// Applied but gone from disk.
         missing: Vec<String>,
+        /// Never applied, and the tool will never apply them.
+        unreachable: Vec<String>,
     },
     /// No tracking table, yet the schema has tables: the database was not created by these migrations.
     #[error("the database schema is not empty but has no `{table}` table: {}", .tables.join(", "))]
@@ -48,7 +54,12 @@ pub enum DriftError {
     },
 }
 
-fn describe(failed: &[String], modified: &[String], missing: &[String]) -> String {
+fn describe(
+    failed: &[String],
+    modified: &[String],
+    missing: &[String],
+    unreachable: &[String],
+) -> String {
     let mut parts = Vec::new();
     if !failed.is_empty() {
         parts.push(format!(
@@ -68,6 +79,12 @@ fn describe(failed: &[String], modified: &[String], missing: &[String]) -> Strin
             missing.join(", ")
         ));
     }
+    if !unreachable.is_empty() {
+        parts.push(format!(
+            "migration {} was never applied and sorts below the current version, so the tool will never run it",
+            unreachable.join(", ")
+        ));
+    }
     parts.join("; ")
 }
 
@@ -81,6 +98,7 @@ impl DriftError {
                 failed,
                 modified,
                 missing,
+                unreachable,
             } => {
                 let mut hints = Vec::new();
                 for name in failed {
@@ -95,6 +113,15 @@ impl DriftError {
                     hints.push(
                         "restore the missing migration folder(s) from version control".into(),
                     );
+                }
+                if !unreachable.is_empty() {
+                    hints.push(format!(
+                        "the tracking table stores only the highest applied version: give {} a version above it (rename the files), so that it runs next",
+                        unreachable.join(", ")
+                    ));
+                    hints.push(format!(
+                        "if its changes are already in the database (applied by the tool itself), record that with `dbdeploy resolve {environment} --applied NAME`"
+                    ));
                 }
                 hints.push("nothing was changed".into());
                 hints
@@ -170,7 +197,10 @@ impl Plan<'_> {
     /// Whether anything blocks a deploy.
     #[must_use]
     pub fn is_consistent(&self) -> bool {
-        self.failed.is_empty() && self.modified.is_empty() && self.missing.is_empty()
+        self.failed.is_empty()
+            && self.modified.is_empty()
+            && self.missing.is_empty()
+            && self.unreachable.is_empty()
     }
 
     /// The error describing what blocks a deploy, if anything.
@@ -181,6 +211,7 @@ impl Plan<'_> {
             failed: self.failed.iter().map(|(n, _)| n.clone()).collect(),
             modified: self.modified.clone(),
             missing: self.missing.clone(),
+            unreachable: self.unreachable.clone(),
         })
     }
 }

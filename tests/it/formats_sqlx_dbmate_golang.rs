@@ -579,6 +579,86 @@ engine_test!(
 );
 
 engine_test!(
+    golang_migrate_versions_added_below_the_current_one_are_reported,
+    |t: &TestContext| {
+        let dir = golang_project(t, "basic");
+        // 3 and 4 arrive later, from a branch merged after 5 and 10 were deployed.
+        let later = ["3_comment_only", "4_empty"];
+        for stem in later {
+            for ext in ["up.sql", "down.sql"] {
+                std::fs::remove_file(dir.join(format!("{stem}.{ext}"))).unwrap();
+            }
+        }
+        t.run(&["migrate", "dev"]).code(0);
+        assert_eq!(golang_row(t), ["10|clean"]);
+        let src =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations-fixtures/golang-migrate/basic");
+        for stem in later {
+            for ext in ["up.sql", "down.sql"] {
+                let file = format!("{stem}.{ext}");
+                std::fs::copy(src.join(&file), dir.join(&file)).unwrap();
+            }
+        }
+
+        // golang-migrate would report "no change" and never run them; dbdeploy says so.
+        let run = t.run(&["migrate", "dev"]);
+        run.code(1);
+        assert_contains(
+            &run,
+            "migration 3, 4 was never applied and sorts below the current version",
+        );
+        assert_contains(&run, "give 3, 4 a version above it");
+        let status = t.run(&["status", "dev", "--json"]);
+        status.code(5);
+        assert_eq!(
+            status.json()["result"]["unreachable"],
+            serde_json::json!(["3", "4"])
+        );
+        let status = t.run(&["status", "dev"]);
+        assert!(
+            status
+                .stdout
+                .contains("Never applied, below the current version (2)"),
+            "{}",
+            status.stdout
+        );
+        let skipped = t.run(&["migrate", "dev", "--skip-health-check", "--json"]);
+        skipped.code(0);
+        assert_eq!(skipped.json()["result"]["migrations_applied"], 0);
+        assert_contains(
+            &skipped,
+            "`3` was never applied and the tool will never run it",
+        );
+
+        // Renamed above the current version, 4 runs next; 3's changes were made by hand.
+        for ext in ["up.sql", "down.sql"] {
+            std::fs::rename(
+                dir.join(format!("4_empty.{ext}")),
+                dir.join(format!("11_empty.{ext}")),
+            )
+            .unwrap();
+        }
+        let status = t.run(&["status", "dev", "--json"]);
+        status.code(5);
+        let doc = status.json();
+        assert_eq!(
+            doc["result"]["unreachable"],
+            serde_json::json!(["3"]),
+            "{doc}"
+        );
+        assert_eq!(doc["result"]["pending"], serde_json::json!(["11"]), "{doc}");
+        let resolved = t.run(&["resolve", "dev", "--applied", "3"]);
+        resolved.code(0);
+        assert_eq!(golang_row(t), ["10|clean"]);
+        let run = t.run(&["migrate", "dev", "--json"]);
+        run.code(0);
+        assert_eq!(applied_names(&run.json()), ["11"]);
+        assert_eq!(golang_row(t), ["11|clean"]);
+        t.run(&["status", "dev"]).code(0);
+    }
+);
+
+engine_test!(
     golang_migrate_current_version_missing_on_disk,
     |t: &TestContext| {
         golang_project(t, "basic");
