@@ -21,7 +21,7 @@ pub struct Plan<'a> {
     pub out_of_order: Vec<String>,
     /// Migrations the tool can never run because the tracking table records only a later
     /// version (golang-migrate), as told by dbdeploy's own history; see
-    /// [`Handler::unreachable`](crate::handler::Handler::unreachable).
+    /// [`Handler::unreachable`].
     pub unreachable: Vec<String>,
 }
 
