@@ -1,6 +1,7 @@
 //! The top-level error: every boundary's error, with an exit code, a stable code for JSON,
 //! a class (before, during or after the change) and hints that say what to do next.
 
+use crate::commands::down::RevertError;
 use crate::config::ConfigError;
 use crate::engine::DbError;
 use crate::handler::HandlerError;
@@ -61,6 +62,9 @@ pub enum Error {
     /// Verification after the deploy failed.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// A down script failed (`dbdeploy down`).
+    #[error(transparent)]
+    Revert(#[from] Box<RevertError>),
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -81,6 +85,7 @@ impl Error {
             Error::Db(_)
             | Error::Drift(_)
             | Error::Apply(_)
+            | Error::Revert(_)
             | Error::Verify(_)
             | Error::Unavailable { .. } => exit::FAILURE,
         }
@@ -101,6 +106,7 @@ impl Error {
             Error::Db(DbError::Query { .. }) => "database-error",
             Error::Drift(_) => "inconsistent-history",
             Error::Apply(_) => "migration-failed",
+            Error::Revert(_) => "revert-failed",
             Error::Approval(ApprovalError::NoTerminal { .. }) => "approval-required",
             Error::Approval(_) => "cancelled",
             Error::Verify(_) => "verification-failed",
@@ -112,7 +118,7 @@ impl Error {
     #[must_use]
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Apply(_) => ErrorClass::MidDeployment,
+            Error::Apply(_) | Error::Revert(_) => ErrorClass::MidDeployment,
             Error::Verify(_) => ErrorClass::PostDeployment,
             _ => ErrorClass::PreDeployment,
         }
@@ -138,6 +144,7 @@ impl Error {
             Error::Db(DbError::Query { .. }) => vec!["nothing was changed; fix the cause and retry".into()],
             Error::Drift(e) => e.hints(),
             Error::Apply(e) => e.hints(),
+            Error::Revert(e) => e.hints(),
             Error::Approval(e) => e.hints(),
             Error::Verify(_) => vec![
                 "the migrations ran, but the tracking table does not say what was expected; inspect it before deploying again (dbdeploy status)".into(),

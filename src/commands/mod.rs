@@ -1,6 +1,7 @@
 //! One module per command. Each takes resolved settings and the printer and returns the
 //! process exit code; none of them sees clap types beyond its own arguments.
 
+pub mod down;
 pub mod migrate;
 pub mod resolve;
 pub mod status;
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Migrate(args) => migrate::run(&cli.global, args, printer).await,
         Command::Status(args) => status::run(&cli.global, &args.environment, printer).await,
         Command::Resolve(args) => resolve::run(&cli.global, args, printer).await,
+        Command::Down(args) => down::run(&cli.global, args, printer).await,
     }
 }
 

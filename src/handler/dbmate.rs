@@ -17,7 +17,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Handler, HandlerError, Resolution, check_unique, crc32_ieee, list_files, read_script,
+    Handler, HandlerError, Resolution, Revert, check_unique, crc32_ieee, list_files, read_script,
     sha256_hex,
 };
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
@@ -372,6 +372,38 @@ impl Handler for Dbmate {
 
     fn record_failed(&self, _dialect: Dialect, _row_id: &str, _logs: &str) -> Vec<Stmt> {
         Vec::new()
+    }
+
+    fn revert(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        _previous: Option<&Migration>,
+    ) -> Option<Revert> {
+        let sql = migration.down.clone()?;
+        // The down section's own options, on its marker line.
+        let transaction_false = sql
+            .lines()
+            .next()
+            .and_then(|first| marker(first, 1, 0))
+            .is_some_and(|m| m.options.get("transaction").map(String::as_str) == Some("false"));
+        let opt_out = transaction_false.then(|| {
+            "its `-- migrate:down` line says `transaction:false`, dbmate's opt-out".to_owned()
+        });
+        Some(Revert {
+            transaction: TxMode::analyze(&sql, dialect, opt_out),
+            sql,
+            before: Vec::new(),
+            // As `dbmate rollback`: the version is deleted after the down section ran.
+            after: vec![Stmt::new(
+                format!(
+                    "DELETE FROM {} WHERE version = {}",
+                    dialect.quote_ident(TABLE),
+                    dialect.placeholder(1)
+                ),
+                vec![Value::Text(migration.name.clone())],
+            )],
+        })
     }
 
     fn resolve(

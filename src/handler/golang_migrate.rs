@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::{
-    Handler, HandlerError, Resolution, check_unique, crc32_ieee, list_files, read_script,
+    Handler, HandlerError, Resolution, Revert, check_unique, crc32_ieee, list_files, read_script,
     sha256_hex,
 };
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
@@ -358,6 +358,28 @@ impl Handler for GolangMigrate {
     fn record_failed(&self, _dialect: Dialect, _row_id: &str, _logs: &str) -> Vec<Stmt> {
         // The version stays dirty: that is golang-migrate's failure record.
         Vec::new()
+    }
+
+    fn revert(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        previous: Option<&Migration>,
+    ) -> Option<Revert> {
+        let sql = migration.down.clone()?;
+        // golang-migrate's down step targets the previous version (-1: none left): that
+        // version is written dirty before the script and clean after it.
+        let target = previous.map_or(-1, |p| version(&p.name));
+        Some(Revert {
+            transaction: TxMode::analyze(&sql, dialect, None),
+            sql,
+            before: set_version(dialect, target, true),
+            after: if target < 0 {
+                vec![delete_all(dialect)]
+            } else {
+                set_version(dialect, target, false)
+            },
+        })
     }
 
     fn resolve(

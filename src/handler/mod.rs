@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::MigrationTool;
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, TxMode};
 
 /// A problem with the migrations folder or a migration file.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +60,19 @@ pub enum HandlerError {
     /// A `resolve` request that does not fit the recorded state.
     #[error("{0}")]
     Resolve(String),
+}
+
+/// How one applied migration is reverted by `dbdeploy down`.
+#[derive(Debug, Clone)]
+pub struct Revert {
+    /// The down script.
+    pub sql: String,
+    /// Whether it can run inside dbdeploy's transaction.
+    pub transaction: TxMode,
+    /// Tracking-table statements before the script (in the same transaction when atomic).
+    pub before: Vec<Stmt>,
+    /// Tracking-table statements after it.
+    pub after: Vec<Stmt>,
 }
 
 /// How a failed migration is to be marked.
@@ -124,6 +137,18 @@ pub trait Handler: Send + Sync {
     ) -> Vec<String> {
         let _ = (set, records, deployed);
         Vec::new()
+    }
+    /// How to revert `migration`, the last applied one, as the tool's own down command does;
+    /// `previous` is the migration applied before it. `None` when there is no down script
+    /// (the default: formats without downs, such as Prisma's).
+    fn revert(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        previous: Option<&Migration>,
+    ) -> Option<Revert> {
+        let _ = (dialect, migration, previous);
+        None
     }
     /// Whether the tool records a migration that failed part-way (false for dbmate, whose table
     /// only lists applied versions: a failed migration stays pending and runs again).

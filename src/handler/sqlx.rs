@@ -16,8 +16,8 @@ use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha384};
 
 use super::{
-    Handler, HandlerError, Resolution, check_unique, crc32_ieee, hex, list_files, read_script,
-    timestamp_text,
+    Handler, HandlerError, Resolution, Revert, check_unique, crc32_ieee, hex, list_files,
+    read_script, timestamp_text,
 };
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
@@ -341,6 +341,34 @@ impl Handler for Sqlx {
     fn record_failed(&self, _dialect: Dialect, _row_id: &str, _logs: &str) -> Vec<Stmt> {
         // The row written by `record_started` keeps success = false: that is sqlx's failure.
         Vec::new()
+    }
+
+    fn revert(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        _previous: Option<&Migration>,
+    ) -> Option<Revert> {
+        let sql = migration.down.clone()?;
+        let t = dialect.quote_ident(TABLE);
+        let v = || vec![Value::Int(version(&migration.name))];
+        let p = dialect.placeholder(1);
+        let opt_out = sql
+            .starts_with(NO_TX)
+            .then(|| format!("its first line is `{NO_TX}`, sqlx's opt-out"));
+        Some(Revert {
+            transaction: TxMode::analyze(&sql, dialect, opt_out),
+            sql,
+            // As sqlx reverts on MySQL: dirty while the down script runs, then deleted.
+            before: vec![Stmt::new(
+                format!("UPDATE {t} SET success = FALSE WHERE version = {p}"),
+                v(),
+            )],
+            after: vec![Stmt::new(
+                format!("DELETE FROM {t} WHERE version = {p}"),
+                v(),
+            )],
+        })
     }
 
     fn resolve(

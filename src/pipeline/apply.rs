@@ -283,7 +283,11 @@ async fn apply_non_atomic<D: Database>(
     Ok(())
 }
 
-async fn run_statements<D: Database>(db: &mut D, sql: &str) -> Result<(), ScriptError> {
+/// Runs a script statement by statement, with the failing statement's number and line.
+///
+/// # Errors
+/// The first failing statement.
+pub async fn run_statements<D: Database>(db: &mut D, sql: &str) -> Result<(), ScriptError> {
     for (i, stmt) in split::split(sql, db.dialect()).iter().enumerate() {
         db.run_script(stmt.text).await.map_err(|e| ScriptError {
             message: e.message,

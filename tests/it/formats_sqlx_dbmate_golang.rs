@@ -21,7 +21,8 @@ fn project(t: &TestContext, tool: &str, dir: &str, fixture: &str) -> PathBuf {
         "[project]\nmigration_tool = \"{tool}\"\nmigrations_dir = \"{dir}\"\n\n\
          [environments.dev]\nurl_env = \"DATABASE_URL\"\n\n\
          [environments.staging]\nurl_env = \"DATABASE_URL\"\nconnect_timeout_seconds = 1\n\n\
-         [environments.locked]\nurl_env = \"DATABASE_URL\"\nlock_timeout_seconds = 1\n"
+         [environments.locked]\nurl_env = \"DATABASE_URL\"\nlock_timeout_seconds = 1\n\n\
+         [environments.production]\nurl_env = \"DATABASE_URL\"\nprotected = true\n"
     );
     std::fs::write(t.path().join("dbdeploy.toml"), text).expect("write config");
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -975,4 +976,146 @@ fn shared_versions_are_refused_before_anything_runs() {
         }
         assert!(t.tables().is_empty(), "{tool}: {:?}", t.tables());
     }
+}
+
+// down -----------------------------------------------------------------------------------------
+
+engine_test!(
+    sqlx_down_reverts_reversible_migrations,
+    |t: &TestContext| {
+        sqlx_project(t, "reversible");
+        t.run(&["migrate", "dev"]).code(0);
+        t.sql("INSERT INTO posts (id, title) VALUES (1, 'kept until reverted')");
+        assert_eq!(sqlx_rows(t).len(), 3);
+
+        // The newest first: 3's down script opts out of the transaction, as sqlx allows.
+        let run = t.run(&["down", "dev", "--json"]);
+        run.code(0);
+        let doc = run.json();
+        assert_eq!(doc["operation"], "revert-migrations");
+        assert_eq!(applied_names(&doc), ["3"], "{doc}");
+        assert_eq!(doc["result"]["migrations"][0]["atomic"], false, "{doc}");
+        assert!(t.sql("SELECT id FROM users").is_empty());
+
+        let dry = t.run(&["down", "dev", "--to", "1_users", "--dry-run", "--json"]);
+        dry.code(0);
+        let doc = dry.json();
+        assert_eq!(doc["result"]["migrations_to_revert"], 1, "{doc}");
+        assert_eq!(doc["result"]["migrations"][0]["name"], "2", "{doc}");
+        assert!(
+            doc["result"]["migrations"][0]["risks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["code"] == "destructive/drop-table"),
+            "{doc}"
+        );
+        assert!(has_table(t, "posts"), "the dry run changed something");
+
+        t.run(&["down", "dev", "--to", "1_users"]).code(0);
+        assert!(!has_table(t, "posts"));
+        let rows = sqlx_rows(t);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert!(rows[0].starts_with("1|users|ok|"), "{rows:?}");
+        t.run(&["status", "dev"]).code(4);
+
+        // Reverted migrations deploy again.
+        let run = t.run(&["migrate", "dev", "--json"]);
+        run.code(0);
+        assert_eq!(applied_names(&run.json()), ["2", "3"]);
+        assert_eq!(sqlx_rows(t).len(), 3);
+    }
+);
+
+engine_test!(
+    sqlx_down_refuses_a_migration_without_a_down_file,
+    |t: &TestContext| {
+        sqlx_project(t, "basic");
+        t.run(&["migrate", "dev"]).code(0);
+        let run = t.run(&["down", "dev"]);
+        run.code(1);
+        assert_contains(&run, "migration `10` has no down script");
+        assert_contains(&run, "10_post_views.sql");
+        assert_contains(&run, "dbdeploy rollback dev");
+        assert_eq!(sqlx_rows(t).len(), 7);
+        let run = t.run(&["down", "dev", "--steps", "8"]);
+        run.code(2);
+        assert_contains(&run, "only 7 migration(s) are applied");
+    }
+);
+
+engine_test!(
+    dbmate_down_runs_down_sections_and_deletes_versions,
+    |t: &TestContext| {
+        dbmate_project(t, "basic");
+        t.run(&["migrate", "dev"]).code(0);
+
+        // Protected: approval is needed, and without a terminal only --yes gives it.
+        let refused = t.run(&["down", "production"]);
+        refused.code(3);
+        assert_eq!(dbmate_versions(t).len(), 6);
+
+        let run = t.run(&["down", "production", "--yes", "--to", "20240103000000"]);
+        run.code(0);
+        assert_eq!(
+            dbmate_versions(t),
+            ["20240101000000", "20240102000000", "20240103000000"]
+        );
+        assert!(!columns(t, "posts").iter().any(|c| c.starts_with("views|")));
+        assert!(t.sql("SELECT id FROM users").is_empty());
+
+        // The section after the indented marker is the down script.
+        t.run(&["down", "dev", "--steps", "2"]).code(0);
+        assert_eq!(dbmate_versions(t), ["20240101000000"]);
+        assert!(!has_table(t, "posts"));
+        let history = t.sql(
+            "SELECT operation, status, migrations FROM _dbdeploy_history \
+         WHERE operation = 'revert-migrations' ORDER BY started_at",
+        );
+        assert_eq!(
+            history,
+            [
+                "revert-migrations|success|[\"20240106000000\",\"20240105000000\",\"20240104000000\"]",
+                "revert-migrations|success|[\"20240103000000\",\"20240102000000\"]",
+            ]
+        );
+    }
+);
+
+engine_test!(
+    golang_migrate_down_steps_back_one_version_at_a_time,
+    |t: &TestContext| {
+        golang_project(t, "basic");
+        t.run(&["migrate", "dev"]).code(0);
+        let run = t.run(&["down", "dev", "--steps", "2", "--json"]);
+        run.code(0);
+        assert_eq!(applied_names(&run.json()), ["10", "5"]);
+        assert_eq!(golang_row(t), ["4|clean"]);
+        assert!(t.sql("SELECT id FROM users").is_empty());
+        assert!(!columns(t, "posts").iter().any(|c| c.starts_with("views|")));
+
+        t.run(&["down", "dev", "--steps", "4"]).code(0);
+        // Below the first version golang-migrate keeps no row at all.
+        assert!(golang_row(t).is_empty());
+        assert!(!has_table(t, "users"));
+        let run = t.run(&["down", "dev"]);
+        run.code(2);
+        assert_contains(&run, "only 0 migration(s) are applied");
+        t.run(&["migrate", "dev"]).code(0);
+        assert_eq!(golang_row(t), ["10|clean"]);
+    }
+);
+
+#[test]
+fn prisma_has_no_down_scripts_and_points_at_rollback() {
+    let Some(t) = TestContext::new(Engine::Sqlite, "prisma_down") else {
+        return;
+    };
+    t.fixture("basic");
+    t.run(&["migrate", "dev"]).code(0);
+    let run = t.run(&["down", "dev", "--json"]);
+    run.code(1);
+    assert_contains(&run, "prisma migrations have no down scripts");
+    assert_contains(&run, "dbdeploy rollback dev");
+    assert_eq!(t.prisma_rows().len(), 3);
 }

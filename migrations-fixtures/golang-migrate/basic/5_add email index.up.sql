@@ -1,3 +1,0 @@
-BEGIN;
-CREATE INDEX users_email_idx ON users (email);
-COMMIT;
