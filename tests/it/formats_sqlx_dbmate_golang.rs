@@ -1119,3 +1119,28 @@ fn prisma_has_no_down_scripts_and_points_at_rollback() {
     assert_contains(&run, "dbdeploy rollback dev");
     assert_eq!(t.prisma_rows().len(), 3);
 }
+
+engine_test!(
+    a_failed_script_with_its_own_transaction_leaves_it_closed,
+    |t: &TestContext| {
+        sqlx_project(t, "own-transaction-fails");
+        let run = t.run(&["migrate", "dev"]);
+        run.code(1);
+        assert_contains(&run, "migration `2` failed");
+        // The script's own transaction was rolled back, not left open: its insert is gone,
+        // and what dbdeploy wrote afterwards (sqlx's dirty row, the history row) is kept.
+        assert_eq!(t.sql("SELECT COUNT(*) FROM accounts"), ["0"]);
+        let rows = sqlx_rows(t);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(rows[1].starts_with("2|backfill|dirty|"), "{rows:?}");
+        assert_eq!(
+            t.sql("SELECT status, migrations_applied FROM _dbdeploy_history"),
+            ["error|1"]
+        );
+        t.run(&["migrate", "dev"]).code(1);
+        assert_eq!(
+            t.sql("SELECT status FROM _dbdeploy_history ORDER BY started_at"),
+            ["error", "error"]
+        );
+    }
+);
