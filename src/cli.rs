@@ -90,6 +90,8 @@ pub enum Command {
     Diff(EnvArgs),
     /// Write dbdeploy.toml for this project, detecting the migration tool and folder.
     Init(InitArgs),
+    /// Revert the last applied migration(s) with their down scripts (sqlx, dbmate, golang-migrate).
+    Down(DownArgs),
 }
 
 /// `dbdeploy health`.
@@ -190,6 +192,25 @@ pub struct ResolveArgs {
     /// Record the failed migration NAME as rolled back (you undid it by hand); it will run again.
     #[arg(long, value_name = "NAME")]
     pub rolled_back: Option<String>,
+    /// Approve without prompting on protected environments.
+    #[arg(short, long)]
+    pub yes: bool,
+}
+
+/// `dbdeploy down`.
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// The environment from dbdeploy.toml.
+    pub environment: String,
+    /// How many applied migrations to revert, newest first.
+    #[arg(long, value_name = "N", conflicts_with = "to")]
+    pub steps: Option<usize>,
+    /// Revert every migration applied after MIGRATION (which stays applied).
+    #[arg(long, value_name = "MIGRATION")]
+    pub to: Option<String>,
+    /// Show the down scripts that would run and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Approve without prompting on protected environments.
     #[arg(short, long)]
     pub yes: bool,

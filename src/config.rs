@@ -118,6 +118,12 @@ pub enum MigrationTool {
     /// Prisma ORM (`prisma/migrations`, `_prisma_migrations`).
     #[default]
     Prisma,
+    /// sqlx (`migrations/<version>_<description>.sql`, `_sqlx_migrations`).
+    Sqlx,
+    /// dbmate (`db/migrations`, `-- migrate:up` sections, `schema_migrations(version)`).
+    Dbmate,
+    /// golang-migrate (`<version>_<name>.up.sql`, `schema_migrations(version, dirty)`).
+    GolangMigrate,
     /// drizzle-kit 0.x (`drizzle/meta/_journal.json`, `drizzle.__drizzle_migrations`).
     Drizzle,
     /// Flyway-style files (`V1__x.sql`, `R__x.sql`, `flyway_schema_history`).
@@ -287,6 +293,19 @@ mod tests {
         let msg = err.to_string();
         assert!(msg.contains("protcted"), "{msg}");
         assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn every_tool_name_parses() {
+        for (name, tool) in [
+            ("prisma", MigrationTool::Prisma),
+            ("sqlx", MigrationTool::Sqlx),
+            ("dbmate", MigrationTool::Dbmate),
+            ("golang-migrate", MigrationTool::GolangMigrate),
+        ] {
+            let c = parse(&format!("[project]\nmigration_tool = \"{name}\"\n")).unwrap();
+            assert_eq!(c.project.migration_tool, tool);
+        }
     }
 
     #[test]

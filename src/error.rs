@@ -2,6 +2,7 @@
 //! a class (before, during or after the change) and hints that say what to do next.
 
 use crate::backup::BackupError;
+use crate::commands::down::RevertError;
 use crate::config::ConfigError;
 use crate::engine::DbError;
 use crate::handler::HandlerError;
@@ -53,7 +54,7 @@ pub enum Error {
     Db(#[from] DbError),
     /// History and files disagree.
     #[error(transparent)]
-    Drift(#[from] DriftError),
+    Drift(Box<DriftError>),
     /// A migration failed.
     #[error(transparent)]
     Apply(#[from] Box<ApplyError>),
@@ -72,6 +73,9 @@ pub enum Error {
     /// The health check after the deploy failed.
     #[error(transparent)]
     HealthAfter(#[from] Box<HealthAfterError>),
+    /// A down script failed (`dbdeploy down`).
+    #[error(transparent)]
+    Revert(#[from] Box<RevertError>),
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -80,6 +84,12 @@ pub enum Error {
         /// What to do.
         hint: String,
     },
+}
+
+impl From<DriftError> for Error {
+    fn from(e: DriftError) -> Self {
+        Error::Drift(Box::new(e))
+    }
 }
 
 impl Error {
@@ -93,6 +103,7 @@ impl Error {
             Error::Db(_)
             | Error::Drift(_)
             | Error::Apply(_)
+            | Error::Revert(_)
             | Error::Verify(_)
             | Error::Backup(_)
             | Error::SchemaDrift(_)
@@ -109,12 +120,14 @@ impl Error {
             Error::Config(ConfigError::MissingVariable { .. }) => "missing-environment-variable",
             Error::Config(ConfigError::BadUrl { .. }) => "invalid-database-url",
             Error::Config(_) => "invalid-configuration",
+            Error::Handler(HandlerError::Table { .. }) => "unexpected-tracking-table",
             Error::Handler(_) => "invalid-migrations",
             Error::Db(DbError::Connect { .. }) => "connection-failed",
             Error::Db(DbError::LockTimeout { .. }) => "lock-timeout",
             Error::Db(DbError::Query { .. }) => "database-error",
             Error::Drift(_) => "inconsistent-history",
             Error::Apply(_) => "migration-failed",
+            Error::Revert(_) => "revert-failed",
             Error::Approval(ApprovalError::NoTerminal { .. }) => "approval-required",
             Error::Approval(_) => "cancelled",
             Error::Verify(_) => "verification-failed",
@@ -129,7 +142,7 @@ impl Error {
     #[must_use]
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Apply(_) => ErrorClass::MidDeployment,
+            Error::Apply(_) | Error::Revert(_) => ErrorClass::MidDeployment,
             Error::Verify(_) | Error::HealthAfter(_) => ErrorClass::PostDeployment,
             _ => ErrorClass::PreDeployment,
         }
@@ -140,6 +153,9 @@ impl Error {
     pub fn hints(&self) -> Vec<String> {
         match self {
             Error::Config(e) => config_hints(e),
+            Error::Handler(HandlerError::Table { .. }) => {
+                vec!["nothing was changed".into()]
+            }
             Error::Handler(_) => vec!["fix the file or folder named above; nothing was changed".into()],
             Error::Db(DbError::Connect { .. }) => vec![
                 "check that the server is running and reachable, and that the URL's host, port, user, password and database are right".into(),
@@ -152,6 +168,7 @@ impl Error {
             Error::Db(DbError::Query { .. }) => vec!["nothing was changed; fix the cause and retry".into()],
             Error::Drift(e) => e.hints(),
             Error::Apply(e) => e.hints(),
+            Error::Revert(e) => e.hints(),
             Error::Approval(e) => e.hints(),
             Error::Verify(_) => vec![
                 "the migrations ran, but the tracking table does not say what was expected; inspect it before deploying again (dbdeploy status)".into(),

@@ -22,6 +22,9 @@ pub struct Migration {
     /// the tracking row (Flyway: the script path relative to the folder; drizzle: the
     /// journal's `when`). `None` for formats that need nothing beyond the fields above.
     pub tool_data: Option<String>,
+    /// The down script (reverting this migration), when the format keeps one: a sqlx or
+    /// golang-migrate `.down.sql` file, or dbmate's `-- migrate:down` section.
+    pub down: Option<String>,
 }
 
 /// Whether a migration can run inside dbdeploy's per-migration transaction.
@@ -40,11 +43,12 @@ pub enum TxMode {
 
 impl TxMode {
     /// Decides the mode from the script text and an explicit opt-out by the format.
+    ///
+    /// A script with its own `BEGIN`/`COMMIT` runs as written even when the format opts out
+    /// (sqlx `-- no-transaction`, dbmate `transaction:false`): the tools run it as one script
+    /// too, and splitting it would leave its transaction open after a failed statement.
     #[must_use]
     pub fn analyze(sql: &str, dialect: Dialect, opt_out: Option<String>) -> Self {
-        if let Some(reason) = opt_out {
-            return TxMode::NoTransaction { reason };
-        }
         let statements = split::split(sql, dialect);
         if let Some(reason) = statements
             .iter()
@@ -60,7 +64,10 @@ impl TxMode {
         {
             return TxMode::OwnTransaction;
         }
-        TxMode::Wrapped
+        match opt_out {
+            Some(reason) => TxMode::NoTransaction { reason },
+            None => TxMode::Wrapped,
+        }
     }
 }
 
@@ -73,6 +80,31 @@ pub struct MigrationSet {
     pub migrations: Vec<Migration>,
     /// Things worth telling the user that do not stop a deploy (e.g. no provider lock file).
     pub warnings: Vec<String>,
+}
+
+impl MigrationSet {
+    /// The migration a user means: by its name, or by its file name with or without the
+    /// extension (`1_users.sql`, `1_users.up.sql`, `1_users`), since version-keyed formats
+    /// name migrations by number.
+    #[must_use]
+    pub fn find(&self, key: &str) -> Option<&Migration> {
+        self.migrations.iter().find(|m| m.name == key).or_else(|| {
+            self.migrations.iter().find(|m| {
+                // Prisma's files are all `migration.sql`: there the folder is the name.
+                let named_by_file = !m.path.iter().any(|part| part == m.name.as_str());
+                named_by_file
+                    && m.path
+                        .file_name()
+                        .and_then(|f| f.to_str())
+                        .is_some_and(|f| {
+                            f == key
+                                || [".up.sql", ".sql"]
+                                    .iter()
+                                    .any(|ext| f.strip_suffix(ext) == Some(key))
+                        })
+            })
+        })
+    }
 }
 
 /// The state of one row of the tool's tracking table.
@@ -101,4 +133,73 @@ pub struct AppliedRecord {
     pub finished_at: Option<String>,
     /// The error text recorded for a failure.
     pub logs: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_found_by_name_or_file_name() {
+        let m = |name: &str, path: &str| Migration {
+            tool_data: None,
+            name: name.into(),
+            path: path.into(),
+            sql: String::new(),
+            checksum: String::new(),
+            transaction: TxMode::Wrapped,
+            down: None,
+        };
+        let set = MigrationSet {
+            dir: "m".into(),
+            migrations: vec![m("1", "m/1_users.sql"), m("2", "m/2_posts.up.sql")],
+            warnings: Vec::new(),
+        };
+        for key in ["1", "1_users.sql", "1_users"] {
+            assert_eq!(set.find(key).map(|m| m.name.as_str()), Some("1"), "{key}");
+        }
+        for key in ["2", "2_posts.up.sql", "2_posts"] {
+            assert_eq!(set.find(key).map(|m| m.name.as_str()), Some("2"), "{key}");
+        }
+        assert!(set.find("3").is_none());
+        assert!(set.find("users").is_none());
+        let prisma = MigrationSet {
+            dir: "m".into(),
+            migrations: vec![m("20240101_init", "m/20240101_init/migration.sql")],
+            warnings: Vec::new(),
+        };
+        assert!(prisma.find("migration.sql").is_none());
+        assert!(prisma.find("20240101_init").is_some());
+    }
+
+    #[test]
+    fn an_opt_out_runs_outside_the_transaction_unless_the_script_has_its_own() {
+        let opt_out = || Some("opted out".to_owned());
+        assert_eq!(
+            TxMode::analyze("UPDATE a SET b = 1;", Dialect::Postgres, opt_out()),
+            TxMode::NoTransaction {
+                reason: "opted out".into()
+            }
+        );
+        assert_eq!(
+            TxMode::analyze(
+                "BEGIN;\nUPDATE a SET b = 1;\nCOMMIT;",
+                Dialect::Sqlite,
+                opt_out()
+            ),
+            TxMode::OwnTransaction
+        );
+        assert_eq!(
+            TxMode::analyze("UPDATE a SET b = 1;", Dialect::MySql, None),
+            TxMode::Wrapped
+        );
+        assert!(matches!(
+            TxMode::analyze(
+                "CREATE INDEX CONCURRENTLY i ON a (b);",
+                Dialect::Postgres,
+                opt_out()
+            ),
+            TxMode::NoTransaction { reason } if reason != "opted out"
+        ));
+    }
 }

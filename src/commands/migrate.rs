@@ -33,7 +33,9 @@ pub async fn run(global: &GlobalArgs, args: MigrateArgs, printer: &Printer) -> u
         yes: args.yes,
         skip_health_check: args.skip_health_check,
         skip_backup: args.skip_backup,
-        to: args.to,
+        to: args
+            .to
+            .map(|to| set.find(&to).map_or(to, |m| m.name.clone())),
         allow_drift: args.allow_drift,
     };
     let ctx = Context {

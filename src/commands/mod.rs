@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod diff;
+pub mod down;
 pub mod health;
 pub mod history;
 pub mod init;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::History(args) => history::run(&cli.global, args, printer).await,
         Command::Diff(args) => diff::run(&cli.global, &args.environment, printer).await,
         Command::Init(args) => init::run(&cli.global, &args, printer),
+        Command::Down(args) => down::run(&cli.global, args, printer).await,
     }
 }
 

@@ -28,6 +28,8 @@ pub async fn run(global: &GlobalArgs, args: ResolveArgs, printer: &Printer) -> u
         Ok(p) => p,
         Err(e) => return fail_early(printer, OPERATION, &args.environment, &e),
     };
+    // A file name is accepted for the migration it holds.
+    let name = p.set.find(&name).map_or(name, |m| m.name.clone());
     let options = RunOptions {
         yes: args.yes,
         ..RunOptions::default()
@@ -95,10 +97,10 @@ async fn resolve<D: Database>(
         read_only: false,
     };
     let mut db = D::connect(&ctx.env.target, opts).await?;
-    let key = ctx.handler.lock_key();
-    db.lock(&key, ctx.env.lock_timeout).await?;
+    let keys = ctx.handler.lock_keys(&db.lock_scope().await?);
+    let keys = crate::engine::lock_all(&mut db, &keys, ctx.env.lock_timeout).await?;
     let result = locked(ctx, &mut db, name, resolution).await;
-    let _ = db.unlock(&key).await;
+    let _ = crate::engine::unlock_all(&mut db, &keys).await;
     let record = log::RunRecord {
         run_id: &uuid::Uuid::new_v4().to_string(),
         environment: &ctx.env.name,
@@ -138,7 +140,10 @@ async fn locked<D: Database>(
     let dialect = db.dialect();
     let records = read_history(db, ctx.handler).await?;
     let exists = records.is_some();
-    let records = ctx.handler.reconcile(ctx.set, records.unwrap_or_default());
+    let records = ctx.handler.interpret_history(
+        ctx.set,
+        ctx.handler.reconcile(ctx.set, records.unwrap_or_default()),
+    );
     let local = ctx.set.migrations.iter().find(|m| m.name == name);
     let stmts = ctx
         .handler

@@ -10,7 +10,7 @@ use crate::error::{Error, exit};
 use crate::output::human::paint;
 use crate::output::json::{self, Status};
 use crate::output::{Event, Printer, Reporter};
-use crate::pipeline::{Context, RunOptions, health, pending, read_history};
+use crate::pipeline::{Context, RunOptions, health, log, pending, read_history};
 
 const OPERATION: &str = "migration-status";
 
@@ -55,20 +55,45 @@ pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u
 async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, Error> {
     let (mut db, _) = health::connect::<D>(ctx, true).await?;
     let records = read_history(&mut db, ctx.handler).await;
+    let deployed = log::deployed_migrations(&mut db).await;
     db.close().await;
     let records = records?;
     let table_exists = records.is_some();
     let records = records.unwrap_or_default();
-    let plan = pending::plan(ctx.set, &records, ctx.handler);
+    let mut plan = pending::plan(ctx.set, &records, ctx.handler);
+    plan.unreachable = ctx.handler.unreachable(ctx.set, &records, &deployed?);
     let c = printer.color();
-
+    // Formats that track versions (sqlx, dbmate, golang-migrate) name migrations by number;
+    // the file name says what each one is.
+    let label = |name: &str| -> String {
+        let file = ctx
+            .set
+            .migrations
+            .iter()
+            .find(|m| m.name == name)
+            .filter(|m| !m.path.iter().any(|part| part == name))
+            .and_then(|m| m.path.file_name())
+            .map(|f| f.to_string_lossy().into_owned());
+        match file {
+            // `1_users.sql` already shows the version `1`.
+            Some(f)
+                if f.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(|ch: char| !ch.is_ascii_digit())) =>
+            {
+                f
+            }
+            Some(f) => format!("{name}  {}", paint(c, "\x1b[2m", &f)),
+            None => name.to_owned(),
+        }
+    };
     let section =
         |title: &str, n: usize| printer.line(&paint(c, "\x1b[1m", &format!("{title} ({n})")));
     section("Applied", plan.applied.len());
     for (name, at) in &plan.applied {
         printer.line(&format!(
-            "  {} {name}  {}",
+            "  {} {}  {}",
             paint(c, "\x1b[32m", "✓"),
+            label(name),
             paint(c, "\x1b[2m", at.as_deref().unwrap_or(""))
         ));
     }
@@ -79,23 +104,27 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
         } else {
             ""
         };
-        printer.line(&format!("  · {}{ooo}", m.name));
+        printer.line(&format!("  · {}{ooo}", label(&m.name)));
     }
     for (title, names) in [
         ("Modified since applied", &plan.modified),
         ("Missing from disk", &plan.missing),
+        (
+            "Never applied, below the current version",
+            &plan.unreachable,
+        ),
     ] {
         if !names.is_empty() {
             section(title, names.len());
             for n in names {
-                printer.line(&format!("  {} {n}", paint(c, "\x1b[31m", "✗")));
+                printer.line(&format!("  {} {}", paint(c, "\x1b[31m", "✗"), label(n)));
             }
         }
     }
     if !plan.failed.is_empty() {
         section("Failed", plan.failed.len());
         for (name, logs) in &plan.failed {
-            printer.line(&format!("  {} {name}", paint(c, "\x1b[31m", "✗")));
+            printer.line(&format!("  {} {}", paint(c, "\x1b[31m", "✗"), label(name)));
             if let Some(logs) = logs.as_deref().filter(|l| !l.is_empty()) {
                 for line in logs.lines().take(6) {
                     printer.line(&format!("      {}", paint(c, "\x1b[2m", line)));
@@ -106,7 +135,7 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
 
     let env = &ctx.env.name;
     let (code, message) = if let Some(drift) = plan.drift(env) {
-        let err = Error::Drift(drift);
+        let err = Error::from(drift);
         printer.error(&err);
         (exit::INCONSISTENT, err.to_string())
     } else if !plan.pending.is_empty() {
@@ -129,6 +158,7 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
             "failed": plan.failed.iter().map(|(n, logs)| json!({"name": n, "logs": logs})).collect::<Vec<_>>(),
             "modified": plan.modified,
             "missing": plan.missing,
+            "unreachable": plan.unreachable,
             "out_of_order": plan.out_of_order,
             "exit_code": code,
         });

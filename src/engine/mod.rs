@@ -142,6 +142,69 @@ pub struct LockKey {
     pub mysql: String,
 }
 
+/// What identifies the database a deploy runs against, for tools whose lock id is derived from
+/// it (sqlx hashes the database name; golang-migrate the database, schema and table names).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockScope {
+    /// The database name (`current_database()`, `DATABASE()`; `main` on SQLite).
+    pub database: String,
+    /// The current schema, where the engine has schemas (PostgreSQL).
+    pub schema: Option<String>,
+}
+
+/// Takes every lock in `keys`, in order, sharing one `timeout`; on failure, releases the ones
+/// already taken. Keys that are the same lock on this engine are taken once.
+///
+/// # Errors
+/// A lock timeout or a database error, after releasing what was taken.
+pub async fn lock_all<D: Database>(
+    db: &mut D,
+    keys: &[LockKey],
+    timeout: Duration,
+) -> Result<Vec<LockKey>, DbError> {
+    let dialect = db.dialect();
+    let mut distinct: Vec<LockKey> = Vec::new();
+    for key in keys {
+        let same = |k: &LockKey| match dialect {
+            Dialect::Postgres => k.postgres == key.postgres,
+            Dialect::MySql => k.mysql == key.mysql,
+            Dialect::Sqlite => true,
+        };
+        if !distinct.iter().any(same) {
+            distinct.push(key.clone());
+        }
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let mut taken = Vec::new();
+    for key in distinct {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if let Err(e) = db.lock(&key, left).await {
+            unlock_all(db, &taken).await;
+            // The wait the user configured, not what was left of it for this key.
+            return Err(match e {
+                DbError::LockTimeout { holder, .. } => DbError::LockTimeout {
+                    seconds: timeout.as_secs(),
+                    holder,
+                },
+                other => other,
+            });
+        }
+        taken.push(key);
+    }
+    Ok(taken)
+}
+
+/// Releases locks taken by [`lock_all`], last first; returns the errors as warnings.
+pub async fn unlock_all<D: Database>(db: &mut D, keys: &[LockKey]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for key in keys.iter().rev() {
+        if let Err(e) = db.unlock(key).await {
+            warnings.push(e.to_string());
+        }
+    }
+    warnings
+}
+
 /// Options that shape a connection.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectOptions {
@@ -280,6 +343,57 @@ pub trait Database: Sized {
     /// Rolls that transaction back (also after a failed commit).
     async fn rollback_migration(&mut self) -> Result<(), DbError> {
         self.execute(&Stmt::raw("ROLLBACK")).await.map(drop)
+    }
+    /// The column names of a table of the current schema, lowercase, in table order.
+    async fn table_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
+        let sql = match self.dialect() {
+            Dialect::Postgres => {
+                "SELECT column_name::text FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position"
+            }
+            Dialect::MySql => {
+                "SELECT CAST(column_name AS CHAR) FROM information_schema.columns \
+                 WHERE table_schema = DATABASE() AND table_name = ? ORDER BY ordinal_position"
+            }
+            Dialect::Sqlite => "SELECT name FROM pragma_table_info(?) ORDER BY cid",
+        };
+        let rows = self
+            .fetch(
+                &Stmt::new(sql, vec![Value::Text(table.to_owned())]),
+                &[ColKind::Text],
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| r.into_iter().next()?.as_text().map(str::to_ascii_lowercase))
+            .collect())
+    }
+    /// The names lock ids may be derived from.
+    async fn lock_scope(&mut self) -> Result<LockScope, DbError> {
+        let (sql, cols) = match self.dialect() {
+            Dialect::Postgres => (
+                "SELECT current_database()::text, current_schema()::text",
+                &[ColKind::Text, ColKind::Text][..],
+            ),
+            Dialect::MySql => ("SELECT CAST(DATABASE() AS CHAR)", &[ColKind::Text][..]),
+            Dialect::Sqlite => {
+                return Ok(LockScope {
+                    database: "main".into(),
+                    schema: None,
+                });
+            }
+        };
+        let row = self
+            .fetch(&Stmt::raw(sql), cols)
+            .await?
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let text = |i: usize| row.get(i).and_then(Value::as_text).map(str::to_owned);
+        Ok(LockScope {
+            database: text(0).unwrap_or_default(),
+            schema: text(1),
+        })
     }
     /// Takes the deploy lock, waiting up to `timeout`; held until `unlock` or disconnect.
     async fn lock(&mut self, key: &LockKey, timeout: Duration) -> Result<(), DbError>;

@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
+use crate::sql::split;
+
 use super::{
     ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
     driver_message,
@@ -182,15 +184,30 @@ impl Database for MySql {
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
-        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
             .execute(&mut self.conn)
             .await
-            .map(drop)
-            .map_err(|e| ScriptError {
-                message: driver_message(&e),
-                statement: None,
-                line: None,
-            })
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                // A script with its own BEGIN that fails before its COMMIT leaves that
+                // transaction open, and everything written afterwards (the failure record,
+                // the history row) would be lost with it when the connection closes. The
+                // driver does not track a BEGIN it did not send, so roll back whenever the
+                // script manages transactions; with none open this is a harmless no-op.
+                if split::split(sql, Dialect::MySql)
+                    .iter()
+                    .any(|s| split::is_transaction_control(s.text))
+                {
+                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+                }
+                Err(ScriptError {
+                    message: driver_message(&e),
+                    statement: None,
+                    line: None,
+                })
+            }
+        }
     }
 
     fn transactional_ddl(&self) -> bool {

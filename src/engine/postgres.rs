@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
+use crate::sql::split;
+
 use super::{
     ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
     driver_message,
@@ -183,8 +185,13 @@ impl Database for Postgres {
                         }),
                     _ => None,
                 };
-                // A failed script may leave an explicit transaction of its own open.
-                if self.conn.is_in_transaction() {
+                // A failed script may leave an explicit transaction of its own open (aborted:
+                // everything written afterwards would fail). The driver does not track a BEGIN
+                // it did not send, so look at the script too.
+                let own_transaction = split::split(sql, Dialect::Postgres)
+                    .iter()
+                    .any(|s| split::is_transaction_control(s.text));
+                if own_transaction || self.conn.is_in_transaction() {
                     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
                 }
                 Err(ScriptError {

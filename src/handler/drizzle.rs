@@ -191,6 +191,7 @@ impl Handler for Drizzle {
             let body = raw.strip_prefix('\u{feff}').unwrap_or(&raw);
             let sql = body.replace(BREAKPOINT, BREAK);
             migrations.push(Migration {
+                down: None,
                 name: entry.tag.clone(),
                 checksum: hash(&raw),
                 transaction: TxMode::analyze(&sql, dialect, super::dbdeploy_opt_out(&sql)),
@@ -447,6 +448,7 @@ mod tests {
             migrations: entries
                 .iter()
                 .map(|(tag, when)| Migration {
+                    down: None,
                     name: (*tag).into(),
                     path: format!("{tag}.sql").into(),
                     sql: format!("SELECT 1{BREAK}\nSELECT 2;"),

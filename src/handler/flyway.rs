@@ -365,6 +365,7 @@ impl Handler for Flyway {
                 ));
             }
             let migration = Migration {
+                down: None,
                 name,
                 checksum: checksum(&text).to_string(),
                 transaction: TxMode::analyze(&sql, dialect, opt_out(&path, &sql)?),

@@ -6,11 +6,14 @@
 //! byte checksums), dbmate (version only), golang-migrate (one dirty-flag row) and Flyway
 //! (ranked rows, CRC checksums) fit it too.
 
+pub mod dbmate;
 pub mod detect;
 pub mod drizzle;
 pub mod flyway;
+pub mod golang_migrate;
 pub mod plain;
 pub mod prisma;
+pub mod sqlx;
 pub mod unfinished;
 
 use std::path::{Path, PathBuf};
@@ -18,8 +21,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use crate::config::MigrationTool;
-use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet};
+use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, TxMode};
 
 /// A problem with the migrations folder or a migration file.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +45,15 @@ pub enum HandlerError {
         /// What is wrong.
         reason: String,
     },
+    /// The tracking table exists but is not the one this format writes (another tool's table
+    /// of the same name, or a different version of it).
+    #[error("the tracking table `{table}` {reason}")]
+    Table {
+        /// The table.
+        table: &'static str,
+        /// What is wrong with it and what to do.
+        reason: String,
+    },
     /// The tracking table holds something this format cannot read.
     #[error("unexpected row in the tracking table `{table}`: {reason}")]
     History {
@@ -53,6 +65,19 @@ pub enum HandlerError {
     /// A `resolve` request that does not fit the recorded state.
     #[error("{0}")]
     Resolve(String),
+}
+
+/// How one applied migration is reverted by `dbdeploy down`.
+#[derive(Debug, Clone)]
+pub struct Revert {
+    /// The down script.
+    pub sql: String,
+    /// Whether it can run inside dbdeploy's transaction.
+    pub transaction: TxMode,
+    /// Tracking-table statements before the script (in the same transaction when atomic).
+    pub before: Vec<Stmt>,
+    /// Tracking-table statements after it.
+    pub after: Vec<Stmt>,
 }
 
 /// How a failed migration is to be marked.
@@ -102,10 +127,12 @@ pub trait Handler: Send + Sync {
         let _ = migration;
         false
     }
-    /// Whether `a` comes before `b` in the tool's order: a pending migration that comes before
-    /// the newest applied one is out of order.
+    /// Whether `a` comes before `b` in the tool's own notion of time, when that differs from
+    /// the apply order of the folder (drizzle: the journal's `when`). A pending migration that
+    /// comes before the newest applied one, in apply order or by this, is out of order.
     fn sorts_before(&self, a: &Migration, b: &Migration) -> bool {
-        a.name < b.name
+        let _ = (a, b);
+        false
     }
     /// How the tool itself clears a recorded failure, added to the hints when one blocks.
     fn failed_hint(&self) -> Option<&'static str> {
@@ -119,6 +146,62 @@ pub trait Handler: Send + Sync {
     }
     /// The deploy lock, shared with the tool itself.
     fn lock_key(&self) -> LockKey;
+    /// The deploy locks for one database, in the order they are taken. Tools whose lock id is
+    /// derived from the database name (sqlx, golang-migrate) override this; the default is
+    /// [`Handler::lock_key`].
+    fn lock_keys(&self, scope: &LockScope) -> Vec<LockKey> {
+        let _ = scope;
+        vec![self.lock_key()]
+    }
+    /// Checks the columns of an existing tracking table (lowercase names) before it is read, so
+    /// that another tool's table of the same name is reported instead of misread.
+    ///
+    /// # Errors
+    /// [`HandlerError::Table`] saying whose table it looks like and what to do.
+    fn check_table(&self, columns: &[String]) -> Result<(), HandlerError> {
+        let _ = columns;
+        Ok(())
+    }
+    /// Turns the records read from the table into one record per migration where the table
+    /// does not keep one row per migration (golang-migrate stores only the current version).
+    fn interpret_history(
+        &self,
+        set: &MigrationSet,
+        records: Vec<AppliedRecord>,
+    ) -> Vec<AppliedRecord> {
+        let _ = set;
+        records
+    }
+    /// Migrations on disk that were never applied and never will be, because the tracking
+    /// table only keeps the highest version (golang-migrate). `deployed` lists the migrations
+    /// dbdeploy's own history says it applied (or resolved) in this database: a file missing
+    /// from it that sorts between versions dbdeploy deployed was added after a later one ran.
+    fn unreachable(
+        &self,
+        set: &MigrationSet,
+        records: &[AppliedRecord],
+        deployed: &[String],
+    ) -> Vec<String> {
+        let _ = (set, records, deployed);
+        Vec::new()
+    }
+    /// How to revert `migration`, the last applied one, as the tool's own down command does;
+    /// `previous` is the migration applied before it. `None` when there is no down script
+    /// (the default: formats without downs, such as Prisma's).
+    fn revert(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        previous: Option<&Migration>,
+    ) -> Option<Revert> {
+        let _ = (dialect, migration, previous);
+        None
+    }
+    /// Whether the tool records a migration that failed part-way (false for dbmate, whose table
+    /// only lists applied versions: a failed migration stays pending and runs again).
+    fn records_failures(&self) -> bool {
+        true
+    }
     /// DDL that creates the tracking table exactly as the tool does.
     fn create_table(&self, dialect: Dialect) -> Vec<Stmt>;
     /// The query that reads the tracking table, and how to decode its columns.
@@ -170,6 +253,9 @@ pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
         MigrationTool::Flyway => &flyway::Flyway,
         MigrationTool::Drizzle => &drizzle::Drizzle,
         MigrationTool::Sql => &plain::PlainSql,
+        MigrationTool::Sqlx => &sqlx::Sqlx,
+        MigrationTool::Dbmate => &dbmate::Dbmate,
+        MigrationTool::GolangMigrate => &golang_migrate::GolangMigrate,
     }
 }
 
@@ -210,6 +296,7 @@ pub fn check_folder(dir: &Path) -> Result<(), HandlerError> {
 /// # Errors
 /// When the folder or an entry cannot be read, or a name is not UTF-8.
 pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, HandlerError> {
+    check_folder(dir)?;
     let mut out = Vec::new();
     for (name, path, is_dir) in entries(dir)? {
         if !is_dir {
@@ -284,6 +371,62 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Lowercase hex of `bytes`, two digits per byte.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// CRC-32 (IEEE 802.3, the `crc32.ChecksumIEEE` of Go and `CRC_32_ISO_HDLC` of the `crc`
+/// crate), which tools hash database names with to derive their advisory-lock ids.
+#[must_use]
+pub fn crc32_ieee(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+/// An expression that renders a timestamp column as text, whatever the engine stores
+/// (SQLite rows written by Prisma hold epoch milliseconds; column defaults write text).
+#[must_use]
+pub fn timestamp_text(dialect: Dialect, col: &str) -> String {
+    match dialect {
+        Dialect::Postgres => {
+            format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')")
+        }
+        Dialect::MySql => format!("DATE_FORMAT({col}, '%Y-%m-%d %H:%i:%s.%f')"),
+        Dialect::Sqlite => format!(
+            "CASE typeof({col}) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%f', {col} / 1000.0, 'unixepoch') \
+             WHEN 'real' THEN strftime('%Y-%m-%d %H:%M:%f', {col} / 1000.0, 'unixepoch') ELSE {col} END"
+        ),
+    }
+}
+
+/// Finds two migrations that share an identity, which every version-keyed tool refuses.
+///
+/// # Errors
+/// [`HandlerError::File`] naming both files.
+pub fn check_unique(migrations: &[Migration]) -> Result<(), HandlerError> {
+    for (i, m) in migrations.iter().enumerate() {
+        if let Some(first) = migrations[..i].iter().find(|o| o.name == m.name) {
+            return Err(HandlerError::File {
+                path: m.path.clone(),
+                line: None,
+                reason: format!(
+                    "has version {} like {}: versions must be unique (give one of them a new version)",
+                    m.name,
+                    first.path.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Reads a migration file as UTF-8, with an error that names the file.
 ///
 /// # Errors
@@ -321,5 +464,14 @@ mod tests {
         assert!(dbdeploy_opt_out("SELECT 1;\n-- dbdeploy:no-transaction\n").is_none());
         assert!(dbdeploy_opt_out("-- dbdeploy:no-transactions\nSELECT 1;").is_none());
         assert!(dbdeploy_opt_out("").is_none());
+    }
+
+    #[test]
+    fn crc32_is_the_ieee_polynomial() {
+        // The standard check value of CRC-32/ISO-HDLC.
+        assert_eq!(crc32_ieee(b"123456789"), 0xCBF4_3926);
+        // python3 -c 'import zlib; print(zlib.crc32(b"dbdeploy"))'
+        assert_eq!(crc32_ieee(b"dbdeploy"), 240_367_037);
+        assert_eq!(crc32_ieee(b""), 0);
     }
 }

@@ -80,6 +80,7 @@ impl Handler for PlainSql {
             }
             let sql = read_script(&path)?;
             migrations.push(Migration {
+                down: None,
                 checksum: sha256_hex(sql.as_bytes()),
                 transaction: TxMode::analyze(&sql, dialect, super::dbdeploy_opt_out(&sql)),
                 tool_data: None,
@@ -314,6 +315,7 @@ mod tests {
     #[test]
     fn line_ending_variants_match() {
         let m = Migration {
+            down: None,
             name: "a.sql".into(),
             path: "a.sql".into(),
             sql: "SELECT 1;\r\nSELECT 2;\r\n".into(),

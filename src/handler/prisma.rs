@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Handler, HandlerError, Resolution, read_script};
+use super::{Handler, HandlerError, Resolution, read_script, timestamp_text};
 use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
@@ -100,6 +100,7 @@ impl Handler for Prisma {
                 checksum: sha256_hex(sql.as_bytes()),
                 transaction: TxMode::analyze(&sql, dialect, None),
                 tool_data: None,
+                down: None,
                 name,
                 path,
                 sql,
@@ -363,21 +364,6 @@ impl Handler for Prisma {
     }
 }
 
-/// An expression that renders a timestamp column as text, whatever the engine stores
-/// (SQLite rows written by Prisma hold epoch milliseconds; its column default writes text).
-fn timestamp_text(dialect: Dialect, col: &str) -> String {
-    match dialect {
-        Dialect::Postgres => {
-            format!("to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')")
-        }
-        Dialect::MySql => format!("DATE_FORMAT({col}, '%Y-%m-%d %H:%i:%s.%f')"),
-        Dialect::Sqlite => format!(
-            "CASE typeof({col}) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%f', {col} / 1000.0, 'unixepoch') \
-             WHEN 'real' THEN strftime('%Y-%m-%d %H:%M:%f', {col} / 1000.0, 'unixepoch') ELSE {col} END"
-        ),
-    }
-}
-
 fn check_provider(
     dir: &Path,
     dialect: Dialect,
@@ -460,6 +446,7 @@ mod tests {
             checksum: sha256_hex(sql.as_bytes()),
             transaction: TxMode::Wrapped,
             tool_data: None,
+            down: None,
         }
     }
 

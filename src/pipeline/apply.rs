@@ -57,6 +57,9 @@ pub struct ApplyError {
     pub rolled_back: bool,
     /// What the automatic restore from this run's backup did.
     pub rollback: Option<super::rollback::RollbackOutcome>,
+    /// The format recorded the failure (a dirty or unfinished row); false for dbmate, where a
+    /// migration that failed part-way stays pending.
+    pub failure_recorded: bool,
 }
 
 fn position(statement: &Option<usize>, line: &Option<usize>) -> String {
@@ -105,9 +108,15 @@ impl ApplyError {
             hints.push(format!(
                 "`{name}` ran partly and could not be rolled back (it runs outside a transaction); its statements before the failure are applied"
             ));
-            hints.push(format!(
-                "undo them by hand and run `dbdeploy resolve {env} --rolled-back {name}` to retry, or finish it by hand and run `dbdeploy resolve {env} --applied {name}`"
-            ));
+            if self.failure_recorded {
+                hints.push(format!(
+                    "undo them by hand and run `dbdeploy resolve {env} --rolled-back {name}` to retry, or finish it by hand and run `dbdeploy resolve {env} --applied {name}`"
+                ));
+            } else {
+                hints.push(format!(
+                    "this format keeps no record of failed migrations, so `{name}` is still pending and runs again from its first statement at the next deploy: undo its partial changes by hand first, or finish it by hand and run `dbdeploy resolve {env} --applied {name}`"
+                ));
+            }
         }
         if self.applied_before > 0 {
             hints.push(format!(
@@ -181,6 +190,7 @@ pub async fn run<D: Database>(
                     applied_before: applied.len(),
                     rolled_back: failure.rolled_back,
                     rollback: None,
+                    failure_recorded: handler.records_failures(),
                 })
                 .into());
             }
@@ -302,7 +312,11 @@ async fn apply_non_atomic<D: Database>(
     Ok(())
 }
 
-async fn run_statements<D: Database>(db: &mut D, sql: &str) -> Result<(), ScriptError> {
+/// Runs a script statement by statement, with the failing statement's number and line.
+///
+/// # Errors
+/// The first failing statement.
+pub async fn run_statements<D: Database>(db: &mut D, sql: &str) -> Result<(), ScriptError> {
     for (i, stmt) in split::split(sql, db.dialect()).iter().enumerate() {
         db.run_script(stmt.text).await.map_err(|e| ScriptError {
             message: e.message,

@@ -325,6 +325,33 @@ pub async fn last_schema<D: Database>(
     }))
 }
 
+/// The migrations dbdeploy applied (or resolved as applied) in this database, from the
+/// `migrations` of its deploy and resolve runs; empty when it has no history here.
+///
+/// # Errors
+/// A database error reading the history.
+pub async fn deployed_migrations<D: Database>(db: &mut D) -> Result<Vec<String>, Error> {
+    if !db.table_exists(HISTORY_TABLE).await? {
+        return Ok(Vec::new());
+    }
+    let d = db.dialect();
+    let sql = format!(
+        "SELECT migrations FROM {} WHERE operation = 'deploy-migrations' \
+         OR (operation = 'resolve-migration' AND status = 'success')",
+        d.quote_ident(HISTORY_TABLE)
+    );
+    let rows = db.fetch(&Stmt::raw(sql), &[ColKind::Text]).await?;
+    let mut names: Vec<String> = rows
+        .iter()
+        .filter_map(|r| r.first().and_then(Value::as_text))
+        .filter_map(|json| serde_json::from_str::<Vec<String>>(json).ok())
+        .flatten()
+        .collect();
+    names.sort();
+    names.dedup();
+    Ok(names)
+}
+
 /// Appends the audit line. Returns a warning instead of failing.
 pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), String> {
     let (user, host) = crate::settings::operator();

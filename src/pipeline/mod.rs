@@ -151,6 +151,9 @@ pub async fn read_history<D: Database>(
     if !tracking_table_exists(db, handler).await? {
         return Ok(None);
     }
+    // Another tool's table of the same name must be reported, not misread.
+    let columns = db.table_columns(handler.table()).await?;
+    handler.check_table(&columns)?;
     let (stmt, cols) = handler.select_history(db.dialect());
     let mut rows = db.fetch(&stmt, &cols).await?;
     if let Some((table, stmt)) = handler.companion(db.dialect())
@@ -287,16 +290,19 @@ async fn connected<D: Database>(
     if ctx.options.dry_run {
         return pending_and_after(ctx, db, report).await;
     }
-    let key = ctx.handler.lock_key();
     let waited = Instant::now();
-    if let Err(e) = db.lock(&key, ctx.env.lock_timeout).await {
-        ctx.step(
-            "lock",
-            Outcome::Failed,
-            "another deploy holds the lock".into(),
-        );
-        return Err(e.into());
-    }
+    let keys = ctx.handler.lock_keys(&db.lock_scope().await?);
+    let keys = match crate::engine::lock_all(db, &keys, ctx.env.lock_timeout).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            ctx.step(
+                "lock",
+                Outcome::Failed,
+                "another deploy holds the lock".into(),
+            );
+            return Err(e.into());
+        }
+    };
     report.locked = true;
     ctx.step(
         "lock",
@@ -307,9 +313,9 @@ async fn connected<D: Database>(
         ),
     );
     let result = pending_and_after(ctx, db, report).await;
-    if let Err(e) = db.unlock(&key).await {
-        report.warnings.push(e.to_string());
-    }
+    report
+        .warnings
+        .extend(crate::engine::unlock_all(db, &keys).await);
     result
 }
 
@@ -320,7 +326,10 @@ async fn pending_and_after<D: Database>(
 ) -> Result<(), Error> {
     // Read again under the lock: another deploy may have applied migrations while we waited.
     let records = read_history(db, ctx.handler).await?.unwrap_or_default();
-    let plan = pending::plan(ctx.set, &records, ctx.handler);
+    let mut plan = pending::plan(ctx.set, &records, ctx.handler);
+    plan.unreachable =
+        ctx.handler
+            .unreachable(ctx.set, &records, &log::deployed_migrations(db).await?);
     if !plan.failed.is_empty() || (!ctx.options.skip_health_check && !plan.is_consistent()) {
         let drift = plan
             .drift(&ctx.env.name)
@@ -353,6 +362,13 @@ async fn pending_and_after<D: Database>(
     }
     for name in plan.modified.iter().chain(&plan.missing) {
         let w = format!("`{name}` is modified or missing on disk (ignored: --skip-health-check)");
+        ctx.reporter.event(Event::Warning(w.clone()));
+        report.warnings.push(w);
+    }
+    for name in &plan.unreachable {
+        let w = format!(
+            "`{name}` was never applied and the tool will never run it (ignored: --skip-health-check)"
+        );
         ctx.reporter.event(Event::Warning(w.clone()));
         report.warnings.push(w);
     }

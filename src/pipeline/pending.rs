@@ -21,13 +21,17 @@ pub struct Plan<'a> {
     pub out_of_order: Vec<String>,
     /// What the format's own tool calls clearing a failure, for the hints.
     pub failed_hint: Option<&'static str>,
+    /// Migrations the tool can never run because the tracking table records only a later
+    /// version (golang-migrate), as told by dbdeploy's own history; see
+    /// [`Handler::unreachable`].
+    pub unreachable: Vec<String>,
 }
 
 /// History and files disagree; deploying on top would be guesswork.
 #[derive(Debug, thiserror::Error)]
 pub enum DriftError {
     /// Failed, modified or missing migrations.
-    #[error("{}", describe(.failed, .modified, .missing))]
+    #[error("{}", describe(.failed, .modified, .missing, .unreachable))]
     Inconsistent {
         /// The environment, for hints.
         environment: String,
@@ -39,6 +43,8 @@ pub enum DriftError {
         missing: Vec<String>,
         /// The format's own word on clearing a failure.
         failed_hint: Option<&'static str>,
+        /// Never applied, and the tool will never apply them.
+        unreachable: Vec<String>,
     },
     /// No tracking table, yet the schema has tables: the database was not created by these migrations.
     #[error("the database schema is not empty but has no `{table}` table: {}", .tables.join(", "))]
@@ -52,7 +58,12 @@ pub enum DriftError {
     },
 }
 
-fn describe(failed: &[String], modified: &[String], missing: &[String]) -> String {
+fn describe(
+    failed: &[String],
+    modified: &[String],
+    missing: &[String],
+    unreachable: &[String],
+) -> String {
     let mut parts = Vec::new();
     if !failed.is_empty() {
         parts.push(format!(
@@ -72,6 +83,12 @@ fn describe(failed: &[String], modified: &[String], missing: &[String]) -> Strin
             missing.join(", ")
         ));
     }
+    if !unreachable.is_empty() {
+        parts.push(format!(
+            "migration {} was never applied and sorts below the current version, so the tool will never run it",
+            unreachable.join(", ")
+        ));
+    }
     parts.join("; ")
 }
 
@@ -86,6 +103,7 @@ impl DriftError {
                 modified,
                 missing,
                 failed_hint,
+                unreachable,
             } => {
                 let mut hints = Vec::new();
                 for name in failed {
@@ -103,6 +121,15 @@ impl DriftError {
                     hints.push(
                         "restore the missing migration folder(s) from version control".into(),
                     );
+                }
+                if !unreachable.is_empty() {
+                    hints.push(format!(
+                        "the tracking table stores only the highest applied version: give {} a version above it (rename the files), so that it runs next",
+                        unreachable.join(", ")
+                    ));
+                    hints.push(format!(
+                        "if its changes are already in the database (applied by the tool itself), record that with `dbdeploy resolve {environment} --applied NAME`"
+                    ));
                 }
                 hints.push("nothing was changed".into());
                 hints
@@ -124,7 +151,7 @@ pub fn plan<'a>(
     records: &[AppliedRecord],
     handler: &dyn Handler,
 ) -> Plan<'a> {
-    let records = handler.reconcile(set, records.to_vec());
+    let records = handler.interpret_history(set, handler.reconcile(set, records.to_vec()));
     let mut plan = Plan {
         failed_hint: handler.failed_hint(),
         ..Plan::default()
@@ -170,16 +197,17 @@ pub fn plan<'a>(
             .and_then(|r| r.checksum.as_deref())
             .is_some_and(|c| handler.checksum_matches(m, c))
     };
+    // By position in apply order, not by name: versions such as `2` and `10` do not sort as text.
     let last_applied = set
         .migrations
         .iter()
-        .filter(|m| is_applied(&m.name) && !handler.is_repeatable(m))
-        .reduce(|a, b| if handler.sorts_before(a, b) { b } else { a });
-    let pending: Vec<&Migration> = set
+        .rposition(|m| is_applied(&m.name) && !handler.is_repeatable(m));
+    let pending: Vec<(usize, &Migration)> = set
         .migrations
         .iter()
-        .filter(|m| !is_failed(&m.name))
-        .filter(|m| {
+        .enumerate()
+        .filter(|(_, m)| !is_failed(&m.name))
+        .filter(|(_, m)| {
             if handler.is_repeatable(m) {
                 !up_to_date(m)
             } else {
@@ -187,12 +215,21 @@ pub fn plan<'a>(
             }
         })
         .collect();
+    let newest_applied = set
+        .migrations
+        .iter()
+        .filter(|m| is_applied(&m.name) && !handler.is_repeatable(m))
+        .reduce(|a, b| if handler.sorts_before(b, a) { a } else { b });
     plan.out_of_order = pending
         .iter()
-        .filter(|m| !handler.is_repeatable(m))
-        .filter(|m| last_applied.is_some_and(|last| handler.sorts_before(m, last)))
-        .map(|m| m.name.clone())
+        .filter(|(_, m)| !handler.is_repeatable(m))
+        .filter(|(i, m)| {
+            last_applied.is_some_and(|last| *i < last)
+                || newest_applied.is_some_and(|newest| handler.sorts_before(m, newest))
+        })
+        .map(|(_, m)| m.name.clone())
         .collect();
+    let pending: Vec<&Migration> = pending.into_iter().map(|(_, m)| m).collect();
     plan.pending = pending;
     plan
 }
@@ -201,7 +238,10 @@ impl Plan<'_> {
     /// Whether anything blocks a deploy.
     #[must_use]
     pub fn is_consistent(&self) -> bool {
-        self.failed.is_empty() && self.modified.is_empty() && self.missing.is_empty()
+        self.failed.is_empty()
+            && self.modified.is_empty()
+            && self.missing.is_empty()
+            && self.unreachable.is_empty()
     }
 
     /// The error describing what blocks a deploy, if anything.
@@ -213,6 +253,7 @@ impl Plan<'_> {
             modified: self.modified.clone(),
             missing: self.missing.clone(),
             failed_hint: self.failed_hint,
+            unreachable: self.unreachable.clone(),
         })
     }
 }
@@ -235,6 +276,7 @@ mod tests {
                     checksum: sha(&format!("-- {n}\n")),
                     transaction: TxMode::Wrapped,
                     tool_data: None,
+                    down: None,
                 })
                 .collect(),
             warnings: Vec::new(),
@@ -396,5 +438,29 @@ mod tests {
         edited.checksum = Some("12345".into());
         let p = plan(&s, &[edited], &Flyway);
         assert_eq!(p.modified, ["1"]);
+    }
+
+    #[test]
+    fn out_of_order_follows_apply_order_not_text_order() {
+        // Numeric versions: `10` comes after `2` although "10" < "2" as text.
+        let s = set(&["1", "2", "10"]);
+        let p = plan(
+            &s,
+            &[
+                rec("1", RecordState::Applied),
+                rec("2", RecordState::Applied),
+            ],
+            &Prisma,
+        );
+        assert!(p.out_of_order.is_empty(), "{:?}", p.out_of_order);
+        let p = plan(
+            &s,
+            &[
+                rec("1", RecordState::Applied),
+                rec("10", RecordState::Applied),
+            ],
+            &Prisma,
+        );
+        assert_eq!(p.out_of_order, ["2"]);
     }
 }

@@ -246,6 +246,7 @@ mod tests {
             checksum: String::new(),
             transaction: TxMode::analyze(sql, Dialect::Postgres, None),
             tool_data: None,
+            down: None,
         }
     }
 

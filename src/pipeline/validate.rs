@@ -18,7 +18,7 @@ pub fn run(
 ) -> Result<MigrationSet, Error> {
     let set = handler.load(&env.migrations_dir, env.target.dialect())?;
     if let Some(to) = to
-        && !set.migrations.iter().any(|m| m.name == to)
+        && set.find(to).is_none()
     {
         return Err(ConfigError::Usage(format!(
             "--to {to}: no such migration in {}",

@@ -190,7 +190,9 @@ engine_test!(
         assert_eq!(names(&status.json(), "out_of_order"), ["1.5"]);
         let human = t.run(&["status", "dev"]);
         assert!(
-            human.stdout.contains("1.5  (out of order)"),
+            human
+                .stdout
+                .contains("1.5  V1_5__late_branch.sql  (out of order)"),
             "{}",
             human.stdout
         );

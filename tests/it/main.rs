@@ -3,6 +3,7 @@
 mod common;
 mod config_errors;
 mod formats_flyway_drizzle_sql;
+mod formats_sqlx_dbmate_golang;
 mod migrate;
 mod safety_net;
 mod scenarios;

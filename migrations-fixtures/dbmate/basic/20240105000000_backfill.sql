@@ -1,0 +1,8 @@
+-- migrate:up transaction:false
+BEGIN;
+INSERT INTO users (id, email) VALUES (1, 'ADA@EXAMPLE.COM');
+UPDATE users SET email = lower(email);
+COMMIT;
+
+-- migrate:down
+DELETE FROM users WHERE id = 1;

@@ -1,0 +1,4 @@
+-- migrate:up
+CREATE TABLE a (id INTEGER);
+-- migrate:down
+DROP TABLE a;

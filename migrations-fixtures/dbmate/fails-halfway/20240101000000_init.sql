@@ -1,0 +1,4 @@
+-- migrate:up
+CREATE TABLE users (id INTEGER PRIMARY KEY);
+-- migrate:down
+DROP TABLE users;

@@ -1,0 +1,2 @@
+-- Kept so that the version sequence matches production.
+/* nothing to run */

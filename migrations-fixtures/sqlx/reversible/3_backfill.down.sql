@@ -1,0 +1,2 @@
+-- no-transaction
+DELETE FROM users WHERE id = 1;
