@@ -214,6 +214,9 @@ pub struct DownArgs {
     /// Approve without prompting on protected environments.
     #[arg(short, long)]
     pub yes: bool,
+    /// Revert without the backup the environment asks for (not recommended).
+    #[arg(long)]
+    pub skip_backup: bool,
 }
 
 #[cfg(test)]

@@ -97,6 +97,7 @@ struct DownReport {
     reverted: Vec<AppliedMigration>,
     preview: Vec<MigrationPreview>,
     locked: bool,
+    backup: Option<crate::pipeline::backup::BackupStatus>,
 }
 
 /// Runs `down`.
@@ -115,6 +116,7 @@ pub async fn run(global: &GlobalArgs, args: DownArgs, printer: &Printer) -> u8 {
     let options = RunOptions {
         dry_run: args.dry_run,
         yes: args.yes,
+        skip_backup: args.skip_backup,
         to,
         ..RunOptions::default()
     };
@@ -144,6 +146,7 @@ pub async fn run(global: &GlobalArgs, args: DownArgs, printer: &Printer) -> u8 {
         reverted: Vec::new(),
         preview: Vec::new(),
         locked: false,
+        backup: None,
     };
     let steps = args.steps.unwrap_or(1);
     let result = match p.env.target.dialect() {
@@ -161,10 +164,23 @@ async fn down<D: Database>(
 ) -> Result<(), Error> {
     let (mut db, _) = health::connect::<D>(ctx, ctx.options.dry_run).await?;
     let result = locked(ctx, &mut db, steps, report).await;
+    // Reverting changes the schema: it becomes the drift baseline like a deploy's.
+    let may_have_changed = match &result {
+        Ok(()) => true,
+        Err(e) => e.class() != crate::error::ErrorClass::PreDeployment,
+    };
+    let schema = if !ctx.options.dry_run && report.locked && may_have_changed {
+        crate::schema::snapshot(&mut db).await.ok()
+    } else {
+        None
+    };
     if !ctx.options.dry_run {
         let record = log::RunRecord {
-            schema: None,
-            backup_id: None,
+            schema: schema.as_ref(),
+            backup_id: report
+                .backup
+                .as_ref()
+                .and_then(crate::pipeline::backup::BackupStatus::id),
             rollback_status: None,
             run_id: &report.run_id,
             environment: &ctx.env.name,
@@ -398,6 +414,8 @@ async fn planned<D: Database>(
         .into(),
     );
 
+    report.backup = Some(crate::pipeline::backup_step(ctx, db, &report.run_id).await?);
+
     let started = Instant::now();
     for (m, revert) in &reverts {
         ctx.reporter
@@ -584,6 +602,13 @@ async fn revert_in_steps<D: Database>(db: &mut D, r: &Revert) -> Result<(), Reve
 fn finish(ctx: &Context<'_>, report: &DownReport, err: Option<&Error>, printer: &Printer) -> u8 {
     let env = &ctx.env.name;
     let c = printer.color();
+    let backup_id = report
+        .backup
+        .as_ref()
+        .and_then(crate::pipeline::backup::BackupStatus::id);
+    let undo = backup_id
+        .map(|id| format!(" Backup taken before: {id} (`dbdeploy rollback {env} --to {id}`)."))
+        .unwrap_or_default();
     let (status, message, code) = match err {
         None if ctx.options.dry_run => (
             Status::Success,
@@ -605,7 +630,7 @@ fn finish(ctx: &Context<'_>, report: &DownReport, err: Option<&Error>, printer: 
         None => (
             Status::Success,
             format!(
-                "Reverted {} migration(s) in {env}. Next: `dbdeploy status {env}`.",
+                "Reverted {} migration(s) in {env}.{undo} Next: `dbdeploy status {env}`.",
                 report.reverted.len()
             ),
             exit::SUCCESS,
@@ -618,7 +643,7 @@ fn finish(ctx: &Context<'_>, report: &DownReport, err: Option<&Error>, printer: 
         Some(e) => (
             Status::Error,
             format!(
-                "Revert in {env} failed after {} migration(s) were reverted.",
+                "Revert in {env} failed after {} migration(s) were reverted.{undo}",
                 report.reverted.len()
             ),
             e.exit_code(),
@@ -664,6 +689,7 @@ fn finish(ctx: &Context<'_>, report: &DownReport, err: Option<&Error>, printer: 
         }
         if !ctx.options.dry_run {
             result["migrations"] = Value::Array(migrations);
+            result["backup_id"] = json!(backup_id);
         }
         printer.json(
             &json::Document {

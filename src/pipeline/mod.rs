@@ -561,7 +561,11 @@ async fn pending_and_after<D: Database>(
     }
 }
 
-async fn backup_step<D: Database>(
+/// Step 8, shared with `down`: a backup when the environment requires one.
+///
+/// # Errors
+/// A backup that cannot be made stops the run before any change.
+pub async fn backup_step<D: Database>(
     ctx: &Context<'_>,
     db: &mut D,
     run_id: &str,

@@ -1144,3 +1144,30 @@ engine_test!(
         );
     }
 );
+
+engine_test!(
+    down_takes_the_required_backup_and_keeps_the_drift_baseline,
+    |t: &TestContext| {
+        sqlx_project(t, "reversible");
+        let cfg = t.path().join("dbdeploy.toml");
+        let mut text = std::fs::read_to_string(&cfg).unwrap();
+        text.push_str(
+            "\n[environments.safe]\nurl_env = \"DATABASE_URL\"\nbackup_before_migrate = true\n\n[backup]\ndir = \"backups\"\n",
+        );
+        std::fs::write(&cfg, text).unwrap();
+        t.run(&["migrate", "safe", "--yes"]).code(0);
+        let run = t.run(&["down", "safe", "--yes", "--json"]);
+        run.code(0);
+        let doc = run.json();
+        let id = doc["result"]["backup_id"].as_str().unwrap().to_owned();
+        assert!(t.path().join(format!("backups/safe/{id}.json")).exists());
+        // `safe` is in deploy mode: a revert that left no schema record would look like drift.
+        t.run(&["diff", "safe"]).code(0);
+        let run = t.run(&["migrate", "safe", "--yes", "--json"]);
+        run.code(0);
+        assert_eq!(applied_names(&run.json()), ["3"]);
+        // The backup taken before the revert restores the reverted migration's state.
+        t.run(&["rollback", "safe", "--yes", "--to", &id]).code(0);
+        assert_eq!(sqlx_rows(t).len(), 3);
+    }
+);
