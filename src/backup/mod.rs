@@ -287,6 +287,24 @@ impl BackupProvider for Provider {
     }
 }
 
+/// Parses a server URL for the client tools.
+///
+/// # Errors
+/// When it is not a URL (it was validated earlier, so this is unexpected).
+fn parse_url(raw: &str) -> Result<url::Url, BackupError> {
+    url::Url::parse(raw).map_err(|e| BackupError::Failed {
+        what: "reading the database URL".into(),
+        message: e.to_string(),
+    })
+}
+
+/// Percent-decodes a URL part (user, password, database); `+` stays a plus.
+fn decode(part: &str) -> String {
+    percent_encoding::percent_decode_str(part)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// Bytes as a short human figure (`1.2 GB`).
 #[must_use]
 pub fn human_bytes(n: u64) -> String {
@@ -308,6 +326,11 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_parts_decode_percent_escapes_and_keep_plus_signs() {
+        assert_eq!(decode("p%40ss%3Aw%2Fo%23rd+1"), "p@ss:w/o#rd+1");
+    }
 
     #[test]
     fn human_bytes_reads_well() {

@@ -46,16 +46,8 @@ impl MySqlBackup {
     /// # Errors
     /// When the URL has no database name.
     pub fn from_url(raw: &str) -> Result<Self, BackupError> {
-        let url = url::Url::parse(raw).map_err(|e| BackupError::Failed {
-            what: "reading the database URL".into(),
-            message: e.to_string(),
-        })?;
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
+        let url = super::parse_url(raw)?;
+        let decode = super::decode;
         let database = decode(url.path().trim_start_matches('/'));
         if database.is_empty() {
             return Err(BackupError::Failed {

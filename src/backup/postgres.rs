@@ -33,16 +33,8 @@ impl PgBackup {
     /// # Errors
     /// When the URL cannot be parsed (it was validated earlier, so this is unexpected).
     pub fn from_url(raw: &str) -> Result<Self, BackupError> {
-        let url = url::Url::parse(raw).map_err(|e| BackupError::Failed {
-            what: "reading the database URL".into(),
-            message: e.to_string(),
-        })?;
-        let decode = |s: &str| {
-            url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .unwrap_or_default()
-        };
+        let url = super::parse_url(raw)?;
+        let decode = super::decode;
         let mut env = Vec::new();
         if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
             env.push(("PGHOST", host.trim_matches(['[', ']']).to_owned()));
