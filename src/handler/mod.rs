@@ -245,10 +245,11 @@ pub trait Handler: Send + Sync {
     ) -> Result<Vec<Stmt>, HandlerError>;
 }
 
-/// The handler for a configured tool.
+/// The handler for a configured tool; `None` for `migration_tool = "command"`, whose tool keeps
+/// its own history (see [`crate::external`]).
 #[must_use]
-pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
-    match tool {
+pub fn for_tool(tool: MigrationTool) -> Option<&'static dyn Handler> {
+    Some(match tool {
         MigrationTool::Prisma => &prisma::Prisma,
         MigrationTool::Flyway => &flyway::Flyway,
         MigrationTool::Drizzle => &drizzle::Drizzle,
@@ -256,7 +257,21 @@ pub fn for_tool(tool: MigrationTool) -> &'static dyn Handler {
         MigrationTool::Sqlx => &sqlx::Sqlx,
         MigrationTool::Dbmate => &dbmate::Dbmate,
         MigrationTool::GolangMigrate => &golang_migrate::GolangMigrate,
-    }
+        MigrationTool::Command => return None,
+    })
+}
+
+/// The name shown for a configured tool, as written in `migration_tool`.
+#[must_use]
+pub fn tool_name(tool: MigrationTool) -> &'static str {
+    for_tool(tool).map_or(crate::external::NAME, |h| h.name())
+}
+
+/// The lock a command that changes the database takes: the format's, shared with the tool, or
+/// dbdeploy's own for an external tool, whose lock dbdeploy cannot know.
+#[must_use]
+pub fn lock_key_for(tool: MigrationTool) -> LockKey {
+    for_tool(tool).map_or_else(dbdeploy_lock, |h| h.lock_key())
 }
 
 /// dbdeploy's own deploy lock, for formats whose tool takes none (drizzle, plain SQL).

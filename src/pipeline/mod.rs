@@ -140,6 +140,21 @@ impl RunReport {
     }
 }
 
+/// Reads the tracking table of a format, or nothing for an external tool (`None`), whose
+/// history is its own.
+///
+/// # Errors
+/// Database errors and rows the format cannot read.
+pub async fn read_records<D: Database>(
+    db: &mut D,
+    handler: Option<&dyn Handler>,
+) -> Result<Vec<AppliedRecord>, Error> {
+    match handler {
+        Some(h) => Ok(read_history(db, h).await?.unwrap_or_default()),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// Reads the tracking table; `None` when it does not exist yet.
 ///
 /// # Errors
@@ -586,7 +601,7 @@ async fn backup_step<D: Database>(
     match backup::create(
         db,
         ctx.env,
-        ctx.handler,
+        Some(ctx.handler),
         &format!("before deploy run {run_id}"),
     )
     .await
@@ -646,7 +661,7 @@ async fn auto_rollback<D: Database>(
         }
     };
     let started = Instant::now();
-    match rollback::restore(db, ctx.env, ctx.handler, &manifest, false).await {
+    match rollback::restore(db, ctx.env, Some(ctx.handler), &manifest, false).await {
         Ok(restored) => {
             ctx.step(
                 "rollback",
