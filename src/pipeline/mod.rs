@@ -3,7 +3,8 @@
 //!
 //! validate → context → health (pre) → lock → pending → preview | approve → backup → apply →
 //! health (post) → verify → log. `--dry-run` is the same pipeline stopped after `pending`,
-//! on a read-only session, without the lock.
+//! on a read-only session, without the lock. [`external`] runs the same steps around an
+//! external tool's commands; the steps both share take a [`Common`].
 
 pub mod apply;
 pub mod approve;

@@ -245,6 +245,39 @@ engine_test!(
         assert_eq!(applies(t), 0, "{:?}", calls(t));
         assert!(calls(t).iter().all(|c| c.ends_with(" status")));
         assert!(t.tables().is_empty(), "{:?}", t.tables());
+
+        // The deploy's document: what the tool reported, what it applied, how it ended.
+        let run = t.run(&["migrate", "dev", "--json"]);
+        run.code(0);
+        assert!(
+            run.stderr.contains("│ applying 001_users.sql"),
+            "{}",
+            run.stderr
+        );
+        let doc = run.json();
+        assert_eq!(doc["status"], "success");
+        assert_eq!(doc["operation"], "deploy-migrations");
+        let result = &doc["result"];
+        assert_eq!(result["migrations_applied"], 2);
+        assert_eq!(
+            result["migrations"],
+            serde_json::json!([
+                {"name": "001_users.sql", "status": "applied"},
+                {"name": "002_posts.sql", "status": "applied"}
+            ])
+        );
+        assert_eq!(
+            result["pending_before"],
+            serde_json::json!(["001_users.sql", "002_posts.sql"])
+        );
+        assert_eq!(result["pending_after"], serde_json::json!([]));
+        assert_eq!(result["apply_command"]["exit_code"], 0);
+        assert!(
+            result["apply_command"]["duration_seconds"].is_f64(),
+            "{result}"
+        );
+        assert_eq!(result["verified"], true);
+        assert_eq!(result["health_check_after"], "passed");
     }
 );
 
