@@ -286,7 +286,19 @@ async fn pending_and_after<D: Database>(
         }
     }
 
-    super::health_after(c, db, report).await?;
+    if let Err(e) = super::health_after(c, db, report).await {
+        return Err(match e {
+            Error::HealthAfter(mut h) => {
+                if let Some(outcome) = h.rollback.take() {
+                    let outcome = verify_restore(ctx, outcome, &pending).await;
+                    report.rollback = Some(outcome.clone());
+                    h.rollback = Some(outcome);
+                }
+                Error::HealthAfter(h)
+            }
+            other => other,
+        });
+    }
 
     let backup_id = report
         .backup

@@ -654,3 +654,29 @@ fn health_and_backup_work_for_an_external_tool() {
         "{manifest}"
     );
 }
+
+engine_test!(
+    a_failed_health_check_after_apply_restores_the_backup,
+    |t: &TestContext| {
+        project(t);
+        let config = CONFIG.replace(
+            "rollback_on_failure = true\n",
+            "rollback_on_failure = true\nrollback_on_health_check_failure = true\nhealth_command = \"echo the app is down >&2; exit 1\"\n",
+        );
+        std::fs::write(t.path().join("dbdeploy.toml"), config).unwrap();
+        let run = t.run(&["migrate", "production", "--yes", "--json"]);
+        run.code(1);
+        let doc = run.json();
+        assert_eq!(doc["error"]["code"], "health-check-failed");
+        assert_eq!(doc["recovery"]["rollback_status"], "succeeded");
+        let verified = doc["result"]["rollback_verified"].to_string();
+        assert!(
+            verified.contains("status_command reports the same 2 pending migration(s)"),
+            "{verified}"
+        );
+        // The tool's tables and its history are gone with the rest of the deploy.
+        assert!(tool_rows(t).is_empty());
+        assert!(!t.tables().iter().any(|n| n == "users"), "{:?}", t.tables());
+        t.run(&["status", "production"]).code(4);
+    }
+);
