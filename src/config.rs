@@ -109,6 +109,10 @@ pub struct Project {
     pub migration_tool: MigrationTool,
     /// The migrations folder, relative to the working directory.
     pub migrations_dir: Option<PathBuf>,
+    /// `migration_tool = "command"`: prints the pending migrations, one per line (`sh -c`).
+    pub status_command: Option<String>,
+    /// `migration_tool = "command"`: applies every pending migration (`sh -c`).
+    pub apply_command: Option<String>,
 }
 
 /// The migration formats dbdeploy can deploy.
@@ -130,6 +134,9 @@ pub enum MigrationTool {
     Flyway,
     /// A folder of plain `.sql` files in name order (`_dbdeploy_migrations`).
     Sql,
+    /// A tool whose migrations are code (Knex, Alembic, TypeORM, Sequelize): dbdeploy runs its
+    /// `status_command` and `apply_command` and keeps out of its history.
+    Command,
 }
 
 impl std::str::FromStr for MigrationTool {
@@ -302,6 +309,7 @@ mod tests {
             ("sqlx", MigrationTool::Sqlx),
             ("dbmate", MigrationTool::Dbmate),
             ("golang-migrate", MigrationTool::GolangMigrate),
+            ("command", MigrationTool::Command),
         ] {
             let c = parse(&format!("[project]\nmigration_tool = \"{name}\"\n")).unwrap();
             assert_eq!(c.project.migration_tool, tool);

@@ -5,6 +5,7 @@ use crate::backup::BackupError;
 use crate::commands::down::RevertError;
 use crate::config::ConfigError;
 use crate::engine::DbError;
+use crate::external::ExternalError;
 use crate::handler::HandlerError;
 use crate::pipeline::apply::ApplyError;
 use crate::pipeline::approve::ApprovalError;
@@ -76,6 +77,9 @@ pub enum Error {
     /// A down script failed (`dbdeploy down`).
     #[error(transparent)]
     Revert(#[from] Box<RevertError>),
+    /// An external tool's command failed (`migration_tool = "command"`).
+    #[error(transparent)]
+    External(#[from] Box<ExternalError>),
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -84,6 +88,12 @@ pub enum Error {
         /// What to do.
         hint: String,
     },
+}
+
+impl From<ExternalError> for Error {
+    fn from(e: ExternalError) -> Self {
+        Error::External(Box::new(e))
+    }
 }
 
 impl From<DriftError> for Error {
@@ -99,6 +109,7 @@ impl Error {
         match self {
             Error::Config(_) | Error::Handler(_) => exit::USAGE,
             Error::Backup(e) if e.is_usage() => exit::USAGE,
+            Error::External(e) => e.exit_code(),
             Error::Approval(_) => exit::CANCELLED,
             Error::Db(_)
             | Error::Drift(_)
@@ -132,6 +143,7 @@ impl Error {
             Error::Approval(_) => "cancelled",
             Error::Verify(_) => "verification-failed",
             Error::Backup(e) => e.code(),
+            Error::External(e) => e.code(),
             Error::SchemaDrift(_) => "schema-drift",
             Error::HealthAfter(_) => "health-check-failed",
             Error::Unavailable { .. } => "unavailable",
@@ -144,6 +156,7 @@ impl Error {
         match self {
             Error::Apply(_) | Error::Revert(_) => ErrorClass::MidDeployment,
             Error::Verify(_) | Error::HealthAfter(_) => ErrorClass::PostDeployment,
+            Error::External(e) => e.class(),
             _ => ErrorClass::PreDeployment,
         }
     }
@@ -176,6 +189,7 @@ impl Error {
             Error::Backup(e) => backup_hints(e),
             Error::SchemaDrift(e) => e.hints(),
             Error::HealthAfter(e) => e.hints(),
+            Error::External(e) => e.hints(),
             Error::Unavailable { hint, .. } => vec![hint.clone()],
         }
     }

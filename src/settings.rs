@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::cli::{ColorChoice, GlobalArgs};
 use crate::config::{self, Config, ConfigError, MigrationTool, Mode};
 use crate::engine::Target;
+use crate::external::ExternalTool;
 
 /// Output preferences.
 #[derive(Debug, Clone, Copy)]
@@ -90,7 +91,10 @@ pub struct EnvSettings {
     pub connect_wait: Duration,
     /// The migration format.
     pub tool: MigrationTool,
-    /// The migrations folder (absolute).
+    /// The status and apply commands, when `tool` is [`MigrationTool::Command`].
+    pub external: Option<ExternalTool>,
+    /// The migrations folder (absolute; the working directory for an external tool, which
+    /// finds its own migrations).
     pub migrations_dir: PathBuf,
     /// The audit log file (absolute).
     pub audit_file: PathBuf,
@@ -164,12 +168,15 @@ impl Settings {
             Mode::Deploy
         });
         let tool = self.config.project.migration_tool;
+        let external = self.external_tool()?;
         let dir = self
             .config
             .project
             .migrations_dir
             .clone()
-            .unwrap_or_else(|| PathBuf::from(crate::handler::for_tool(tool).default_dir()));
+            .unwrap_or_else(|| {
+                PathBuf::from(crate::handler::for_tool(tool).map_or(".", |h| h.default_dir()))
+            });
         let audit = self
             .config
             .audit
@@ -191,6 +198,7 @@ impl Settings {
             lock_timeout: Duration::from_secs(env.lock_timeout_seconds.unwrap_or(60)),
             connect_wait: Duration::from_secs(env.connect_timeout_seconds.unwrap_or(10)),
             tool,
+            external,
             migrations_dir: absolute(&self.working_dir, &dir),
             audit_file: absolute(&self.working_dir, &audit),
         })
@@ -198,6 +206,55 @@ impl Settings {
 }
 
 impl Settings {
+    /// The commands of `migration_tool = "command"`, which must be set with it and only with it.
+    fn external_tool(&self) -> Result<Option<ExternalTool>, ConfigError> {
+        let p = &self.config.project;
+        let invalid = |message: String| ConfigError::Parse {
+            path: self.config_path.clone(),
+            message,
+        };
+        if p.migration_tool != MigrationTool::Command {
+            if let Some(key) = [
+                ("status_command", &p.status_command),
+                ("apply_command", &p.apply_command),
+            ]
+            .iter()
+            .find_map(|(k, v)| v.is_some().then_some(*k))
+            {
+                return Err(invalid(format!(
+                    "`[project] {key}` is only used with `migration_tool = \"command\"`; remove it, or set `migration_tool = \"command\"` to let your tool apply its own migrations"
+                )));
+            }
+            return Ok(None);
+        }
+        if p.migrations_dir.is_some() {
+            return Err(invalid(
+                "`[project] migrations_dir` is not used with `migration_tool = \"command\"`: the tool finds its own migrations; remove it".into(),
+            ));
+        }
+        let missing = |key: &str, what: &str| {
+            invalid(format!(
+                "`migration_tool = \"command\"` needs `[project] {key}`: {what}"
+            ))
+        };
+        let status = given(p.status_command.as_deref()).ok_or_else(|| {
+            missing(
+                "status_command",
+                "a command that prints the pending migrations, one per line, and nothing when the database is up to date (e.g. status_command = \"./scripts/pending-migrations\")",
+            )
+        })?;
+        let apply = given(p.apply_command.as_deref()).ok_or_else(|| {
+            missing(
+                "apply_command",
+                "the command that applies every pending migration (e.g. apply_command = \"npx knex migrate:latest\")",
+            )
+        })?;
+        Ok(Some(ExternalTool {
+            status: status.to_owned(),
+            apply: apply.to_owned(),
+        }))
+    }
+
     fn backup_settings(&self, env: &str) -> Result<BackupSettings, ConfigError> {
         let b = &self.config.backup;
         let invalid = |message: &str| ConfigError::Parse {
@@ -271,6 +328,11 @@ pub fn config_path(args: &GlobalArgs, working_dir: &Path) -> PathBuf {
 #[must_use]
 pub fn var_is_set(var: &str) -> bool {
     std::env::var_os(var).is_some_and(|v| !v.is_empty())
+}
+
+/// A command as configured, unless it is blank.
+fn given(command: Option<&str>) -> Option<&str> {
+    command.map(str::trim).filter(|c| !c.is_empty())
 }
 
 fn read_var(var: &str, env: &str) -> Result<String, ConfigError> {

@@ -19,7 +19,8 @@ use crate::settings::{EnvSettings, Settings};
 
 struct Chosen {
     env: EnvSettings,
-    handler: &'static dyn crate::handler::Handler,
+    /// `None` for an external tool.
+    handler: Option<&'static dyn crate::handler::Handler>,
 }
 
 /// Runs `backup`.
@@ -38,7 +39,7 @@ pub async fn create(global: &GlobalArgs, environment: &str, printer: &Printer) -
         environment,
         mode: p.env.mode,
         target: &target,
-        tool: p.handler.name(),
+        tool: crate::handler::tool_name(p.env.tool),
         dry_run: false,
     });
     let result = match p.env.target.dialect() {
@@ -91,7 +92,7 @@ pub async fn create(global: &GlobalArgs, environment: &str, printer: &Printer) -
 
 async fn make<D: Database>(
     env: &EnvSettings,
-    handler: &'static dyn crate::handler::Handler,
+    handler: Option<&'static dyn crate::handler::Handler>,
     printer: &Printer,
 ) -> Result<Created, Error> {
     let started_at = Utc::now();
@@ -101,12 +102,13 @@ async fn make<D: Database>(
         read_only: false,
     };
     let mut db = D::connect(&env.target, opts).await?;
-    let key = handler.lock_key();
-    db.lock(&key, env.lock_timeout).await?;
+    let keys = crate::handler::take_deploy_locks(&mut db, env.tool, env.lock_timeout).await?;
     let result = crate::pipeline::backup::create(&mut db, env, handler, "manual")
         .await
         .map_err(Error::from);
-    let _ = db.unlock(&key).await;
+    for w in crate::engine::unlock_all(&mut db, &keys).await {
+        printer.event(Event::Warning(w));
+    }
     let run_id = uuid::Uuid::new_v4().to_string();
     let record = log::RunRecord {
         run_id: &run_id,

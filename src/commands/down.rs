@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::{fail_early, prepare};
+use super::{fail_early, prepare_for};
 use crate::cli::{DownArgs, GlobalArgs};
 use crate::config::ConfigError;
 use crate::engine::{
@@ -102,7 +102,7 @@ struct DownReport {
 
 /// Runs `down`.
 pub async fn run(global: &GlobalArgs, args: DownArgs, printer: &Printer) -> u8 {
-    let p = match prepare(global, &args.environment, None) {
+    let p = match prepare_for("`dbdeploy down`", global, &args.environment, None) {
         Ok(p) => p,
         Err(e) => return fail_early(printer, OPERATION, &args.environment, &e),
     };
@@ -414,7 +414,7 @@ async fn planned<D: Database>(
         .into(),
     );
 
-    report.backup = Some(crate::pipeline::backup_step(ctx, db, &report.run_id).await?);
+    report.backup = Some(crate::pipeline::backup_step(&ctx.common(), db, &report.run_id).await?);
 
     let started = Instant::now();
     for (m, revert) in &reverts {

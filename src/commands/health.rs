@@ -6,54 +6,52 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{fail_early, prepare};
+use super::{Prepared, Project, fail_early, load};
 use crate::cli::{GlobalArgs, HealthArgs};
 use crate::engine::{
     ConnectOptions, Database, Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite,
 };
 use crate::error::{Error, exit};
+use crate::external::ExternalTool;
+use crate::handler::Handler;
+use crate::migration::MigrationSet;
 use crate::output::json::{self, Status};
 use crate::output::{Event, Printer, Reporter};
 use crate::pipeline::health::{self, Check, CheckStatus};
 use crate::pipeline::{Context, RunOptions, read_history};
+use crate::settings::EnvSettings;
 
 const OPERATION: &str = "health-check";
 
 /// Runs `health`.
 pub async fn run(global: &GlobalArgs, args: HealthArgs, printer: &Printer) -> u8 {
     let environment = &args.environment;
-    let mut p = match prepare(global, environment, None) {
-        Ok(p) => p,
+    let (mut env, source) = match load(global, environment, None) {
+        Ok(Project::Files(p)) => {
+            let Prepared {
+                env, handler, set, ..
+            } = *p;
+            (env, Source::Files(handler, set))
+        }
+        Ok(Project::External(p)) => (p.env, Source::External(p.tool)),
         Err(e) => return fail_early(printer, OPERATION, environment, &e),
     };
     if let Some(wait) = args.wait {
-        p.env.connect_wait = Duration::from_secs(wait);
+        env.connect_wait = Duration::from_secs(wait);
     }
-    let options = RunOptions {
-        dry_run: true,
-        ..RunOptions::default()
-    };
-    let ctx = Context {
-        env: &p.env,
-        handler: p.handler,
-        set: &p.set,
-        options: &options,
-        interactive: false,
-        reporter: printer,
-    };
-    let target = p.env.target.describe();
+    let target = env.target.describe();
     printer.event(Event::Start {
         command: "health",
         environment,
-        mode: p.env.mode,
+        mode: env.mode,
         target: &target,
-        tool: p.handler.name(),
+        tool: crate::handler::tool_name(env.tool),
         dry_run: false,
     });
-    let checks = match p.env.target.dialect() {
-        Dialect::Postgres => checks::<Postgres>(&ctx).await,
-        Dialect::MySql => checks::<MySql>(&ctx).await,
-        Dialect::Sqlite => checks::<Sqlite>(&ctx).await,
+    let checks = match env.target.dialect() {
+        Dialect::Postgres => checks::<Postgres>(&env, &source, printer).await,
+        Dialect::MySql => checks::<MySql>(&env, &source, printer).await,
+        Dialect::Sqlite => checks::<Sqlite>(&env, &source, printer).await,
     };
     let (checks, error) = match checks {
         Ok(c) => (c, None),
@@ -98,7 +96,7 @@ pub async fn run(global: &GlobalArgs, args: HealthArgs, printer: &Printer) -> u8
                 },
                 operation: OPERATION,
                 environment,
-                mode: Some(p.env.mode.as_str()),
+                mode: Some(env.mode.as_str()),
                 result: json!({
                     "healthy": code == exit::SUCCESS,
                     "checks": checks,
@@ -114,8 +112,19 @@ pub async fn run(global: &GlobalArgs, args: HealthArgs, printer: &Printer) -> u8
     code
 }
 
-async fn checks<D: Database>(ctx: &Context<'_>) -> Result<Vec<Check>, (Vec<Check>, Error)> {
-    let env = ctx.env;
+/// Where the history comes from: a format's tracking table, or an external tool's status.
+enum Source {
+    /// A migrations folder and its format.
+    Files(&'static dyn Handler, MigrationSet),
+    /// An external tool.
+    External(ExternalTool),
+}
+
+async fn checks<D: Database>(
+    env: &EnvSettings,
+    source: &Source,
+    printer: &Printer,
+) -> Result<Vec<Check>, (Vec<Check>, Error)> {
     let opts = ConnectOptions {
         wait: env.connect_wait,
         lock_wait: env.lock_timeout,
@@ -133,7 +142,7 @@ async fn checks<D: Database>(ctx: &Context<'_>) -> Result<Vec<Check>, (Vec<Check
             return Err((checks, e.into()));
         }
     };
-    let result = run_checks(ctx, &mut db, &mut checks).await;
+    let result = run_checks(env, source, printer, &mut db, &mut checks).await;
     db.close().await;
     match result {
         Ok(()) => Ok(checks),
@@ -142,11 +151,12 @@ async fn checks<D: Database>(ctx: &Context<'_>) -> Result<Vec<Check>, (Vec<Check
 }
 
 async fn run_checks<D: Database>(
-    ctx: &Context<'_>,
+    env: &EnvSettings,
+    source: &Source,
+    printer: &Printer,
     db: &mut D,
     checks: &mut Vec<Check>,
 ) -> Result<(), Error> {
-    let env = ctx.env;
     let version = db.server_version().await?;
     checks.push(Check {
         name: "connectivity",
@@ -159,8 +169,41 @@ async fn run_checks<D: Database>(
         .into_iter()
         .filter(|t| !health::OWN_TABLES.contains(&t.as_str()))
         .collect();
-    let records = read_history(db, ctx.handler).await?;
-    checks.extend(health::history_checks(ctx, &tables, records.as_deref()).0);
+    match source {
+        Source::Files(handler, set) => {
+            let options = RunOptions {
+                dry_run: true,
+                ..RunOptions::default()
+            };
+            let ctx = Context {
+                env,
+                handler: *handler,
+                set,
+                options: &options,
+                interactive: false,
+                reporter: printer,
+            };
+            let records = read_history(db, *handler).await?;
+            checks.extend(health::history_checks(&ctx, &tables, records.as_deref()).0);
+        }
+        Source::External(tool) => checks.push(match crate::external::pending(tool, env).await {
+            Ok(pending) if pending.is_empty() => Check {
+                name: "status_command",
+                status: CheckStatus::Passed,
+                detail: "nothing pending".into(),
+            },
+            Ok(pending) => Check {
+                name: "status_command",
+                status: CheckStatus::Passed,
+                detail: format!("{} pending: {}", pending.len(), pending.join(", ")),
+            },
+            Err(e) => Check {
+                name: "status_command",
+                status: CheckStatus::Failed,
+                detail: e.to_string(),
+            },
+        }),
+    }
     checks.push(health::schema_drift(db, env).await?.0);
     let backup_needed = env.backup_before_migrate;
     checks.extend(health::disk_space(db, env, backup_needed).await.0);

@@ -2,14 +2,16 @@
 
 use serde_json::{Value, json};
 
-use super::{Prepared, fail_early, prepare};
+use super::{Prepared, PreparedExternal, Project, fail_early, load};
 use crate::cli::{GlobalArgs, MigrateArgs};
 use crate::engine::{Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite};
 use crate::error::{Error, ErrorClass, exit};
+use crate::external::ExternalError;
 use crate::output::human::{duration, paint};
 use crate::output::json::{self, Status};
 use crate::output::{Event, Printer, Reporter};
-use crate::pipeline::{self, Context, RunOptions, RunReport};
+use crate::pipeline::external::ExternalContext;
+use crate::pipeline::{self, Common, Context, RunOptions, RunReport};
 
 /// Runs `migrate`.
 pub async fn run(global: &GlobalArgs, args: MigrateArgs, printer: &Printer) -> u8 {
@@ -18,25 +20,27 @@ pub async fn run(global: &GlobalArgs, args: MigrateArgs, printer: &Printer) -> u
     } else {
         "deploy-migrations"
     };
-    let prepared = match prepare(global, &args.environment, args.to.as_deref()) {
-        Ok(p) => p,
-        Err(e) => return fail_early(printer, operation, &args.environment, &e),
-    };
+    match load(global, &args.environment, args.to.as_deref()) {
+        Ok(Project::Files(p)) => files(*p, args, operation, printer).await,
+        Ok(Project::External(p)) => external(*p, args, operation, printer).await,
+        Err(e) => fail_early(printer, operation, &args.environment, &e),
+    }
+}
+
+/// The pipeline of a migrations folder.
+async fn files(prepared: Prepared, args: MigrateArgs, operation: &str, printer: &Printer) -> u8 {
     let Prepared {
         settings,
         env,
         handler,
         set,
     } = prepared;
+    let options = options(&args);
     let options = RunOptions {
-        dry_run: args.dry_run,
-        yes: args.yes,
-        skip_health_check: args.skip_health_check,
-        skip_backup: args.skip_backup,
         to: args
             .to
             .map(|to| set.find(&to).map_or(to, |m| m.name.clone())),
-        allow_drift: args.allow_drift,
+        ..options
     };
     let ctx = Context {
         env: &env,
@@ -60,11 +64,80 @@ pub async fn run(global: &GlobalArgs, args: MigrateArgs, printer: &Printer) -> u
         Dialect::MySql => pipeline::run::<MySql>(&ctx, operation).await,
         Dialect::Sqlite => pipeline::run::<Sqlite>(&ctx, operation).await,
     };
-    finish(&ctx, operation, &report, result.as_ref().err(), printer)
+    finish(
+        &ctx.common(),
+        operation,
+        &report,
+        result.as_ref().err(),
+        printer,
+    )
+}
+
+/// The pipeline around an external tool's commands.
+async fn external(
+    prepared: PreparedExternal,
+    args: MigrateArgs,
+    operation: &str,
+    printer: &Printer,
+) -> u8 {
+    let PreparedExternal {
+        settings,
+        env,
+        tool,
+    } = prepared;
+    if args.to.is_some() {
+        let e = ExternalError::Unsupported {
+            what: "`migrate --to`".into(),
+        };
+        return fail_early(printer, operation, &env.name, &e.into());
+    }
+    let options = options(&args);
+    let ctx = ExternalContext {
+        common: Common {
+            env: &env,
+            options: &options,
+            interactive: settings.interactive,
+            reporter: printer,
+            handler: None,
+        },
+        tool: &tool,
+    };
+    let target = env.target.describe();
+    printer.event(Event::Start {
+        command: "migrate",
+        environment: &env.name,
+        mode: env.mode,
+        target: &target,
+        tool: crate::external::NAME,
+        dry_run: options.dry_run,
+    });
+    let (report, result) = match env.target.dialect() {
+        Dialect::Postgres => pipeline::external::run::<Postgres>(&ctx, operation).await,
+        Dialect::MySql => pipeline::external::run::<MySql>(&ctx, operation).await,
+        Dialect::Sqlite => pipeline::external::run::<Sqlite>(&ctx, operation).await,
+    };
+    finish(
+        &ctx.common,
+        operation,
+        &report,
+        result.as_ref().err(),
+        printer,
+    )
+}
+
+fn options(args: &MigrateArgs) -> RunOptions {
+    RunOptions {
+        dry_run: args.dry_run,
+        yes: args.yes,
+        skip_health_check: args.skip_health_check,
+        skip_backup: args.skip_backup,
+        to: None,
+        allow_drift: args.allow_drift,
+    }
 }
 
 fn finish(
-    ctx: &Context<'_>,
+    ctx: &Common<'_>,
     operation: &str,
     report: &RunReport,
     err: Option<&Error>,
@@ -84,6 +157,11 @@ fn finish(
                 .sum();
             let msg = if report.pending.is_empty() {
                 format!("No pending migrations: {env} is up to date. Nothing was changed.")
+            } else if report.external.is_some() {
+                format!(
+                    "Dry run: {} migration(s) pending, as status_command reports. apply_command was not run and nothing was changed; run `dbdeploy migrate {env}` to apply.",
+                    report.pending.len()
+                )
             } else {
                 format!(
                     "Dry run: {} migration(s) would be applied (estimated {total:.1} s). Nothing was changed; run `dbdeploy migrate {env}` to apply.",
@@ -92,7 +170,7 @@ fn finish(
             };
             (Status::Success, msg, exit::SUCCESS)
         }
-        None if report.applied.is_empty() => (
+        None if report.applied_names().is_empty() => (
             Status::Success,
             format!("No pending migrations: {env} is up to date."),
             exit::SUCCESS,
@@ -101,7 +179,7 @@ fn finish(
             Status::Success,
             format!(
                 "Deployed {} migration(s) to {env} in {took}.{} Next: `dbdeploy status {env}`.",
-                report.applied.len(),
+                report.applied_names().len(),
                 report
                     .backup
                     .as_ref()
@@ -122,7 +200,10 @@ fn finish(
             let what = match e.class() {
                 ErrorClass::PreDeployment => "before any change".to_owned(),
                 ErrorClass::MidDeployment => {
-                    format!("after {} migration(s) were applied", report.applied.len())
+                    format!(
+                        "after {} migration(s) were applied",
+                        report.applied_names().len()
+                    )
                 }
                 ErrorClass::PostDeployment => "after the migrations were applied".to_owned(),
             };
@@ -201,13 +282,25 @@ fn rollback_status(report: &RunReport) -> String {
             .and_then(pipeline::backup::BackupStatus::id)
             .is_some() =>
         {
-            "not-attempted: the failure happened before any change".into()
+            // A backup was made, so the failure came after it: verification, say, which
+            // does not restore automatically.
+            "not-attempted: this failure does not restore the backup automatically".into()
         }
         None => "not-attempted: no backup from this run".into(),
     }
 }
 
 fn preview_result(report: &RunReport) -> Value {
+    if report.external.is_some() {
+        return json!({
+            "pending_migrations": report.pending.len(),
+            "migrations": report.pending.iter().map(|name| json!({"name": name})).collect::<Vec<_>>(),
+            "apply_command_run": false,
+            "health_check_before": report.health_before,
+            "server_version": report.server_version,
+            "warnings": report.warnings,
+        });
+    }
     let total: f64 = report
         .preview
         .iter()
@@ -255,18 +348,23 @@ fn deploy_result(report: &RunReport, err: Option<&Error>) -> Value {
         "server_version": report.server_version,
         "warnings": report.warnings,
     });
-    if let Some(Error::Apply(e)) = err {
-        migrations.push(json!({
-            "name": e.migration,
-            "status": "failed",
-            "error": e.message,
-            "statement": e.statement,
-            "line": e.line,
-            "rolled_back": e.rolled_back,
-        }));
-        result["failed_migration"] = json!(e.migration);
-        result["migrations_applied_before_failure"] = json!(e.applied_before);
-        result["failed_migration_rolled_back"] = json!(e.rolled_back);
+    if let Some(x) = &report.external {
+        external_result(&mut result, report, x, err);
+    } else {
+        if let Some(Error::Apply(e)) = err {
+            migrations.push(json!({
+                "name": e.migration,
+                "status": "failed",
+                "error": e.message,
+                "statement": e.statement,
+                "line": e.line,
+                "rolled_back": e.rolled_back,
+            }));
+            result["failed_migration"] = json!(e.migration);
+            result["migrations_applied_before_failure"] = json!(e.applied_before);
+            result["failed_migration_rolled_back"] = json!(e.rolled_back);
+        }
+        result["migrations"] = Value::Array(migrations);
     }
     if err.is_some() {
         result["rollback_status"] = json!(rollback_status(report));
@@ -275,6 +373,40 @@ fn deploy_result(report: &RunReport, err: Option<&Error>) -> Value {
             result["rollback_verified"] = json!(r.verified);
         }
     }
-    result["migrations"] = Value::Array(migrations);
     result
+}
+
+/// The parts of the deploy result that differ for an external tool: the migrations are the
+/// names `status_command` reported, and there is what `apply_command` did.
+fn external_result(
+    result: &mut Value,
+    report: &RunReport,
+    x: &pipeline::external::ExternalRun,
+    err: Option<&Error>,
+) {
+    let migrations: Vec<Value> = report
+        .pending
+        .iter()
+        .map(|name| {
+            let status = if x.applied.contains(name) {
+                "applied"
+            } else {
+                "pending"
+            };
+            json!({"name": name, "status": status})
+        })
+        .collect();
+    result["migrations_applied"] = json!(x.applied.len());
+    result["migrations"] = Value::Array(migrations);
+    result["pending_before"] = json!(report.pending);
+    result["pending_after"] = json!(x.pending_after);
+    result["apply_command"] = json!(x.apply);
+    if let Some(Error::External(e)) = err
+        && let ExternalError::Apply(f) = e.as_ref()
+    {
+        result["apply_command"]["last_output"] = json!(f.output);
+        // The tool knows which migration failed; dbdeploy only knows what it still reports.
+        result["failed_migration"] = Value::Null;
+        result["migrations_applied_before_failure"] = json!(x.applied.len());
+    }
 }

@@ -13,7 +13,9 @@ pub mod rollback;
 pub mod status;
 
 use crate::cli::{Cli, Command, GlobalArgs};
+use crate::config::ConfigError;
 use crate::error::Error;
+use crate::external::{ExternalError, ExternalTool};
 use crate::handler::{self, Handler};
 use crate::migration::MigrationSet;
 use crate::output::Printer;
@@ -49,25 +51,85 @@ pub struct Prepared {
     pub set: MigrationSet,
 }
 
-/// Loads settings, resolves the environment and validates the migrations folder.
+/// An environment whose migrations an external tool applies (`migration_tool = "command"`).
+pub struct PreparedExternal {
+    /// Project settings.
+    pub settings: Settings,
+    /// The environment.
+    pub env: EnvSettings,
+    /// The tool's commands.
+    pub tool: ExternalTool,
+}
+
+/// What a command works on.
+pub enum Project {
+    /// A migrations folder that dbdeploy reads and applies, writing the tool's tracking table.
+    Files(Box<Prepared>),
+    /// A tool that applies its own migrations.
+    External(Box<PreparedExternal>),
+}
+
+/// Loads settings and resolves the environment; for a migrations folder, also validates it.
 ///
 /// # Errors
 /// Configuration and folder errors (exit code 2); nothing is touched.
+pub fn load(global: &GlobalArgs, environment: &str, to: Option<&str>) -> Result<Project, Error> {
+    let settings = Settings::load(global)?;
+    let env = settings.environment(environment)?;
+    match (handler::for_tool(env.tool), env.external.clone()) {
+        (Some(handler), _) => {
+            let set = crate::pipeline::validate::run(&env, handler, to)?;
+            Ok(Project::Files(Box::new(Prepared {
+                settings,
+                env,
+                handler,
+                set,
+            })))
+        }
+        (None, Some(tool)) => Ok(Project::External(Box::new(PreparedExternal {
+            settings,
+            env,
+            tool,
+        }))),
+        // Settings refuse `migration_tool = "command"` without both commands.
+        (None, None) => Err(ConfigError::Usage(
+            "`migration_tool = \"command\"` needs `status_command` and `apply_command`".into(),
+        )
+        .into()),
+    }
+}
+
+/// Loads settings, resolves the environment and validates the migrations folder, for a command
+/// that reads or writes the tracking table.
+///
+/// # Errors
+/// Configuration and folder errors (exit code 2), and an external tool, whose history
+/// dbdeploy does not keep; nothing is touched.
 pub fn prepare(
     global: &GlobalArgs,
     environment: &str,
     to: Option<&str>,
 ) -> Result<Prepared, Error> {
-    let settings = Settings::load(global)?;
-    let env = settings.environment(environment)?;
-    let handler = handler::for_tool(env.tool);
-    let set = crate::pipeline::validate::run(&env, handler, to)?;
-    Ok(Prepared {
-        settings,
-        env,
-        handler,
-        set,
-    })
+    prepare_for("this command", global, environment, to)
+}
+
+/// [`prepare`] for `command`, named in the error when the environment uses an external tool.
+///
+/// # Errors
+/// As [`prepare`].
+pub fn prepare_for(
+    command: &str,
+    global: &GlobalArgs,
+    environment: &str,
+    to: Option<&str>,
+) -> Result<Prepared, Error> {
+    match load(global, environment, to)? {
+        Project::Files(p) => Ok(*p),
+        Project::External(_) => Err(ExternalError::Unsupported {
+            what: command.to_owned(),
+        }
+        .into()),
+    }
 }
 
 /// Reports an error that happened before the pipeline started, and returns its exit code.

@@ -4,7 +4,7 @@
 use chrono::Utc;
 use serde_json::json;
 
-use super::{fail_early, prepare};
+use super::{fail_early, prepare_for};
 use crate::cli::{GlobalArgs, ResolveArgs};
 use crate::engine::{
     ConnectOptions, Database, Dialect, Stmt, mysql::MySql, postgres::Postgres, sqlite::Sqlite,
@@ -24,7 +24,7 @@ pub async fn run(global: &GlobalArgs, args: ResolveArgs, printer: &Printer) -> u
         (None, Some(n)) => (n, Resolution::RolledBack),
         _ => unreachable!("clap requires exactly one of --applied and --rolled-back"),
     };
-    let p = match prepare(global, &args.environment, None) {
+    let p = match prepare_for("`dbdeploy resolve`", global, &args.environment, None) {
         Ok(p) => p,
         Err(e) => return fail_early(printer, OPERATION, &args.environment, &e),
     };

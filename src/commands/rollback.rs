@@ -15,7 +15,7 @@ use crate::error::{Error, exit};
 use crate::handler::{self, Handler};
 use crate::output::json::{self, Status};
 use crate::output::{Event, Outcome, Printer, Reporter};
-use crate::pipeline::{approve, log, read_history, rollback};
+use crate::pipeline::{approve, log, read_records, rollback};
 use crate::settings::{EnvSettings, Settings};
 
 const OPERATION: &str = "rollback";
@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs, printer: &Printer) -> 
         environment,
         mode: env.mode,
         target: &target,
-        tool: handler.name(),
+        tool: handler::tool_name(env.tool),
         dry_run: false,
     });
     let session = Session {
@@ -62,11 +62,18 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs, printer: &Printer) -> 
     };
     match result {
         Ok(verified) => {
-            let message = format!(
-                "Restored {} into {environment} and verified it ({} migration(s) applied, as when the backup was taken).",
-                manifest.id,
-                manifest.migrations.len()
-            );
+            let message = if handler.is_some() {
+                format!(
+                    "Restored {} into {environment} and verified it ({} migration(s) applied, as when the backup was taken).",
+                    manifest.id,
+                    manifest.migrations.len()
+                )
+            } else {
+                format!(
+                    "Restored {} into {environment} and verified it (the schema is as when the backup was taken).",
+                    manifest.id
+                )
+            };
             printer.result(&format!("✓ {message}"));
             if printer.json_mode() {
                 printer.json(
@@ -127,7 +134,8 @@ pub async fn run(global: &GlobalArgs, args: RollbackArgs, printer: &Printer) -> 
 
 struct Session<'a> {
     env: &'a EnvSettings,
-    handler: &'static dyn Handler,
+    /// `None` for an external tool.
+    handler: Option<&'static dyn Handler>,
     store: &'a BackupStore,
     manifest: &'a Manifest,
     yes: bool,
@@ -144,10 +152,12 @@ impl Session<'_> {
             read_only: false,
         };
         let mut db = D::connect(&self.env.target, opts).await?;
-        let key = self.handler.lock_key();
-        db.lock(&key, self.env.lock_timeout).await?;
+        let keys =
+            handler::take_deploy_locks(&mut db, self.env.tool, self.env.lock_timeout).await?;
         let result = self.locked(&mut db).await;
-        let _ = db.unlock(&key).await;
+        for w in crate::engine::unlock_all(&mut db, &keys).await {
+            self.printer.event(Event::Warning(w));
+        }
         let cancelled = matches!(result, Err(Error::Approval(_)));
         let schema = if result.is_ok() || matches!(result, Err(Error::Backup(_))) {
             crate::schema::snapshot(&mut db).await.ok()
@@ -200,9 +210,8 @@ impl Session<'_> {
                 m.created_at.format("%Y-%m-%d %H:%M:%S UTC")
             ),
         });
-        let now_applied = read_history(db, self.handler)
+        let now_applied = read_records(db, self.handler)
             .await?
-            .unwrap_or_default()
             .into_iter()
             .filter(|r| r.state == crate::migration::RecordState::Applied)
             .count();
@@ -216,11 +225,14 @@ impl Session<'_> {
                 "environment `{}` is protected: its database will be replaced by backup {}",
                 self.env.name, m.id
             )));
-            self.printer.event(Event::Note(format!(
-                "now: {now_applied} migration(s) applied; after: {} (last: {})",
-                m.migrations.len(),
-                m.migrations.last().map_or("none", String::as_str)
-            )));
+            // An external tool's history is its own: there is nothing to count.
+            if self.handler.is_some() {
+                self.printer.event(Event::Note(format!(
+                    "now: {now_applied} migration(s) applied; after: {} (last: {})",
+                    m.migrations.len(),
+                    m.migrations.last().map_or("none", String::as_str)
+                )));
+            }
             self.printer.event(Event::Note(
                 "every change made since the backup (schema and data) will be lost".into(),
             ));

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{fail_early, prepare};
+use super::{PreparedExternal, Project, fail_early, load};
 use crate::cli::GlobalArgs;
 use crate::engine::{Database, Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite};
 use crate::error::{Error, exit};
@@ -16,8 +16,9 @@ const OPERATION: &str = "migration-status";
 
 /// Runs `status`.
 pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u8 {
-    let p = match prepare(global, environment, None) {
-        Ok(p) => p,
+    let p = match load(global, environment, None) {
+        Ok(Project::Files(p)) => *p,
+        Ok(Project::External(p)) => return external(&p, printer).await,
         Err(e) => return fail_early(printer, OPERATION, environment, &e),
     };
     let options = RunOptions {
@@ -177,4 +178,64 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
         );
     }
     Ok(code)
+}
+
+/// `status` for an external tool: what its `status_command` reports pending. Applied migrations
+/// are in the tool's own history, which its own status command shows.
+async fn external(p: &PreparedExternal, printer: &Printer) -> u8 {
+    let env = &p.env.name;
+    let target = p.env.target.describe();
+    printer.event(Event::Start {
+        command: "status",
+        environment: env,
+        mode: p.env.mode,
+        target: &target,
+        tool: crate::external::NAME,
+        dry_run: false,
+    });
+    let pending = match crate::external::pending(&p.tool, &p.env).await {
+        Ok(pending) => pending,
+        Err(e) => return fail_early(printer, OPERATION, env, &e.into()),
+    };
+    let c = printer.color();
+    printer.line(&paint(
+        c,
+        "\x1b[1m",
+        &format!("Pending, as status_command reports ({})", pending.len()),
+    ));
+    for name in &pending {
+        printer.line(&format!("  · {name}"));
+    }
+    let (code, message) = if pending.is_empty() {
+        (exit::SUCCESS, format!("{env} is up to date"))
+    } else {
+        (
+            exit::PENDING,
+            format!(
+                "{} pending migration(s); run `dbdeploy migrate {env}`",
+                pending.len()
+            ),
+        )
+    };
+    printer.result(&message);
+    if printer.json_mode() {
+        printer.json(
+            &json::Document {
+                status: Status::Success,
+                operation: OPERATION,
+                environment: env,
+                mode: Some(p.env.mode.as_str()),
+                result: json!({
+                    "source": "status_command",
+                    "pending": pending,
+                    "exit_code": code,
+                }),
+                message: &message,
+                error: None,
+                recovery: None,
+            }
+            .render(),
+        );
+    }
+    code
 }

@@ -129,6 +129,7 @@ pub(super) fn render_event(p: &Printer, event: Event<'_>) {
                 p.line(&format!("   {}{line}", paint(c, DIM, "│ ")));
             }
         }
+        Event::ToolOutput(line) => p.line(&format!("    {}{line}", paint(c, DIM, "│ "))),
         Event::Note(text) => p.line(&format!("    {text}")),
         Event::Warning(text) => {
             p.line(&format!("{} {}", paint(c, YELLOW, "warning:"), text));

@@ -73,6 +73,8 @@ pub enum Event<'a> {
     },
     /// One pending migration in a dry run.
     Preview(&'a crate::pipeline::preview::MigrationPreview),
+    /// One line an external tool's command wrote, as it writes it.
+    ToolOutput(&'a str),
     /// Something that does not stop the run.
     Warning(String),
     /// A plain indented line of context (the approval summary).

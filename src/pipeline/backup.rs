@@ -57,14 +57,15 @@ pub fn provider(env: &EnvSettings) -> Result<(Provider, BackupStore), BackupErro
 }
 
 /// Makes a backup now: reads the tracking table and the schema for the manifest, writes the
-/// copy (partial files are removed on failure), then applies retention.
+/// copy (partial files are removed on failure), then applies retention. `handler` is `None`
+/// for an external tool, whose history the manifest cannot list.
 ///
 /// # Errors
 /// Missing tools, a failed dump, a full disk; nothing is left behind.
 pub async fn create<D: Database>(
     db: &mut D,
     env: &EnvSettings,
-    handler: &dyn Handler,
+    handler: Option<&dyn Handler>,
     reason: &str,
 ) -> Result<Created, BackupError> {
     let (provider, store) = provider(env)?;
@@ -73,10 +74,9 @@ pub async fn create<D: Database>(
         what: what.to_owned(),
         message: e.to_string(),
     };
-    let records = super::read_history(db, handler)
+    let records = super::read_records(db, handler)
         .await
-        .map_err(|e| failed("reading the tracking table", &e))?
-        .unwrap_or_default();
+        .map_err(|e| failed("reading the tracking table", &e))?;
     let schema = crate::schema::snapshot(db)
         .await
         .map_err(|e| failed("reading the schema", &e))?;
@@ -113,7 +113,7 @@ pub async fn create<D: Database>(
         }),
         size_bytes: written.size,
         sha256: written.sha256,
-        migration_tool: handler.name().to_owned(),
+        migration_tool: crate::handler::tool_name(env.tool).to_owned(),
         migrations: records
             .iter()
             .filter(|r| r.state == crate::migration::RecordState::Applied)

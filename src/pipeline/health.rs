@@ -154,6 +154,17 @@ pub async fn connect<D: Database>(
     ctx: &Context<'_>,
     read_only: bool,
 ) -> Result<(D, String), Error> {
+    connect_common(&ctx.common(), read_only).await
+}
+
+/// [`connect`] for any pipeline.
+///
+/// # Errors
+/// When the server cannot be reached within the configured wait.
+pub async fn connect_common<D: Database>(
+    ctx: &super::Common<'_>,
+    read_only: bool,
+) -> Result<(D, String), Error> {
     let opts = ConnectOptions {
         wait: ctx.env.connect_wait,
         lock_wait: ctx.env.lock_timeout,
@@ -472,7 +483,7 @@ pub async fn app_check(env: &EnvSettings) -> Check {
 /// Whether this run will take a backup if something is pending.
 #[must_use]
 pub fn backup_needed(ctx: &Context<'_>) -> bool {
-    ctx.env.backup_before_migrate && !ctx.options.skip_backup && !ctx.options.dry_run
+    ctx.common().backup_needed()
 }
 
 /// The pre-deploy checks of `migrate` (before the lock; schema drift is checked under it).

@@ -3,11 +3,13 @@
 //!
 //! validate → context → health (pre) → lock → pending → preview | approve → backup → apply →
 //! health (post) → verify → log. `--dry-run` is the same pipeline stopped after `pending`,
-//! on a read-only session, without the lock.
+//! on a read-only session, without the lock. [`external`] runs the same steps around an
+//! external tool's commands; the steps both share take a [`Common`].
 
 pub mod apply;
 pub mod approve;
 pub mod backup;
+pub mod external;
 pub mod health;
 pub mod log;
 pub mod pending;
@@ -69,6 +71,51 @@ impl Context<'_> {
             detail,
         });
     }
+
+    /// The part of the context the steps shared with the external-tool pipeline read.
+    #[must_use]
+    pub fn common(&self) -> Common<'_> {
+        Common {
+            env: self.env,
+            options: self.options,
+            interactive: self.interactive,
+            reporter: self.reporter,
+            handler: Some(self.handler),
+        }
+    }
+}
+
+/// What the steps shared by every way of applying migrations read: the pipeline of a migrations
+/// folder ([`Context`]) and the one around an external tool ([`external`]).
+#[derive(Clone, Copy)]
+pub struct Common<'a> {
+    /// The environment.
+    pub env: &'a EnvSettings,
+    /// The flags.
+    pub options: &'a RunOptions,
+    /// A person can answer prompts.
+    pub interactive: bool,
+    /// Where events go.
+    pub reporter: &'a dyn Reporter,
+    /// The format whose tracking table backups record and restores verify; `None` for an
+    /// external tool, whose history is its own.
+    pub handler: Option<&'static dyn Handler>,
+}
+
+impl Common<'_> {
+    fn step(&self, name: &str, outcome: Outcome, detail: String) {
+        self.reporter.event(Event::Step {
+            name,
+            outcome,
+            detail,
+        });
+    }
+
+    /// Whether this run will take a backup if something is pending.
+    #[must_use]
+    pub fn backup_needed(&self) -> bool {
+        self.env.backup_before_migrate && !self.options.skip_backup && !self.options.dry_run
+    }
 }
 
 /// What a run did, also when it failed part-way.
@@ -106,6 +153,8 @@ pub struct RunReport {
     pub checks_after: Vec<health::Check>,
     /// What the automatic rollback did, when a failure made it a question.
     pub rollback: Option<rollback::RollbackOutcome>,
+    /// What an external tool's commands did (`migration_tool = "command"`).
+    pub external: Option<external::ExternalRun>,
 }
 
 impl RunReport {
@@ -128,6 +177,17 @@ impl RunReport {
             checks: Vec::new(),
             checks_after: Vec::new(),
             rollback: None,
+            external: None,
+        }
+    }
+
+    /// The migrations this run applied: the ones dbdeploy applied, or those an external tool
+    /// no longer reports pending.
+    #[must_use]
+    pub fn applied_names(&self) -> Vec<String> {
+        match &self.external {
+            Some(x) => x.applied.clone(),
+            None => self.applied.iter().map(|a| a.name.clone()).collect(),
         }
     }
 
@@ -137,6 +197,21 @@ impl RunReport {
         #[allow(clippy::cast_precision_loss)]
         let ms = (self.finished_at - self.started_at).num_milliseconds() as f64;
         ms / 1000.0
+    }
+}
+
+/// Reads the tracking table of a format, or nothing for an external tool (`None`), whose
+/// history is its own.
+///
+/// # Errors
+/// Database errors and rows the format cannot read.
+pub async fn read_records<D: Database>(
+    db: &mut D,
+    handler: Option<&dyn Handler>,
+) -> Result<Vec<AppliedRecord>, Error> {
+    match handler {
+        Some(h) => Ok(read_history(db, h).await?.unwrap_or_default()),
+        None => Ok(Vec::new()),
     }
 }
 
@@ -197,16 +272,29 @@ pub async fn run<D: Database>(
     );
     let mut db: Option<D> = None;
     let result = connected(ctx, &mut db, &mut report).await;
+    conclude(&ctx.common(), operation, db, &mut report, &result).await;
+    (report, result)
+}
+
+/// The end of every run, whatever happened: the schema baseline, the history row in the
+/// database and the line in the audit file (not for a dry run), then the connection closes.
+async fn conclude<D: Database>(
+    c: &Common<'_>,
+    operation: &str,
+    mut db: Option<D>,
+    report: &mut RunReport,
+    result: &Result<(), Error>,
+) {
     report.finished_at = Utc::now();
     let cancelled = matches!(result, Err(Error::Approval(_)));
     // The schema at the end of a run that may have changed it becomes the drift baseline; a
     // run refused before any change must not record one, or it would bless the drift it found.
-    let may_have_changed = match &result {
+    let may_have_changed = match result {
         Ok(()) => true,
         Err(e) => e.class() != crate::error::ErrorClass::PreDeployment,
     };
     let mut schema = None;
-    if !ctx.options.dry_run
+    if !c.options.dry_run
         && report.locked
         && may_have_changed
         && let Some(db) = db.as_mut()
@@ -218,22 +306,22 @@ pub async fn run<D: Database>(
                 .push(format!("the schema fingerprint was not recorded: {e}")),
         }
     }
-    if !ctx.options.dry_run {
-        let status = match (&result, cancelled) {
+    if !c.options.dry_run {
+        let status = match (result, cancelled) {
             (Ok(()), _) => "success",
             (Err(_), true) => "cancelled",
             (Err(_), false) => "error",
         };
         let record = log::RunRecord {
             run_id: &report.run_id,
-            environment: &ctx.env.name,
+            environment: &c.env.name,
             operation,
             status,
-            migrations: report.applied.iter().map(|a| a.name.clone()).collect(),
+            migrations: report.applied_names(),
             started_at: report.started_at,
             finished_at: report.finished_at,
             error: result.as_ref().err(),
-            target: ctx.env.target.describe(),
+            target: c.env.target.describe(),
             schema: schema.as_ref(),
             backup_id: report.backup.as_ref().and_then(backup::BackupStatus::id),
             rollback_status: report.rollback.as_ref().map(|r| r.status.as_str()),
@@ -250,14 +338,14 @@ pub async fn run<D: Database>(
                 Err(w) => report.warnings.push(w),
             }
         }
-        match log::write_audit(&ctx.env.audit_file, &record) {
-            Ok(()) => logged.push(ctx.env.audit_file.display().to_string()),
+        match log::write_audit(&c.env.audit_file, &record) {
+            Ok(()) => logged.push(c.env.audit_file.display().to_string()),
             Err(w) => report.warnings.push(w),
         }
         if logged.is_empty() {
-            ctx.step("log", Outcome::Warning, "run not recorded".into());
+            c.step("log", Outcome::Warning, "run not recorded".into());
         } else {
-            ctx.step(
+            c.step(
                 "log",
                 Outcome::Ok,
                 format!(
@@ -271,7 +359,6 @@ pub async fn run<D: Database>(
     if let Some(db) = db {
         db.close().await;
     }
-    (report, result)
 }
 
 fn short(id: &str) -> &str {
@@ -337,29 +424,7 @@ async fn pending_and_after<D: Database>(
         ctx.step("pending", Outcome::Failed, drift.to_string());
         return Err(drift.into());
     }
-    if !ctx.options.skip_health_check {
-        let (check, drift) = health::schema_drift(db, ctx.env).await?;
-        report.checks.push(check.clone());
-        if check.status == health::CheckStatus::Warning {
-            check.report(ctx.reporter);
-            report.warnings.push(check.detail.clone());
-        }
-        if let Some(drift) = drift {
-            if ctx.env.mode == crate::config::Mode::Dev || ctx.options.allow_drift {
-                let why = if ctx.options.allow_drift {
-                    "--allow-drift"
-                } else {
-                    "dev mode"
-                };
-                let w = format!("{drift} (continuing: {why})");
-                ctx.reporter.event(Event::Warning(w.clone()));
-                report.warnings.push(w);
-            } else {
-                check.report(ctx.reporter);
-                return Err(drift.into());
-            }
-        }
-    }
+    drift_check(&ctx.common(), db, report).await?;
     for name in plan.modified.iter().chain(&plan.missing) {
         let w = format!("`{name}` is modified or missing on disk (ignored: --skip-health-check)");
         ctx.reporter.event(Event::Warning(w.clone()));
@@ -453,7 +518,7 @@ async fn pending_and_after<D: Database>(
         }
     };
 
-    report.backup = Some(backup_step(ctx, db, &report.run_id).await?);
+    report.backup = Some(backup_step(&ctx.common(), db, &report.run_id).await?);
 
     let started = Instant::now();
     let applied = apply::run(ctx, db, approved, &mut report.applied).await;
@@ -476,7 +541,7 @@ async fn pending_and_after<D: Database>(
     if let Err(Error::Apply(mut e)) = applied {
         let unchanged = report.applied.is_empty() && e.rolled_back;
         let outcome = auto_rollback(
-            ctx,
+            &ctx.common(),
             db,
             report,
             ctx.env.rollback_on_failure,
@@ -490,6 +555,62 @@ async fn pending_and_after<D: Database>(
     }
     applied?;
 
+    health_after(&ctx.common(), db, report).await?;
+    let expected: Vec<String> = report.applied.iter().map(|a| a.name.clone()).collect();
+    match verify::run(ctx, db, &expected).await {
+        Ok(summary) => {
+            ctx.step("verify", Outcome::Ok, summary.clone());
+            report.verified = Some(summary);
+            Ok(())
+        }
+        Err(e) => {
+            ctx.step("verify", Outcome::Failed, e.to_string());
+            Err(e)
+        }
+    }
+}
+
+/// The schema has not changed outside dbdeploy since the last deploy (checked under the lock);
+/// in dev mode or with `--allow-drift` a change is a warning.
+async fn drift_check<D: Database>(
+    ctx: &Common<'_>,
+    db: &mut D,
+    report: &mut RunReport,
+) -> Result<(), Error> {
+    if ctx.options.skip_health_check {
+        return Ok(());
+    }
+    let (check, drift) = health::schema_drift(db, ctx.env).await?;
+    report.checks.push(check.clone());
+    if check.status == health::CheckStatus::Warning {
+        check.report(ctx.reporter);
+        report.warnings.push(check.detail.clone());
+    }
+    if let Some(drift) = drift {
+        if ctx.env.mode == crate::config::Mode::Dev || ctx.options.allow_drift {
+            let why = if ctx.options.allow_drift {
+                "--allow-drift"
+            } else {
+                "dev mode"
+            };
+            let w = format!("{drift} (continuing: {why})");
+            ctx.reporter.event(Event::Warning(w.clone()));
+            report.warnings.push(w);
+        } else {
+            check.report(ctx.reporter);
+            return Err(drift.into());
+        }
+    }
+    Ok(())
+}
+
+/// Step 10: the database still answers and the application check passes; a failure restores
+/// this run's backup when `rollback_on_health_check_failure` is set.
+async fn health_after<D: Database>(
+    ctx: &Common<'_>,
+    db: &mut D,
+    report: &mut RunReport,
+) -> Result<(), Error> {
     let mut after = vec![match db.server_version().await {
         Ok(v) => health::Check {
             name: "connectivity",
@@ -547,18 +668,7 @@ async fn pending_and_after<D: Database>(
         Outcome::Ok,
         format!("{} passed after the deploy", passed.join(", ")),
     );
-    let expected: Vec<String> = report.applied.iter().map(|a| a.name.clone()).collect();
-    match verify::run(ctx, db, &expected).await {
-        Ok(summary) => {
-            ctx.step("verify", Outcome::Ok, summary.clone());
-            report.verified = Some(summary);
-            Ok(())
-        }
-        Err(e) => {
-            ctx.step("verify", Outcome::Failed, e.to_string());
-            Err(e)
-        }
-    }
+    Ok(())
 }
 
 /// Step 8, shared with `down`: a backup when the environment requires one.
@@ -566,7 +676,7 @@ async fn pending_and_after<D: Database>(
 /// # Errors
 /// A backup that cannot be made stops the run before any change.
 pub async fn backup_step<D: Database>(
-    ctx: &Context<'_>,
+    ctx: &Common<'_>,
     db: &mut D,
     run_id: &str,
 ) -> Result<backup::BackupStatus, Error> {
@@ -629,7 +739,7 @@ pub async fn backup_step<D: Database>(
 
 /// Restores this run's backup after a failure, when the environment asks for it.
 async fn auto_rollback<D: Database>(
-    ctx: &Context<'_>,
+    ctx: &Common<'_>,
     db: &mut D,
     report: &RunReport,
     enabled: bool,

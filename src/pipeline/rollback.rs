@@ -49,14 +49,16 @@ pub struct Restored {
     pub verified: Vec<String>,
 }
 
-/// Restores `manifest`'s backup into the environment's database and verifies it.
+/// Restores `manifest`'s backup into the environment's database and verifies it. `handler` is
+/// `None` for an external tool: only the schema is compared then, and the caller checks the
+/// tool's history with its `status_command`.
 ///
 /// # Errors
 /// A tampered file, a missing tool, a failed restore, or a restore that does not verify.
 pub async fn restore<D: Database>(
     db: &mut D,
     env: &EnvSettings,
-    handler: &dyn Handler,
+    handler: Option<&dyn Handler>,
     manifest: &Manifest,
     file_checked: bool,
 ) -> Result<Restored, BackupError> {
@@ -95,7 +97,7 @@ pub async fn restore<D: Database>(
 /// [`BackupError::Unverified`] naming what differs.
 pub async fn verify<D: Database>(
     db: &mut D,
-    handler: &dyn Handler,
+    handler: Option<&dyn Handler>,
     manifest: &Manifest,
 ) -> Result<Vec<String>, BackupError> {
     let unverified = |detail: String| BackupError::Unverified {
@@ -115,10 +117,16 @@ pub async fn verify<D: Database>(
             changes.into_iter().take(5).collect::<Vec<_>>().join("; ")
         )));
     }
-    let records = super::read_history(db, handler)
+    let fingerprint = format!(
+        "schema fingerprint {} matches the backup's",
+        &schema.hash[..12.min(schema.hash.len())]
+    );
+    let Some(handler) = handler else {
+        return Ok(vec![fingerprint]);
+    };
+    let records = super::read_records(db, Some(handler))
         .await
-        .map_err(|e| unverified(format!("cannot read the tracking table: {e}")))?
-        .unwrap_or_default();
+        .map_err(|e| unverified(format!("cannot read the tracking table: {e}")))?;
     if store::tracking_digest(&records) != manifest.tracking_digest {
         let applied: Vec<&str> = records
             .iter()
@@ -133,10 +141,7 @@ pub async fn verify<D: Database>(
         )));
     }
     Ok(vec![
-        format!(
-            "schema fingerprint {} matches the backup's",
-            &schema.hash[..12.min(schema.hash.len())]
-        ),
+        fingerprint,
         format!(
             "tracking table `{}` matches the backup ({} migration(s) applied)",
             handler.table(),

@@ -2,6 +2,7 @@
 
 mod common;
 mod config_errors;
+mod external_command;
 mod formats_flyway_drizzle_sql;
 mod formats_sqlx_dbmate_golang;
 mod migrate;
