@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """dbdeploy against the real migration tools (see tests/compat/run.sh, which installs them).
 
-For every format and engine, three checks against the tool itself:
+For every format, fixture and engine, checks against the tool itself:
 
   a  dbdeploy deploys the fixture; the tool's status says everything is applied and the
      tool's own migrate changes nothing (tracking rows identical, timestamps included);
@@ -9,7 +9,10 @@ For every format and engine, three checks against the tool itself:
      pending, deploys it without touching the tool's rows, and the tool agrees afterwards;
   c  the tool deploys the fixture into database A and dbdeploy into database B: the tracking
      rows are identical in every column the tool defines (timestamps, execution times and
-     installed_by excepted), and so is the tracking table's definition.
+     installed_by excepted), and so is the tracking table's definition;
+  d  (where the tool records failures as dbdeploy does) the same failing fixture deployed by
+     the tool and by dbdeploy leaves the same rows, and the tool's next migrate answers both
+     databases the same way.
 
 Flyway and golang-migrate cannot be installed from the registries this suite uses (Maven
 Central; Go binaries), so they are checked against their documented format instead: an
@@ -56,9 +59,10 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run(cmd, *, cwd=None, env=None, input=None, check=True, what=None):
-    """Runs a command, returning (exit code, stdout + stderr). Fails the check on a non-zero
-    exit when `check` is set, quoting the output's tail."""
+def run(cmd, *, cwd=None, env=None, input=None, check=True, what=None, stdout_only=False):
+    """Runs a command, returning (exit code, stdout + stderr), or (exit code, stdout) with
+    `stdout_only`. Fails the check on a non-zero exit when `check` is set, quoting the tail
+    of the output."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     if VERBOSE:
@@ -82,7 +86,7 @@ def run(cmd, *, cwd=None, env=None, input=None, check=True, what=None):
         log("      " + out.strip().replace("\n", "\n      "))
     if check and proc.returncode != 0:
         raise CheckFailed(f"{what or Path(str(cmd[0])).name} exited {proc.returncode}: {tail(out)}")
-    return proc.returncode, out
+    return proc.returncode, (proc.stdout if stdout_only else out)
 
 
 def tail(text: str, lines: int = 6) -> str:
@@ -1021,7 +1025,7 @@ class Outcome:
 
 
 class Case:
-    """One format on one engine: its databases, projects and the three checks."""
+    """One format on one engine: its databases, projects and checks."""
 
     def __init__(self, fmt: Format, engine: Engine, tools: Tools, workdir: Path, run_id: str):
         self.fmt, self.engine, self.tools = fmt, engine, tools
@@ -1069,14 +1073,14 @@ class Case:
             env={"COMPAT_DATABASE_URL": self.engine.url(db), "NO_COLOR": "1"},
             check=False,
             what=f"dbdeploy {args[0]}",
+            stdout_only=True,  # --json: one document on stdout, progress on stderr
         )
-        start = out.find("{\n")
         try:
-            doc = json.loads(out[start:out.rfind("}") + 1]) if start >= 0 else {}
+            doc = json.loads(out)
         except json.JSONDecodeError:
             doc = {}
         if code != expect:
-            message = doc.get("error", {}).get("message") or tail(out)
+            message = doc.get("error", {}).get("message") or tail(out) or "no JSON document"
             raise CheckFailed(f"dbdeploy {args[0]} exited {code} (expected {expect}): {message}")
         return doc
 
