@@ -32,7 +32,7 @@ DRIZZLE_ORM_VERSION=0.45.4
 NODE_PG_VERSION=8.23.1
 MYSQL2_VERSION=3.24.4
 LIBSQL_CLIENT_VERSION=0.18.0        # drizzle's SQLite driver
-PRISMA_VERSION=6.19.3               # 7.x has no WebAssembly schema engine for migrate
+PRISMA_VERSION=6.19.3               # 7.10 downloads its native schema engine for migrate
 PRISMA_LIBSQL_CLIENT_VERSION=0.8.1  # what @prisma/adapter-libsql 6.19 accepts
 
 cd "$(dirname "$0")/../.."
