@@ -296,10 +296,11 @@ impl Handler for Dbmate {
     }
 
     fn create_table(&self, dialect: Dialect) -> Vec<Stmt> {
-        // The DDL of dbmate's `CreateMigrationsTable`, per driver.
+        // The DDL of dbmate's `CreateMigrationsTable`, per driver. On PostgreSQL the column
+        // has no length: `dbmate migrate` (2.36) creates `character varying` unbounded.
         let sql = match dialect {
             Dialect::Postgres => {
-                "create table if not exists schema_migrations (version varchar(255) primary key)"
+                "create table if not exists schema_migrations (version varchar primary key)"
             }
             Dialect::MySql => {
                 "create table if not exists `schema_migrations` (version varchar(128) primary key)"

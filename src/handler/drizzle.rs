@@ -44,11 +44,13 @@ struct Entry {
     tag: String,
 }
 
-/// The hash drizzle records: SHA-256 of the file with CRLF turned into LF (newer drizzle-orm
-/// normalises line endings before hashing; older versions hashed the file as-is).
+/// The hash drizzle records: SHA-256 of the file as read, byte for byte (a BOM and CRLF line
+/// endings included). That is what the released drizzle-orm 0.x writes (checked against
+/// drizzle-orm 0.45.4 by `tests/compat`); unreleased drizzle-orm sources normalise CRLF to LF
+/// first, which [`Handler::checksum_matches`] accepts too.
 #[must_use]
 pub fn hash(text: &str) -> String {
-    sha256_hex(text.replace("\r\n", "\n").as_bytes())
+    sha256_hex(text.as_bytes())
 }
 
 /// The name history rows get before [`Handler::reconcile`] matches them to journal entries.
@@ -332,11 +334,18 @@ impl Handler for Drizzle {
         if recorded.eq_ignore_ascii_case(&migration.checksum) {
             return true;
         }
-        // Older drizzle-orm hashed the file as-is: rebuild it from the script dbdeploy runs.
+        // Rebuild the file from the script dbdeploy runs, and also accept the hash of its
+        // LF-normalised text (what drizzle-orm sources that normalise line endings write).
         let body = migration.sql.replace(BREAK, BREAKPOINT);
-        [body.clone(), format!("\u{feff}{body}")]
-            .iter()
-            .any(|raw| recorded.eq_ignore_ascii_case(&sha256_hex(raw.as_bytes())))
+        let lf = body.replace("\r\n", "\n");
+        [
+            format!("\u{feff}{body}"),
+            lf.clone(),
+            format!("\u{feff}{lf}"),
+            body,
+        ]
+        .iter()
+        .any(|raw| recorded.eq_ignore_ascii_case(&sha256_hex(raw.as_bytes())))
     }
 
     fn sorts_before(&self, a: &Migration, b: &Migration) -> bool {
@@ -473,13 +482,17 @@ mod tests {
 
     // Expected values from `printf '...' | sha256sum`.
     #[test]
-    fn hash_is_sha256_of_the_file_with_lf_line_endings() {
+    fn hash_is_sha256_of_the_file_as_is() {
         let lf = "CREATE TABLE \"users\" (\n\t\"id\" serial PRIMARY KEY\n);\n";
         assert_eq!(
             hash(lf),
             "31423a0bc1efa0f706cf17c9b29aa231cd273ecb1cf0c0b5671609d056cfc5f0"
         );
-        assert_eq!(hash(&lf.replace('\n', "\r\n")), hash(lf));
+        // drizzle-orm 0.45.4 hashes CRLF files with their CRs (tests/compat).
+        assert_eq!(
+            hash(&lf.replace('\n', "\r\n")),
+            "295decb9da4a5b0ed1abd4a60dfc83520e1152066f8c9d55eca85a04b1641ebd"
+        );
     }
 
     #[test]
@@ -500,14 +513,15 @@ mod tests {
     }
 
     #[test]
-    fn legacy_hash_of_the_crlf_file_as_is_matches() {
+    fn the_lf_normalised_hash_of_a_crlf_file_matches_too() {
         let s = set(&[("0000_init", 1)]);
         let mut m = s.migrations[0].clone();
         m.sql = m.sql.replace('\n', "\r\n");
         let raw_crlf = format!("SELECT 1{BREAKPOINT}\r\nSELECT 2;");
         m.checksum = hash(&raw_crlf);
         assert!(Drizzle.checksum_matches(&m, &sha256_hex(raw_crlf.as_bytes())));
-        assert!(Drizzle.checksum_matches(&m, &hash(&raw_crlf)));
+        let lf = raw_crlf.replace("\r\n", "\n");
+        assert!(Drizzle.checksum_matches(&m, &sha256_hex(lf.as_bytes())));
         assert!(!Drizzle.checksum_matches(&m, &hash("SELECT 3;")));
     }
 

@@ -372,6 +372,16 @@ engine_test!(
             Engine::Sqlite => ["version|varchar(128)"],
         };
         assert_eq!(columns(t, "schema_migrations"), expected_columns);
+        if t.engine == Engine::Postgres {
+            // dbmate's column has no length limit (tests/compat: `dbmate migrate` 2.36.0).
+            assert_eq!(
+                t.sql(
+                    "SELECT coalesce(character_maximum_length, 0) FROM information_schema.columns \
+                     WHERE table_name = 'schema_migrations' AND column_name = 'version'"
+                ),
+                ["0"]
+            );
+        }
 
         // The down section after the indented marker did not run as part of up.
         assert!(has_table(t, "posts"));
