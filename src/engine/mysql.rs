@@ -85,7 +85,9 @@ impl Database for MySql {
             .map_err(|e| connect_error(&e))?;
         let deadline = Instant::now() + opts.wait;
         let mut conn = loop {
-            match MySqlConnection::connect_with(&options).await {
+            match super::connect_attempt(target, deadline, MySqlConnection::connect_with(&options))
+                .await?
+            {
                 Ok(conn) => break conn,
                 Err(e) if retryable(&e) && Instant::now() < deadline => {
                     tracing::debug!("connection refused, retrying: {}", driver_message(&e));
