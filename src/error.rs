@@ -5,6 +5,7 @@ use crate::backup::BackupError;
 use crate::config::ConfigError;
 use crate::engine::DbError;
 use crate::handler::HandlerError;
+use crate::interrupt::Interrupted;
 use crate::pipeline::apply::ApplyError;
 use crate::pipeline::approve::ApprovalError;
 use crate::pipeline::health::{HealthAfterError, SchemaDriftError};
@@ -25,6 +26,8 @@ pub mod exit {
     pub const PENDING: u8 = 4;
     /// `status`: failed, modified or missing migrations.
     pub const INCONSISTENT: u8 = 5;
+    /// Interrupted by Ctrl-C (128 + SIGINT); the deploy stopped at a safe point.
+    pub const INTERRUPTED: u8 = crate::interrupt::EXIT_CODE;
 }
 
 /// When in the deploy an error happened; decides what the user is told about the database.
@@ -72,6 +75,9 @@ pub enum Error {
     /// The health check after the deploy failed.
     #[error(transparent)]
     HealthAfter(#[from] Box<HealthAfterError>),
+    /// Ctrl-C stopped the deploy at a safe point.
+    #[error(transparent)]
+    Interrupted(#[from] Box<Interrupted>),
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -90,6 +96,7 @@ impl Error {
             Error::Config(_) | Error::Handler(_) => exit::USAGE,
             Error::Backup(e) if e.is_usage() => exit::USAGE,
             Error::Approval(_) => exit::CANCELLED,
+            Error::Interrupted(_) => exit::INTERRUPTED,
             Error::Db(_)
             | Error::Drift(_)
             | Error::Apply(_)
@@ -121,6 +128,7 @@ impl Error {
             Error::Backup(e) => e.code(),
             Error::SchemaDrift(_) => "schema-drift",
             Error::HealthAfter(_) => "health-check-failed",
+            Error::Interrupted(_) => "interrupted",
             Error::Unavailable { .. } => "unavailable",
         }
     }
@@ -130,6 +138,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Apply(_) => ErrorClass::MidDeployment,
+            Error::Interrupted(e) if e.changed() => ErrorClass::MidDeployment,
             Error::Verify(_) | Error::HealthAfter(_) => ErrorClass::PostDeployment,
             _ => ErrorClass::PreDeployment,
         }
@@ -159,6 +168,7 @@ impl Error {
             Error::Backup(e) => backup_hints(e),
             Error::SchemaDrift(e) => e.hints(),
             Error::HealthAfter(e) => e.hints(),
+            Error::Interrupted(e) => e.hints(),
             Error::Unavailable { hint, .. } => vec![hint.clone()],
         }
     }

@@ -10,6 +10,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod handler;
+pub mod interrupt;
 pub mod migration;
 pub mod output;
 pub mod pipeline;
@@ -39,7 +40,14 @@ pub fn main() -> ExitCode {
             return ExitCode::from(error::exit::FAILURE);
         }
     };
-    let code = runtime.block_on(commands::run(cli, &printer));
+    let code = runtime.block_on(async {
+        if let Err(e) = interrupt::install() {
+            tracing::warn!("cannot handle Ctrl-C: {e}");
+        }
+        commands::run(cli, &printer).await
+    });
+    // A prompt abandoned after Ctrl-C still blocks a thread on stdin; do not wait for it.
+    runtime.shutdown_background();
     ExitCode::from(code)
 }
 

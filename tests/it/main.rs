@@ -2,6 +2,7 @@
 
 mod common;
 mod config_errors;
+mod faults;
 mod migrate;
 mod safety_net;
 mod scenarios;
