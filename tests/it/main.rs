@@ -1,6 +1,7 @@
 //! The one integration test binary: scenarios against real servers, through the CLI.
 
 mod common;
+mod concurrency;
 mod config_errors;
 mod faults;
 mod migrate;
