@@ -79,6 +79,29 @@ fn disables_foreign_keys(script: &str) -> bool {
     })
 }
 
+/// Scripts longer than this run in pieces of about this size.
+const CHUNK: usize = 64 * 1024;
+
+/// Cuts a long script at statement starts into pieces of about [`CHUNK`] bytes. SQLite copies
+/// the whole rest of a script each time it prepares one statement of it, which made a 50 MB
+/// migration take many minutes (quadratic); pieces keep that copy small. Short scripts, nearly
+/// every migration, go to SQLite as they are.
+fn chunks(sql: &str) -> Vec<&str> {
+    if sql.len() <= CHUNK {
+        return vec![sql];
+    }
+    let base = sql.as_ptr() as usize;
+    let mut cuts = vec![0];
+    for stmt in split::split(sql, Dialect::Sqlite) {
+        let start = stmt.text.as_ptr() as usize - base;
+        if start - cuts.last().copied().unwrap_or(0) >= CHUNK {
+            cuts.push(start);
+        }
+    }
+    cuts.push(sql.len());
+    cuts.windows(2).map(|w| &sql[w[0]..w[1]]).collect()
+}
+
 impl Database for Sqlite {
     async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
         let Target::Sqlite { path } = target else {
@@ -184,15 +207,18 @@ impl Database for Sqlite {
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
-        sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-            .execute(&mut self.conn)
-            .await
-            .map(drop)
-            .map_err(|e| ScriptError {
-                message: driver_message(&e),
-                statement: None,
-                line: None,
-            })
+        for chunk in chunks(sql) {
+            sqlx::raw_sql(AssertSqlSafe(chunk.to_owned()))
+                .execute(&mut self.conn)
+                .await
+                .map(drop)
+                .map_err(|e| ScriptError {
+                    message: driver_message(&e),
+                    statement: None,
+                    line: None,
+                })?;
+        }
+        Ok(())
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -322,5 +348,24 @@ impl Sqlite {
             self.execute(&Stmt::raw("PRAGMA foreign_keys = ON")).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_scripts_are_cut_at_statement_starts_and_keep_every_byte() {
+        let stmt = format!("INSERT INTO t VALUES ('{}; x');\n-- c;\n", "a".repeat(1000));
+        let script = stmt.repeat(200);
+        let pieces = chunks(&script);
+        assert!(pieces.len() > 2, "{}", pieces.len());
+        assert_eq!(pieces.concat(), script);
+        for p in &pieces {
+            assert!(p.starts_with("INSERT"), "{}", &p[..20]);
+            assert!(p.len() < CHUNK + 2 * stmt.len());
+        }
+        assert_eq!(chunks("SELECT 1; SELECT 2"), ["SELECT 1; SELECT 2"]);
     }
 }
