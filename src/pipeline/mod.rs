@@ -479,6 +479,14 @@ async fn pending_and_after<D: Database>(
                 crate::output::human::duration(started.elapsed())
             ),
         ),
+        Err(Error::Interrupted(_)) => ctx.step(
+            "apply",
+            Outcome::Failed,
+            format!(
+                "interrupted (Ctrl-C): {} applied, nothing started after that",
+                report.applied.len()
+            ),
+        ),
         Err(_) => ctx.step(
             "apply",
             Outcome::Failed,

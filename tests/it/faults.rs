@@ -456,9 +456,16 @@ engine_test!(
         assert_eq!(doc["error"]["code"], "interrupted", "{doc}");
         assert_eq!(doc["error"]["class"], "mid-deployment", "{doc}");
         assert!(
-            run.stdout.contains("interrupted") || run.stderr.contains("interrupted"),
+            run.stderr
+                .lines()
+                .any(|l| l.starts_with("✗ apply") && l.contains("interrupted (Ctrl-C)")),
             "{}",
-            run.all()
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("interrupt received"),
+            "the first Ctrl-C is acknowledged at once:\n{}",
+            run.stderr
         );
         assert!(
             !has_table(t, "After"),
