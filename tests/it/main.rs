@@ -6,6 +6,7 @@ mod concurrency;
 mod config_errors;
 mod faults;
 mod migrate;
+mod proptests;
 mod safety_net;
 mod scenarios;
 mod schema_fingerprint;
