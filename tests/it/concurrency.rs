@@ -116,3 +116,64 @@ fn ctrl_c_while_waiting_for_the_lock_postgres() {
 fn ctrl_c_while_waiting_for_the_lock_mariadb() {
     ctrl_c_while_waiting_for_the_lock(Engine::MariaDb);
 }
+
+/// Another process writing to the SQLite file (an application, `sqlite3`) holds its lock: the
+/// deploy reports lock contention, not a broken query, and changes nothing.
+#[test]
+fn sqlite_file_locked_by_another_process_is_lock_contention() {
+    let Some(t) = TestContext::new(Engine::Sqlite, "sqlite_file_locked") else {
+        return;
+    };
+    t.fixture("basic");
+    t.write_config("[environments.hurry]\nurl_env = \"DATABASE_URL\"\nlock_timeout_seconds = 1\n");
+    t.run(&["migrate", "hurry", "--to", "20240101000000_init"])
+        .code(0);
+    let rows = t.prisma_rows();
+    let mut holder = std::process::Command::new("sqlite3")
+        .arg(t.path().join("test.db"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = holder.stdin.take().unwrap();
+    // A busy timeout: the probe below may hold a read lock at that very moment.
+    std::io::Write::write_all(&mut stdin, b".timeout 5000\nBEGIN EXCLUSIVE;\n").unwrap();
+    std::io::Write::flush(&mut stdin).unwrap();
+    // Wait until the exclusive lock is really held.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::process::Command::new("sqlite3")
+        .arg(t.path().join("test.db"))
+        .arg("SELECT COUNT(*) FROM _prisma_migrations")
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(
+            holder.try_wait().unwrap().is_none(),
+            "sqlite3 exited before taking the lock"
+        );
+        assert!(Instant::now() < deadline, "sqlite3 never took the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let started = Instant::now();
+    let run = t.run(&["migrate", "hurry", "--json"]);
+    run.code(1);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    let doc = run.json();
+    assert_eq!(doc["error"]["code"], "lock-timeout", "{doc}");
+    let message = doc["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("another process has the SQLite file open"),
+        "{message}"
+    );
+    drop(stdin);
+    let _ = holder.wait();
+    assert_eq!(t.prisma_rows(), rows);
+    t.run(&["migrate", "hurry"]).code(0);
+    assert_eq!(t.prisma_rows().len(), 3);
+}
