@@ -126,6 +126,37 @@ pub fn audit_lines(dir: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The schema fingerprint dbdeploy recorded at the end of the newest successful run.
+fn recorded_schema(t: &TestContext) -> String {
+    t.sql(
+        "SELECT schema_hash FROM _dbdeploy_history WHERE status = 'success' \
+         ORDER BY finished_at DESC",
+    )
+    .into_iter()
+    .next()
+    .expect("a successful run with a schema")
+}
+
+/// The schema after recovery is exactly what one clean deploy of the same migrations makes.
+#[track_caller]
+pub fn assert_schema_as_clean_deploy(t: &TestContext) {
+    let clean = TestContext::new(t.engine, "clean_twin").expect("the same server");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(t.migrations()).unwrap() {
+        let entry = entry.unwrap();
+        let sql = std::fs::read_to_string(entry.path().join("migration.sql")).unwrap();
+        files.push((entry.file_name().to_string_lossy().into_owned(), sql));
+    }
+    let files: Vec<(&str, String)> = files.iter().map(|(n, s)| (n.as_str(), s.clone())).collect();
+    write_migrations(&clean, &files);
+    clean.run(&["migrate", "staging"]).code(0);
+    assert_eq!(
+        recorded_schema(t),
+        recorded_schema(&clean),
+        "the schema differs from a clean deploy"
+    );
+}
+
 /// A dbdeploy process running in the background, its stdout collected line by line.
 pub struct Spawned {
     pub child: Child,
@@ -323,6 +354,7 @@ fn maria_blocked_then_resolved(t: &TestContext, slow_rows: &[&str]) {
     assert_eq!(t.sql("SELECT id FROM `Slow`"), ["-1"]);
     assert_users_kept(t);
     t.run(&["status", "staging"]).code(0);
+    assert_schema_as_clean_deploy(t);
 }
 
 // kill -9 in the middle of a long migration ------------------------------------------------
@@ -362,6 +394,7 @@ engine_test!(killed_in_the_middle_of_a_migration, |t: &TestContext| {
     assert!(has_table(t, "Slow") && has_table(t, "After"));
     assert_users_kept(t);
     t.run(&["status", "staging"]).code(0);
+    assert_schema_as_clean_deploy(t);
 });
 
 // The server ends dbdeploy's session in the middle of a migration ----------------------------
@@ -427,6 +460,7 @@ fn connection_cut(engine: Engine) {
         [finished(&t, INIT), finished(&t, SLOW), finished(&t, AFTER)]
     );
     assert_users_kept(&t);
+    assert_schema_as_clean_deploy(&t);
 }
 
 #[test]
@@ -535,6 +569,7 @@ engine_test!(
             [finished(t, INIT), finished(t, SLOW), finished(t, AFTER)]
         );
         assert_users_kept(t);
+        assert_schema_as_clean_deploy(t);
     }
 );
 
