@@ -9,12 +9,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 const EXIT_CODES: &str = "\
 Exit codes:
-  0  success
-  1  deployment or runtime failure
-  2  usage or configuration error
-  3  cancelled or approval refused
-  4  pending migrations (status)
-  5  inconsistent state: failed, modified or missing migrations, schema drift (status, health)";
+    0  success
+    1  deployment or runtime failure
+    2  usage or configuration error
+    3  cancelled or approval refused
+    4  pending migrations (status)
+    5  inconsistent state: failed, modified or missing migrations, schema drift (status, health)
+  130  interrupted (Ctrl-C): the deploy stopped after the current statement or migration";
 
 /// Deploy database migrations safely: validate, health-check, preview, approve, apply, verify, log.
 #[derive(Debug, Parser)]

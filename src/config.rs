@@ -235,7 +235,7 @@ impl Config {
     /// # Errors
     /// When the file is missing, unreadable, not TOML, or has unknown keys.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| {
+        let bytes = std::fs::read(path).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
                 ConfigError::Missing {
                     path: path.to_owned(),
@@ -245,6 +245,14 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 }
+            }
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+            ConfigError::Parse {
+                path: path.to_owned(),
+                message: format!("line {line} is not valid UTF-8 text; save the file as UTF-8"),
             }
         })?;
         Self::parse(&text, path)

@@ -7,6 +7,7 @@ use crate::config::ConfigError;
 use crate::engine::DbError;
 use crate::external::ExternalError;
 use crate::handler::HandlerError;
+use crate::interrupt::Interrupted;
 use crate::pipeline::apply::ApplyError;
 use crate::pipeline::approve::ApprovalError;
 use crate::pipeline::health::{HealthAfterError, SchemaDriftError};
@@ -27,6 +28,8 @@ pub mod exit {
     pub const PENDING: u8 = 4;
     /// `status`: failed, modified or missing migrations.
     pub const INCONSISTENT: u8 = 5;
+    /// Interrupted by Ctrl-C (128 + SIGINT); the deploy stopped at a safe point.
+    pub const INTERRUPTED: u8 = crate::interrupt::EXIT_CODE;
 }
 
 /// When in the deploy an error happened; decides what the user is told about the database.
@@ -80,6 +83,9 @@ pub enum Error {
     /// An external tool's command failed (`migration_tool = "command"`).
     #[error(transparent)]
     External(#[from] Box<ExternalError>),
+    /// Ctrl-C stopped the deploy at a safe point.
+    #[error(transparent)]
+    Interrupted(#[from] Box<Interrupted>),
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -111,6 +117,7 @@ impl Error {
             Error::Backup(e) if e.is_usage() => exit::USAGE,
             Error::External(e) => e.exit_code(),
             Error::Approval(_) => exit::CANCELLED,
+            Error::Interrupted(_) => exit::INTERRUPTED,
             Error::Db(_)
             | Error::Drift(_)
             | Error::Apply(_)
@@ -146,6 +153,7 @@ impl Error {
             Error::External(e) => e.code(),
             Error::SchemaDrift(_) => "schema-drift",
             Error::HealthAfter(_) => "health-check-failed",
+            Error::Interrupted(_) => "interrupted",
             Error::Unavailable { .. } => "unavailable",
         }
     }
@@ -155,6 +163,7 @@ impl Error {
     pub fn class(&self) -> ErrorClass {
         match self {
             Error::Apply(_) | Error::Revert(_) => ErrorClass::MidDeployment,
+            Error::Interrupted(e) if e.changed() => ErrorClass::MidDeployment,
             Error::Verify(_) | Error::HealthAfter(_) => ErrorClass::PostDeployment,
             Error::External(e) => e.class(),
             _ => ErrorClass::PreDeployment,
@@ -190,6 +199,7 @@ impl Error {
             Error::SchemaDrift(e) => e.hints(),
             Error::HealthAfter(e) => e.hints(),
             Error::External(e) => e.hints(),
+            Error::Interrupted(e) => e.hints(),
             Error::Unavailable { hint, .. } => vec![hint.clone()],
         }
     }

@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod external;
 pub mod handler;
+pub mod interrupt;
 pub mod migration;
 pub mod output;
 pub mod pipeline;
@@ -40,8 +41,28 @@ pub fn main() -> ExitCode {
             return ExitCode::from(error::exit::FAILURE);
         }
     };
-    let code = runtime.block_on(commands::run(cli, &printer));
+    let code = runtime.block_on(async {
+        if let Err(e) = interrupt::install() {
+            tracing::warn!("cannot handle Ctrl-C: {e}");
+        }
+        catch_file_size_signal();
+        commands::run(cli, &printer).await
+    });
+    // A prompt abandoned after Ctrl-C still blocks a thread on stdin; do not wait for it.
+    runtime.shutdown_background();
     ExitCode::from(code)
+}
+
+/// A file-size limit (`ulimit -f`) reached while writing a backup sends SIGXFSZ, whose default
+/// action kills the process on the spot, leaving a partial backup file behind and nothing
+/// logged. With a handler installed the write fails with EFBIG instead, and the backup step
+/// reports it and cleans up like any full disk. Child processes get the default action back.
+fn catch_file_size_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    // The handler stays installed for the life of the process once registered.
+    if let Err(e) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
+        tracing::warn!("cannot handle SIGXFSZ: {e}");
+    }
 }
 
 fn init_tracing(verbosity: i8) {

@@ -205,13 +205,18 @@ impl BackupStore {
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
         let tmp = self.dir.join(format!("{}.json.tmp", r.id));
         let _ = fs::remove_file(&tmp);
-        let mut f =
-            create_private(&tmp).map_err(|e| self.io(&tmp, "cannot write the manifest", &e))?;
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(|e| self.io(&tmp, "cannot write the manifest", &e))?;
-        fs::rename(&tmp, &r.manifest)
-            .map_err(|e| self.io(&r.manifest, "cannot write the manifest", &e))
+        let written = create_private(&tmp)
+            .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+            .map_err(|e| self.io(&tmp, "cannot write the manifest", &e))
+            .and_then(|()| {
+                fs::rename(&tmp, &r.manifest)
+                    .map_err(|e| self.io(&r.manifest, "cannot write the manifest", &e))
+            });
+        if written.is_err() {
+            // A full disk fails here too; leave no half-written manifest behind.
+            let _ = fs::remove_file(&tmp);
+        }
+        written
     }
 
     /// Every complete backup, oldest first. Unreadable manifests are skipped.

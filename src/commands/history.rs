@@ -36,7 +36,7 @@ pub async fn run(global: &GlobalArgs, args: HistoryArgs, printer: &Printer) -> u
     for r in &runs {
         let mark = match r.status.as_str() {
             "success" => paint(c, "\x1b[32m", "✓"),
-            "cancelled" => paint(c, "\x1b[33m", "!"),
+            "cancelled" | "interrupted" => paint(c, "\x1b[33m", "!"),
             _ => paint(c, "\x1b[31m", "✗"),
         };
         let what = if r.migrations.is_empty() {

@@ -196,6 +196,21 @@ fn finish(
             format!("Deployment to {env} cancelled. Nothing was changed."),
             e.exit_code(),
         ),
+        Some(e @ Error::Interrupted(i)) => {
+            let what = match (&i.partial, i.applied) {
+                (Some(p), _) => format!(
+                    "during {} (after statement {} of {}; recorded as failed)",
+                    p.migration, p.ran, p.of
+                ),
+                (None, 0) => "before any change".to_owned(),
+                (None, n) => format!("after {n} migration(s) were applied"),
+            };
+            (
+                Status::Error,
+                format!("Deployment to {env} interrupted {what}."),
+                e.exit_code(),
+            )
+        }
         Some(e) => {
             let what = match e.class() {
                 ErrorClass::PreDeployment => "before any change".to_owned(),
@@ -363,6 +378,19 @@ fn deploy_result(report: &RunReport, err: Option<&Error>) -> Value {
             result["failed_migration"] = json!(e.migration);
             result["migrations_applied_before_failure"] = json!(e.applied_before);
             result["failed_migration_rolled_back"] = json!(e.rolled_back);
+        }
+        if let Some(Error::Interrupted(e)) = err
+            && let Some(p) = &e.partial
+        {
+            migrations.push(json!({
+                "name": p.migration,
+                "status": "interrupted",
+                "statement": p.ran,
+                "rolled_back": false,
+            }));
+            result["failed_migration"] = json!(p.migration);
+            result["migrations_applied_before_failure"] = json!(e.applied);
+            result["failed_migration_rolled_back"] = json!(false);
         }
         result["migrations"] = Value::Array(migrations);
     }

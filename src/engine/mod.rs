@@ -9,9 +9,40 @@ pub mod postgres;
 pub mod sqlite;
 mod target;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use target::Target;
+
+/// The least time one connection attempt gets, so that `connect_timeout_seconds = 0` (no
+/// retries) still leaves room for a handshake.
+const MIN_CONNECT_ATTEMPT: Duration = Duration::from_secs(2);
+
+/// Runs one connection attempt, giving up when the server has not completed the handshake by
+/// `deadline` (or within [`MIN_CONNECT_ATTEMPT`]). A server that accepts TCP connections but
+/// never answers (a wrong port, a hung server, a firewall that swallows packets) would
+/// otherwise keep the deploy waiting forever: the drivers have no handshake timeout.
+///
+/// # Errors
+/// The driver's error, or [`DbError::Connect`] on the timeout.
+pub(crate) async fn connect_attempt<C>(
+    target: &Target,
+    deadline: Instant,
+    attempt: impl Future<Output = Result<C, sqlx::Error>>,
+) -> Result<Result<C, sqlx::Error>, DbError> {
+    let limit = deadline
+        .saturating_duration_since(Instant::now())
+        .max(MIN_CONNECT_ATTEMPT);
+    tokio::time::timeout(limit, attempt)
+        .await
+        .map_err(|_| DbError::Connect {
+            target: target.describe(),
+            message: format!(
+                "the server accepted the connection but did not answer within {} s; check that the host and port are those of a {} server, or raise `connect_timeout_seconds`",
+                limit.as_secs(),
+                target.dialect().server_name()
+            ),
+        })
+}
 
 /// The SQL dialect of an engine; formats use it to shape their tracking-table SQL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +63,16 @@ impl Dialect {
             Dialect::Postgres => "postgresql",
             Dialect::MySql => "mysql",
             Dialect::Sqlite => "sqlite",
+        }
+    }
+
+    /// The server family's name for messages.
+    #[must_use]
+    pub fn server_name(self) -> &'static str {
+        match self {
+            Dialect::Postgres => "PostgreSQL",
+            Dialect::MySql => "MySQL/MariaDB",
+            Dialect::Sqlite => "SQLite",
         }
     }
 

@@ -87,7 +87,9 @@ impl Database for MySql {
             .map_err(|e| connect_error(&e))?;
         let deadline = Instant::now() + opts.wait;
         let mut conn = loop {
-            match MySqlConnection::connect_with(&options).await {
+            match super::connect_attempt(target, deadline, MySqlConnection::connect_with(&options))
+                .await?
+            {
                 Ok(conn) => break conn,
                 Err(e) if retryable(&e) && Instant::now() < deadline => {
                     tracing::debug!("connection refused, retrying: {}", driver_message(&e));
@@ -215,7 +217,9 @@ impl Database for MySql {
     }
 
     async fn lock(&mut self, key: &LockKey, timeout: Duration) -> Result<(), DbError> {
-        let secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
+        // Whole seconds, rounded up: 0.99 s left of the wait must not become "do not wait".
+        let secs = timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0);
+        let secs = i64::try_from(secs).unwrap_or(i64::MAX);
         let got: Option<i64> = sqlx::query_scalar("SELECT GET_LOCK(?, ?)")
             .bind(&key.mysql)
             .bind(secs)

@@ -82,7 +82,9 @@ impl Database for Postgres {
             .application_name("dbdeploy");
         let deadline = Instant::now() + opts.wait;
         let mut conn = loop {
-            match PgConnection::connect_with(&options).await {
+            match super::connect_attempt(target, deadline, PgConnection::connect_with(&options))
+                .await?
+            {
                 Ok(conn) => break conn,
                 Err(e) if retryable(&e) && Instant::now() < deadline => {
                     tracing::debug!("connection refused, retrying: {}", driver_message(&e));

@@ -21,6 +21,8 @@ use crate::sql::split;
 /// A SQLite connection.
 pub struct Sqlite {
     conn: SqliteConnection,
+    /// How long a statement waits for another connection's file lock.
+    busy: Duration,
     /// Foreign-key enforcement was switched off for the current migration.
     fk_suspended: bool,
 }
@@ -66,6 +68,24 @@ fn decode(row: &SqliteRow, cols: &[ColKind]) -> Result<Vec<Value>, sqlx::Error> 
         .collect()
 }
 
+/// The file is locked by another connection (another deploy, or an application writing to
+/// it): the statement waited the busy timeout. That is lock contention, with its own hints,
+/// not a broken query.
+fn locked_or_query(busy: Duration, context: impl Into<String>, err: &sqlx::Error) -> DbError {
+    match err {
+        sqlx::Error::Database(db) if db.message().contains("database is locked") => {
+            DbError::LockTimeout {
+                seconds: busy.as_secs(),
+                holder: LOCK_HOLDER.into(),
+            }
+        }
+        _ => DbError::query(context, err),
+    }
+}
+
+/// Who holds a SQLite lock, as far as SQLite can tell.
+const LOCK_HOLDER: &str = " (another process has the SQLite file open for writing)";
+
 /// Whether a script asks for foreign keys to be off (Prisma's table redefinitions).
 fn disables_foreign_keys(script: &str) -> bool {
     split::split(script, Dialect::Sqlite).iter().any(|s| {
@@ -79,6 +99,29 @@ fn disables_foreign_keys(script: &str) -> bool {
     })
 }
 
+/// Scripts longer than this run in pieces of about this size.
+const CHUNK: usize = 64 * 1024;
+
+/// Cuts a long script at statement starts into pieces of about [`CHUNK`] bytes. SQLite copies
+/// the whole rest of a script each time it prepares one statement of it, which made a 50 MB
+/// migration take many minutes (quadratic); pieces keep that copy small. Short scripts, nearly
+/// every migration, go to SQLite as they are.
+fn chunks(sql: &str) -> Vec<&str> {
+    if sql.len() <= CHUNK {
+        return vec![sql];
+    }
+    let base = sql.as_ptr() as usize;
+    let mut cuts = vec![0];
+    for stmt in split::split(sql, Dialect::Sqlite) {
+        let start = stmt.text.as_ptr() as usize - base;
+        if start - cuts.last().copied().unwrap_or(0) >= CHUNK {
+            cuts.push(start);
+        }
+    }
+    cuts.push(sql.len());
+    cuts.windows(2).map(|w| &sql[w[0]..w[1]]).collect()
+}
+
 impl Database for Sqlite {
     async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
         let Target::Sqlite { path } = target else {
@@ -88,6 +131,7 @@ impl Database for Sqlite {
             target: target.describe(),
             message: driver_message(e),
         };
+        let busy = opts.lock_wait.max(Duration::from_secs(5));
         let options = if opts.read_only && !path.exists() {
             // A dry run must not create the file: an empty in-memory database answers the
             // same questions (no tracking table, everything pending).
@@ -105,13 +149,14 @@ impl Database for Sqlite {
                 .filename(path)
                 .create_if_missing(!opts.read_only)
                 .read_only(opts.read_only)
-                .busy_timeout(opts.lock_wait.max(Duration::from_secs(5)))
+                .busy_timeout(busy)
         };
         let conn = SqliteConnection::connect_with(&options)
             .await
             .map_err(|e| connect_error(&e))?;
         Ok(Self {
             conn,
+            busy,
             fk_suspended: false,
         })
     }
@@ -124,7 +169,7 @@ impl Database for Sqlite {
         let v: String = sqlx::query_scalar("SELECT sqlite_version()")
             .fetch_one(&mut self.conn)
             .await
-            .map_err(|e| DbError::query("cannot read the SQLite version", &e))?;
+            .map_err(|e| locked_or_query(self.busy, "cannot read the SQLite version", &e))?;
         Ok(format!("SQLite {v}"))
     }
 
@@ -135,7 +180,7 @@ impl Database for Sqlite {
         .bind(table)
         .fetch_one(&mut self.conn)
         .await
-        .map_err(|e| DbError::query(format!("cannot look up table {table}"), &e))?;
+        .map_err(|e| locked_or_query(self.busy, format!("cannot look up table {table}"), &e))?;
         Ok(n > 0)
     }
 
@@ -145,7 +190,7 @@ impl Database for Sqlite {
         )
         .fetch_all(&mut self.conn)
         .await
-        .map_err(|e| DbError::query("cannot list tables", &e))
+        .map_err(|e| locked_or_query(self.busy, "cannot list tables", &e))
     }
 
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
@@ -158,7 +203,9 @@ impl Database for Sqlite {
             let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
                 .fetch_one(&mut self.conn)
                 .await
-                .map_err(|e| DbError::query(format!("cannot count rows of {table}"), &e))?;
+                .map_err(|e| {
+                    locked_or_query(self.busy, format!("cannot count rows of {table}"), &e)
+                })?;
             out.push((table, u64::try_from(n).unwrap_or(0)));
         }
         Ok(out)
@@ -168,11 +215,11 @@ impl Database for Sqlite {
         let rows = bind(stmt)
             .fetch_all(&mut self.conn)
             .await
-            .map_err(|e| DbError::query("query failed", &e))?;
+            .map_err(|e| locked_or_query(self.busy, "query failed", &e))?;
         rows.iter()
             .map(|r| decode(r, cols))
             .collect::<Result<_, _>>()
-            .map_err(|e| DbError::query("cannot decode a row", &e))
+            .map_err(|e| locked_or_query(self.busy, "cannot decode a row", &e))
     }
 
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
@@ -180,16 +227,15 @@ impl Database for Sqlite {
             .execute(&mut self.conn)
             .await
             .map(|r| r.rows_affected())
-            .map_err(|e| DbError::query("statement failed", &e))
+            .map_err(|e| locked_or_query(self.busy, "statement failed", &e))
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
-        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
+        for chunk in chunks(sql) {
+            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(chunk.to_owned()))
+                .execute(&mut self.conn)
+                .await
+            {
                 // A script with its own BEGIN that fails before its COMMIT leaves that
                 // transaction open, and everything written afterwards (the failure record,
                 // the history row) would be lost with it when the connection closes. The
@@ -201,13 +247,14 @@ impl Database for Sqlite {
                 {
                     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
                 }
-                Err(ScriptError {
+                return Err(ScriptError {
                     message: driver_message(&e),
                     statement: None,
                     line: None,
-                })
+                });
             }
         }
+        Ok(())
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -230,7 +277,7 @@ impl Database for Sqlite {
             )
             .fetch_all(&mut self.conn)
             .await
-            .map_err(|e| DbError::query("cannot check foreign keys", &e))?;
+            .map_err(|e| locked_or_query(self.busy, "cannot check foreign keys", &e))?;
             if !violations.is_empty() {
                 let list: Vec<String> = violations
                     .iter()
@@ -282,13 +329,18 @@ impl Database for Sqlite {
                     if std::time::Instant::now() >= deadline {
                         return Err(DbError::LockTimeout {
                             seconds: timeout.as_secs(),
-                            holder: " (another process has the SQLite file open for writing)"
-                                .into(),
+                            holder: LOCK_HOLDER.into(),
                         });
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
-                Err(e) => return Err(DbError::query("cannot take the deploy lock", &e)),
+                Err(e) => {
+                    return Err(locked_or_query(
+                        self.busy,
+                        "cannot take the deploy lock",
+                        &e,
+                    ));
+                }
             }
         }
     }
@@ -299,7 +351,7 @@ impl Database for Sqlite {
             .execute(&mut self.conn)
             .await
             .map(drop)
-            .map_err(|e| DbError::query("cannot release the deploy lock", &e))
+            .map_err(|e| locked_or_query(self.busy, "cannot release the deploy lock", &e))
     }
 
     async fn reset(&mut self) -> Result<(), DbError> {
@@ -309,7 +361,7 @@ impl Database for Sqlite {
         )
         .fetch_all(&mut self.conn)
         .await
-        .map_err(|e| DbError::query("cannot list schema objects", &e))?;
+        .map_err(|e| locked_or_query(self.busy, "cannot list schema objects", &e))?;
         let mut script = String::from("PRAGMA foreign_keys = OFF;");
         for (kind, name) in &objects {
             let kind = if kind == "view" { "VIEW" } else { "TABLE" };
@@ -323,7 +375,7 @@ impl Database for Sqlite {
             .execute(&mut self.conn)
             .await
             .map(drop)
-            .map_err(|e| DbError::query("cannot reset the database", &e))
+            .map_err(|e| locked_or_query(self.busy, "cannot reset the database", &e))
     }
 
     async fn close(self) {
@@ -337,5 +389,24 @@ impl Sqlite {
             self.execute(&Stmt::raw("PRAGMA foreign_keys = ON")).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_scripts_are_cut_at_statement_starts_and_keep_every_byte() {
+        let stmt = format!("INSERT INTO t VALUES ('{}; x');\n-- c;\n", "a".repeat(1000));
+        let script = stmt.repeat(200);
+        let pieces = chunks(&script);
+        assert!(pieces.len() > 2, "{}", pieces.len());
+        assert_eq!(pieces.concat(), script);
+        for p in &pieces {
+            assert!(p.starts_with("INSERT"), "{}", &p[..20]);
+            assert!(p.len() < CHUNK + 2 * stmt.len());
+        }
+        assert_eq!(chunks("SELECT 1; SELECT 2"), ["SELECT 1; SELECT 2"]);
     }
 }

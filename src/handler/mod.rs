@@ -462,7 +462,7 @@ pub fn read_script(path: &Path) -> Result<String, HandlerError> {
         line: None,
         reason: format!("cannot be read: {e}"),
     })?;
-    String::from_utf8(bytes).map_err(|e| {
+    let text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
         HandlerError::File {
@@ -470,7 +470,18 @@ pub fn read_script(path: &Path) -> Result<String, HandlerError> {
             line: Some(line),
             reason: "is not valid UTF-8 text; save it as UTF-8".into(),
         }
-    })
+    })?;
+    // No SQL text holds a NUL byte, and drivers mishandle one (sqlx's SQLite driver loops
+    // forever on it): refuse the file before anything runs.
+    if let Some(at) = text.find('\0') {
+        let line = text[..at].matches('\n').count() + 1;
+        return Err(HandlerError::File {
+            path: path.to_owned(),
+            line: Some(line),
+            reason: "contains a NUL byte, so it is not SQL text (a binary or UTF-16 file?); save it as UTF-8 text".into(),
+        });
+    }
+    Ok(text)
 }
 
 #[cfg(test)]

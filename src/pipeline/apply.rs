@@ -15,6 +15,7 @@ use super::Context;
 use super::approve::Approved;
 use crate::engine::{Database, ScriptError};
 use crate::error::Error;
+use crate::interrupt::{self, Interrupted, Partial};
 use crate::migration::{Migration, TxMode};
 use crate::output::Event;
 use crate::sql::split;
@@ -55,6 +56,10 @@ pub struct ApplyError {
     pub applied_before: usize,
     /// Its changes and its tracking row were rolled back: the database is as before it.
     pub rolled_back: bool,
+    /// The connection to the server was lost (the failure is not the script's fault).
+    pub connection_lost: bool,
+    /// The connection was lost during the commit: whether it committed is unknown.
+    pub commit_unknown: bool,
     /// What the automatic restore from this run's backup did.
     pub rollback: Option<super::rollback::RollbackOutcome>,
     /// The format recorded the failure (a dirty or unfinished row); false for dbmate, where a
@@ -99,7 +104,23 @@ impl ApplyError {
             }
             return hints;
         }
-        if self.rolled_back {
+        if self.connection_lost {
+            hints.push(format!(
+                "the connection to the database was lost while `{name}` ran (the server ended the session or restarted, or the network failed); the migration file is not at fault"
+            ));
+        }
+        if self.commit_unknown {
+            hints.push(format!(
+                "the connection was lost while `{name}` was being committed, so whether it was applied is unknown: `dbdeploy status {env}` lists it as applied if it was, as pending if it was not"
+            ));
+            hints.push(format!(
+                "then run `dbdeploy migrate {env}` again; a migration is never applied twice"
+            ));
+        } else if self.rolled_back && self.connection_lost {
+            hints.push(format!(
+                "`{name}` was rolled back with its transaction: the database is as it was before it; run `dbdeploy migrate {env}` again once the server is reachable"
+            ));
+        } else if self.rolled_back {
             hints.push(format!(
                 "`{name}` was rolled back: the database is as it was before it; fix {} and run `dbdeploy migrate {env}` again",
                 self.path.display()
@@ -151,7 +172,19 @@ pub async fn run<D: Database>(
             db.execute(&stmt).await?;
         }
     }
+    let total = approved.migrations().len();
     for m in approved.migrations() {
+        // Ctrl-C: the migration before this one finished; nothing after it starts.
+        if interrupt::requested() {
+            return Err(Box::new(Interrupted {
+                environment: ctx.env.name.clone(),
+                applied: applied.len(),
+                not_started: total - applied.len(),
+                partial: None,
+                backup_id: None,
+            })
+            .into());
+        }
         ctx.reporter
             .event(Event::MigrationStarted { name: &m.name });
         let started = Instant::now();
@@ -180,6 +213,23 @@ pub async fn run<D: Database>(
                     name: &m.name,
                     duration,
                 });
+                // A dead connection is not the script's fault; tell which it was.
+                let connection_lost = db.server_version().await.is_err();
+                let commit_unknown = connection_lost && failure.at_commit;
+                if let Some((ran, of)) = failure.interrupted {
+                    return Err(Box::new(Interrupted {
+                        environment: ctx.env.name.clone(),
+                        applied: applied.len(),
+                        not_started: total - applied.len() - 1,
+                        partial: Some(Partial {
+                            migration: m.name.clone(),
+                            ran,
+                            of,
+                        }),
+                        backup_id: None,
+                    })
+                    .into());
+                }
                 return Err(Box::new(ApplyError {
                     environment: ctx.env.name.clone(),
                     migration: m.name.clone(),
@@ -188,7 +238,9 @@ pub async fn run<D: Database>(
                     statement: failure.error.statement,
                     line: failure.error.line,
                     applied_before: applied.len(),
-                    rolled_back: failure.rolled_back,
+                    rolled_back: failure.rolled_back && !commit_unknown,
+                    connection_lost,
+                    commit_unknown,
                     rollback: None,
                     failure_recorded: handler.records_failures(),
                 })
@@ -202,6 +254,10 @@ pub async fn run<D: Database>(
 struct Failure {
     error: ScriptError,
     rolled_back: bool,
+    /// Ctrl-C stopped a non-atomic migration after this many of its statements.
+    interrupted: Option<(usize, usize)>,
+    /// It failed at the commit (after which the server may have committed it).
+    at_commit: bool,
 }
 
 impl Failure {
@@ -213,6 +269,8 @@ impl Failure {
                 line: None,
             },
             rolled_back: true,
+            interrupted: None,
+            at_commit: false,
         }
     }
 }
@@ -238,6 +296,8 @@ async fn apply_atomic<D: Database>(
             db.run_script(&m.sql).await.map_err(|error| Failure {
                 error,
                 rolled_back: true,
+                interrupted: None,
+                at_commit: false,
             })?;
         }
         for stmt in ctx
@@ -248,9 +308,10 @@ async fn apply_atomic<D: Database>(
                 .await
                 .map_err(|e| Failure::rolled_back(e.to_string()))?;
         }
-        db.commit_migration()
-            .await
-            .map_err(|e| Failure::rolled_back(e.to_string()))
+        db.commit_migration().await.map_err(|e| Failure {
+            at_commit: true,
+            ..Failure::rolled_back(e.to_string())
+        })
     }
     .await;
     if result.is_err() {
@@ -275,17 +336,36 @@ async fn apply_non_atomic<D: Database>(
             .map_err(|e| Failure::rolled_back(e.to_string()))?;
     }
     let outcome = if m.transaction == TxMode::OwnTransaction {
-        db.run_script(&m.sql).await
+        db.run_script(&m.sql).await.map_err(Stop::Failed)
     } else {
-        run_statements(db, &m.sql).await
+        statements_until_stop(db, &m.sql).await
     };
-    if let Err(error) = outcome {
-        let logs = format!(
-            "Migration name: {}\n\nDatabase error:\n{}{}\n",
-            m.name,
-            error.message,
-            position(&error.statement, &error.line)
-        );
+    if let Err(stop) = outcome {
+        let (error, interrupted) = match stop {
+            Stop::Failed(error) => (error, None),
+            Stop::Interrupted { ran, of } => (
+                ScriptError {
+                    message: format!(
+                        "interrupted by the operator (Ctrl-C) after statement {ran} of {of}"
+                    ),
+                    statement: Some(ran),
+                    line: None,
+                },
+                Some((ran, of)),
+            ),
+        };
+        let logs = match interrupted {
+            None => format!(
+                "Migration name: {}\n\nDatabase error:\n{}{}\n",
+                m.name,
+                error.message,
+                position(&error.statement, &error.line)
+            ),
+            Some((ran, of)) => format!(
+                "Migration name: {}\n\nInterrupted by the operator (Ctrl-C) after statement {ran} of {of}: statements 1 to {ran} are applied, the rest are not.\n",
+                m.name
+            ),
+        };
         for stmt in ctx.handler.record_failed(dialect, &row_id, &logs) {
             if let Err(e) = db.execute(&stmt).await {
                 tracing::warn!("cannot record the failure in the tracking table: {e}");
@@ -294,6 +374,8 @@ async fn apply_non_atomic<D: Database>(
         return Err(Failure {
             error,
             rolled_back: false,
+            interrupted,
+            at_commit: false,
         });
     }
     for stmt in ctx
@@ -307,12 +389,42 @@ async fn apply_non_atomic<D: Database>(
                 line: None,
             },
             rolled_back: false,
+            interrupted: None,
+            at_commit: false,
         })?;
     }
     Ok(())
 }
 
-/// Runs a script statement by statement, with the failing statement's number and line.
+/// Why a statement-by-statement run stopped.
+enum Stop {
+    /// A statement failed.
+    Failed(ScriptError),
+    /// Ctrl-C, between two statements.
+    Interrupted { ran: usize, of: usize },
+}
+
+async fn statements_until_stop<D: Database>(db: &mut D, sql: &str) -> Result<(), Stop> {
+    let statements = split::split(sql, db.dialect());
+    let of = statements.len();
+    for (i, stmt) in statements.iter().enumerate() {
+        // A started migration runs at least one statement, then stops at the next boundary.
+        if i > 0 && interrupt::requested() {
+            return Err(Stop::Interrupted { ran: i, of });
+        }
+        db.run_script(stmt.text).await.map_err(|e| {
+            Stop::Failed(ScriptError {
+                message: e.message,
+                statement: Some(i + 1),
+                line: Some(stmt.line + e.line.map_or(0, |l| l - 1)),
+            })
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs a script statement by statement, with the failing statement's number and line
+/// (`down` scripts; Ctrl-C is not awaited between their statements).
 ///
 /// # Errors
 /// The first failing statement.

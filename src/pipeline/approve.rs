@@ -92,6 +92,8 @@ pub async fn approve<'p>(
 /// Ctrl-C, or a terminal that cannot be read.
 pub async fn confirm(question: &str) -> Result<bool, ApprovalError> {
     let question = question.to_owned();
+    // Ctrl-C at the prompt cancels instead of ending the process.
+    let _guard = crate::interrupt::Guard::new();
     // dialoguer blocks on stdin; run it off the async runtime and race it against Ctrl-C.
     let prompt = tokio::task::spawn_blocking(move || {
         dialoguer::Input::<String>::new()
@@ -104,6 +106,6 @@ pub async fn confirm(question: &str) -> Result<bool, ApprovalError> {
             Ok(Ok(text)) => Ok(text.trim().eq_ignore_ascii_case("yes")),
             _ => Err(ApprovalError::Interrupted),
         },
-        _ = tokio::signal::ctrl_c() => Err(ApprovalError::Interrupted),
+        () = crate::interrupt::wait() => Err(ApprovalError::Interrupted),
     }
 }

@@ -269,7 +269,8 @@ pub async fn read_runs<D: Database>(
         .collect())
 }
 
-/// The drift baseline: the schema recorded by the newest successful run that recorded one.
+/// The drift baseline: the schema recorded by the newest successful (or interrupted: it stopped
+/// at a safe point, so its schema is what its migrations made) run that recorded one.
 #[derive(Debug)]
 pub struct Baseline {
     /// The schema.
@@ -308,7 +309,7 @@ pub async fn last_schema<D: Database>(
         "SELECT schema_text, run_id, {finished}, \
          (SELECT COUNT(*) FROM {table} later WHERE later.finished_at > h.finished_at \
             AND ((later.status = 'error' AND later.schema_text IS NOT NULL) OR later.operation = 'resolve-migration')) \
-         FROM {table} h WHERE h.schema_text IS NOT NULL AND h.status = 'success' \
+         FROM {table} h WHERE h.schema_text IS NOT NULL AND h.status IN ('success', 'interrupted') \
          ORDER BY h.finished_at DESC LIMIT 1"
     );
     let rows = db
@@ -384,5 +385,8 @@ pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), St
         .append(true)
         .open(path)
         .map_err(|e| format!("cannot open audit log {}: {e}", path.display()))?;
-    writeln!(file, "{text}").map_err(|e| format!("cannot write audit log {}: {e}", path.display()))
+    // One write of the whole line: concurrent deploys append to the same file, and O_APPEND
+    // keeps single writes whole, where `writeln!` may split the line from its newline.
+    file.write_all(format!("{text}\n").as_bytes())
+        .map_err(|e| format!("cannot write audit log {}: {e}", path.display()))
 }

@@ -26,6 +26,7 @@ use chrono::{DateTime, Utc};
 use crate::engine::Database;
 use crate::error::Error;
 use crate::handler::Handler;
+use crate::interrupt::{self, Interrupted};
 use crate::migration::{AppliedRecord, Migration, MigrationSet};
 use crate::output::{Event, Outcome, Reporter};
 use crate::settings::EnvSettings;
@@ -257,6 +258,8 @@ pub async fn run<D: Database>(
     operation: &str,
 ) -> (RunReport, Result<(), Error>) {
     let mut report = RunReport::new();
+    // From here on Ctrl-C stops the run at its next safe point, and the run is still logged.
+    let _guard = (!ctx.options.dry_run).then(interrupt::Guard::new);
     for w in &ctx.set.warnings {
         ctx.reporter.event(Event::Warning(w.clone()));
         report.warnings.push(w.clone());
@@ -309,6 +312,7 @@ async fn conclude<D: Database>(
     if !c.options.dry_run {
         let status = match (result, cancelled) {
             (Ok(()), _) => "success",
+            (Err(Error::Interrupted(_)), _) => "interrupted",
             (Err(_), true) => "cancelled",
             (Err(_), false) => "error",
         };
@@ -370,16 +374,33 @@ async fn connected<D: Database>(
     slot: &mut Option<D>,
     report: &mut RunReport,
 ) -> Result<(), Error> {
-    let (db, version) = health::connect::<D>(ctx, ctx.options.dry_run).await?;
+    let stopped = || Error::from(Box::new(Interrupted::before_any_change(&ctx.env.name, 0)));
+    let (db, version) =
+        interrupt::unless_interrupted(health::connect::<D>(ctx, ctx.options.dry_run))
+            .await
+            .ok_or_else(stopped)??;
     report.server_version = Some(version);
     let db = slot.insert(db);
-    health::check_before(ctx, db, report).await?;
+    interrupt::unless_interrupted(health::check_before(ctx, db, report))
+        .await
+        .ok_or_else(stopped)??;
     if ctx.options.dry_run {
         return pending_and_after(ctx, db, report).await;
     }
     let waited = Instant::now();
     let keys = ctx.handler.lock_keys(&db.lock_scope().await?);
-    let keys = match crate::engine::lock_all(db, &keys, ctx.env.lock_timeout).await {
+    let Some(locked) =
+        interrupt::unless_interrupted(crate::engine::lock_all(db, &keys, ctx.env.lock_timeout))
+            .await
+    else {
+        ctx.step(
+            "lock",
+            Outcome::Failed,
+            "interrupted while waiting for the deploy lock".into(),
+        );
+        return Err(stopped());
+    };
+    let keys = match locked {
         Ok(keys) => keys,
         Err(e) => {
             ctx.step(
@@ -492,6 +513,23 @@ async fn pending_and_after<D: Database>(
         return Ok(());
     }
 
+    let interrupted = |report: &RunReport, not_started: usize| -> Error {
+        Box::new(Interrupted {
+            environment: ctx.env.name.clone(),
+            applied: report.applied.len(),
+            not_started,
+            partial: None,
+            backup_id: report
+                .backup
+                .as_ref()
+                .and_then(backup::BackupStatus::id)
+                .map(str::to_owned),
+        })
+        .into()
+    };
+    if interrupt::requested() {
+        return Err(interrupted(report, selected.len()));
+    }
     let policy = approve::ApprovalPolicy {
         required: ctx.env.approval_required,
         yes: ctx.options.yes,
@@ -500,6 +538,7 @@ async fn pending_and_after<D: Database>(
     if policy.required && !policy.yes && policy.interactive {
         summary(ctx, &previews);
     }
+    let selected_count = selected.len();
     let approved = match approve::approve(selected, policy, &ctx.env.name).await {
         Ok(a) => {
             let how = if !policy.required {
@@ -518,7 +557,15 @@ async fn pending_and_after<D: Database>(
         }
     };
 
-    report.backup = Some(backup_step(&ctx.common(), db, &report.run_id).await?);
+    match backup_step(&ctx.common(), db, &report.run_id).await {
+        Ok(status) => report.backup = Some(status),
+        // Ctrl-C also reaches the dump tool run from a terminal; its failure is the interrupt.
+        Err(_) if interrupt::requested() => return Err(interrupted(report, selected_count)),
+        Err(e) => return Err(e),
+    }
+    if interrupt::requested() {
+        return Err(interrupted(report, selected_count));
+    }
 
     let started = Instant::now();
     let applied = apply::run(ctx, db, approved, &mut report.applied).await;
@@ -532,28 +579,59 @@ async fn pending_and_after<D: Database>(
                 crate::output::human::duration(started.elapsed())
             ),
         ),
+        Err(Error::Interrupted(_)) => ctx.step(
+            "apply",
+            Outcome::Failed,
+            format!(
+                "interrupted (Ctrl-C): {} applied, nothing started after that",
+                report.applied.len()
+            ),
+        ),
         Err(_) => ctx.step(
             "apply",
             Outcome::Failed,
             format!("{} applied before the failure", report.applied.len()),
         ),
     }
+    if let Err(Error::Interrupted(mut e)) = applied {
+        // The operator asked to stop: no automatic restore, but say how to get back.
+        e.backup_id = report
+            .backup
+            .as_ref()
+            .and_then(backup::BackupStatus::id)
+            .map(str::to_owned);
+        return Err(Error::Interrupted(e));
+    }
     if let Err(Error::Apply(mut e)) = applied {
+        // Restoring and logging need a session, and restoring needs the lock again.
+        let relocked = !e.connection_lost || reconnect(ctx, db).await;
         let unchanged = report.applied.is_empty() && e.rolled_back;
-        let outcome = auto_rollback(
-            &ctx.common(),
-            db,
-            report,
-            ctx.env.rollback_on_failure,
-            "rollback_on_failure",
-            unchanged,
-        )
-        .await;
+        let outcome = if relocked {
+            auto_rollback(
+                &ctx.common(),
+                db,
+                report,
+                ctx.env.rollback_on_failure,
+                "rollback_on_failure",
+                unchanged,
+            )
+            .await
+        } else {
+            let reason = "not attempted: the connection was lost and the deploy lock could not be taken again";
+            ctx.step("rollback", Outcome::Skipped, reason.into());
+            rollback::RollbackOutcome::not_attempted(
+                reason,
+                report.backup.as_ref().and_then(backup::BackupStatus::id),
+            )
+        };
         e.rollback = Some(outcome.clone());
         report.rollback = Some(outcome);
         return Err(Error::Apply(e));
     }
     applied?;
+    if interrupt::requested() {
+        return Err(interrupted(report, 0));
+    }
 
     health_after(&ctx.common(), db, report).await?;
     let expected: Vec<String> = report.applied.iter().map(|a| a.name.clone()).collect();
@@ -733,6 +811,47 @@ pub async fn backup_step<D: Database>(
         Err(e) => {
             ctx.step("backup", Outcome::Failed, e.to_string());
             Err(e.into())
+        }
+    }
+}
+
+/// After the connection was lost mid-deploy: a new session, and the deploy lock again, so
+/// that the failure can be restored from this run's backup and logged. Returns whether the
+/// lock is held again.
+async fn reconnect<D: Database>(ctx: &Context<'_>, db: &mut D) -> bool {
+    let opts = crate::engine::ConnectOptions {
+        wait: ctx.env.connect_wait,
+        lock_wait: ctx.env.lock_timeout,
+        read_only: false,
+    };
+    match D::connect(&ctx.env.target, opts).await {
+        // The old session is gone; dropping it only frees the socket.
+        Ok(new) => *db = new,
+        Err(e) => {
+            ctx.step("reconnect", Outcome::Failed, e.to_string());
+            return false;
+        }
+    }
+    let keys = match db.lock_scope().await {
+        Ok(scope) => ctx.handler.lock_keys(&scope),
+        Err(_) => vec![ctx.handler.lock_key()],
+    };
+    match crate::engine::lock_all(db, &keys, ctx.env.lock_timeout).await {
+        Ok(_) => {
+            ctx.step(
+                "reconnect",
+                Outcome::Ok,
+                "connected again and took the deploy lock again".into(),
+            );
+            true
+        }
+        Err(e) => {
+            ctx.step(
+                "reconnect",
+                Outcome::Warning,
+                format!("connected again, but not locked: {e}"),
+            );
+            false
         }
     }
 }

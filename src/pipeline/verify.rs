@@ -20,9 +20,11 @@ pub async fn run<D: Database>(
 ) -> Result<String, Error> {
     let records = read_history(db, ctx.handler).await?.unwrap_or_default();
     let plan = super::pending::plan(ctx.set, &records, ctx.handler);
+    let applied: std::collections::HashSet<&str> =
+        plan.applied.iter().map(|(n, _)| n.as_str()).collect();
     let not_recorded: Vec<&str> = expected
         .iter()
-        .filter(|name| !plan.applied.iter().any(|(n, _)| n == *name))
+        .filter(|name| !applied.contains(name.as_str()))
         .map(String::as_str)
         .collect();
     if !not_recorded.is_empty() {

@@ -1,11 +1,15 @@
 //! The one integration test binary: scenarios against real servers, through the CLI.
 
+mod bad_input;
 mod common;
+mod concurrency;
 mod config_errors;
 mod external_command;
+mod faults;
 mod formats_flyway_drizzle_sql;
 mod formats_sqlx_dbmate_golang;
 mod migrate;
+mod proptests;
 mod safety_net;
 mod scenarios;
 mod schema_fingerprint;

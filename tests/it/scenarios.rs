@@ -468,11 +468,11 @@ engine_test!(
 // 10. Lock contention -------------------------------------------------------------------------
 
 /// A client process holding the deploy lock; killed (and its session ended) on drop.
-struct LockHolder<'a> {
+pub(crate) struct LockHolder<'a> {
     t: &'a TestContext,
     child: Child,
     /// The holder's PostgreSQL backend pid or MariaDB connection id, once it holds the lock.
-    session: String,
+    pub(crate) session: String,
 }
 
 impl Drop for LockHolder<'_> {
@@ -523,7 +523,7 @@ fn client(t: &TestContext, sql: &str) -> Command {
 }
 
 /// Starts a client that takes the deploy lock and sleeps; returns once it holds the lock.
-fn hold_lock(t: &TestContext) -> LockHolder<'_> {
+pub(crate) fn hold_lock(t: &TestContext) -> LockHolder<'_> {
     // A marker in the held statement tells this holder from other tests' deploys (MariaDB's
     // named locks are server-wide).
     let marker = format!("held_{}", std::process::id());
@@ -566,7 +566,8 @@ fn hold_lock(t: &TestContext) -> LockHolder<'_> {
     }
 }
 
-fn assert_lock_timeout(t: &TestContext, holder_says: &str) {
+/// Runs a deploy with a 1 s lock timeout against the held lock; returns the error message.
+fn assert_lock_timeout(t: &TestContext, holder_says: &str) -> String {
     t.write_config("[environments.hurry]\nurl_env = \"DATABASE_URL\"\nlock_timeout_seconds = 1\n");
     let started = Instant::now();
     let run = t.run(&["migrate", "hurry", "--json"]);
@@ -576,6 +577,11 @@ fn assert_lock_timeout(t: &TestContext, holder_says: &str) {
         "waited {:?} for a 1 s lock timeout",
         started.elapsed()
     );
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "gave up after {:?}, before the 1 s lock timeout",
+        started.elapsed()
+    );
     let doc = run.json();
     assert_eq!(doc["error"]["code"], "lock-timeout", "{doc}");
     let message = doc["error"]["message"].as_str().unwrap();
@@ -583,6 +589,7 @@ fn assert_lock_timeout(t: &TestContext, holder_says: &str) {
     assert!(run.stderr.contains(holder_says), "{}", run.stderr);
     assert_eq!(doc["result"]["migrations_applied"], 0);
     assert!(t.tables().is_empty(), "{:?}", t.tables());
+    message.to_owned()
 }
 
 #[test]
@@ -593,7 +600,12 @@ fn postgres_lock_timeout_names_the_holder() {
     t.fixture("basic");
     let holder = hold_lock(&t);
     let says = format!("held by pid {},", holder.session);
-    assert_lock_timeout(&t, &says);
+    let message = assert_lock_timeout(&t, &says);
+    // Who (the psql session), and since when.
+    assert!(
+        message.contains("application psql, user postgres, since 20"),
+        "{message}"
+    );
     drop(holder);
     // Once the holder is gone the deploy goes through.
     t.run(&["migrate", "staging"]).code(0);
@@ -650,7 +662,8 @@ fn mariadb_lock_timeout_names_the_holder() {
     let holder = hold_lock(&t);
     // MariaDB identifies sessions by connection id.
     let says = format!("held by connection {},", holder.session);
-    assert_lock_timeout(&t, &says);
+    let message = assert_lock_timeout(&t, &says);
+    assert!(message.contains(" s)"), "for how long: {message}");
     drop(holder);
     t.run(&["migrate", "staging"]).code(0);
     assert_eq!(t.prisma_rows().len(), 3);
