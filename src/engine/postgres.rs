@@ -12,6 +12,11 @@ use super::{
     driver_message,
 };
 
+/// The privilege test of `information_schema.tables`: tables the user has some right on.
+const VISIBLE: &str = "(pg_has_role(c.relowner, 'USAGE') \
+    OR has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') \
+    OR has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))";
+
 /// A PostgreSQL session.
 pub struct Postgres {
     conn: PgConnection,
@@ -115,10 +120,13 @@ impl Database for Postgres {
     }
 
     async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_name = $1)",
-        )
+        // What `information_schema.tables` lists, read from the catalogs: that view applies
+        // its privilege test to every table of the database before filtering by name.
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relname = $1::name \
+             AND c.relkind IN ('r', 'v', 'f', 'p') AND {VISIBLE})"
+        )))
         .bind(table)
         .fetch_one(&mut self.conn)
         .await
@@ -126,10 +134,12 @@ impl Database for Postgres {
     }
 
     async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
-        sqlx::query_scalar(
-            "SELECT table_name::text FROM information_schema.tables \
-             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
-        )
+        // `information_schema.tables` with `table_type = 'BASE TABLE'`, from the catalogs.
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             AND c.relpersistence <> 't' AND {VISIBLE} ORDER BY 1"
+        )))
         .fetch_all(&mut self.conn)
         .await
         .map_err(|e| DbError::query("cannot list tables", &e))
