@@ -352,7 +352,14 @@ pub async fn disk_space<D: Database>(
     backup_needed: bool,
 ) -> (Vec<Check>, Option<BackupError>) {
     let mut checks = Vec::new();
-    let size = super::backup::expected_size(db, env).await;
+    let sqlite = matches!(env.target, Target::Sqlite { .. });
+    // Only the SQLite file check and the backup check use the size, and on PostgreSQL it
+    // costs a walk over every file of the database.
+    let size = if sqlite || backup_needed {
+        super::backup::expected_size(db, env).await
+    } else {
+        None
+    };
     if let Target::Sqlite { path } = &env.target {
         checks.push(match (available(path), size) {
             (Some(free), Some(size)) if free < size => Check::new(
