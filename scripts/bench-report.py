@@ -25,6 +25,25 @@ def median(key):
         return json.load(f)["results"][0]["median"]
 
 
+def times(key):
+    path = os.path.join(RES, key + ".json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        return json.load(f)["results"][0].get("times", [])
+
+
+def round_ratio(a, b):
+    """Median of the per-round ratios (each round runs both within seconds), with min and max."""
+    pairs = [x / y for x, y in zip(times(a), times(b)) if y]
+    if not pairs:
+        return None
+    pairs.sort()
+    mid = len(pairs) // 2
+    med = pairs[mid] if len(pairs) % 2 else (pairs[mid - 1] + pairs[mid]) / 2
+    return med, pairs[0], pairs[-1]
+
+
 def spread(key):
     path = os.path.join(RES, key + ".json")
     if not os.path.exists(path):
@@ -136,6 +155,11 @@ for name, pre, app, flo in (
     cells = [fmt(median(f"{pre}_{k}")) for _, k in peers]
     w(f"| {name} | **{fmt(app)}** | {fmt(flo)} | {ratio(app, flo)} | " + " | ".join(cells) + " |")
 w("")
+for name, a, b in (("PostgreSQL", "pg_apply", "pg_floor"), ("SQLite", "sl_apply", "sl_floor")):
+    rr = round_ratio(a, b)
+    if rr:
+        w(f"{name}: dbdeploy ÷ floor within each round: median {rr[0]:.2f}× (rounds from {rr[1]:.2f}× to {rr[2]:.2f}×).")
+w("")
 w("Spread (min … max): " + "; ".join(
     f"{k}: {spread(k)}" for k in ("pg_apply", "pg_floor", "sl_apply", "sl_floor") if spread(k)
 ) + ".")
@@ -197,10 +221,11 @@ w("")
 # ------------------------------------------------------------------ targets
 all_rss = [rss_mb(k) for _, k in rows] + [rss_mb("version")]
 all_rss = [v for v in all_rss if v is not None]
+pg_rr = round_ratio("pg_apply", "pg_floor")
 targets = [
-    ("(a) PostgreSQL deploy ≤ 1.10 × psql floor",
-     None if pg_apply is None or pg_floor is None else pg_apply <= 1.10 * pg_floor,
-     ratio(pg_apply, pg_floor)),
+    ("(a) PostgreSQL deploy ≤ 1.10 × psql floor (median of the per-round ratios)",
+     None if pg_rr is None else pg_rr[0] <= 1.10,
+     "—" if pg_rr is None else f"{pg_rr[0]:.2f}× (ratio of medians {ratio(pg_apply, pg_floor)})"),
     ("(a) faster than every peer, PostgreSQL", faster_than_peers("pg", pg_apply), fmt(pg_apply)),
     ("(a) faster than every peer, SQLite", faster_than_peers("sl", sl_apply), fmt(sl_apply)),
 ]

@@ -11,7 +11,7 @@
 # (default /work/tools, see its README.txt): sqlx-cli, dbmate, and the Prisma CLI with the
 # driver-adapter (WebAssembly) schema engine. A peer that is not installed is reported as such.
 #
-# Environment knobs: BENCH_N (300), BENCH_N_LARGE (10000), BENCH_RUNS (5), BENCH_PEER_RUNS (3),
+# Environment knobs: BENCH_N (300), BENCH_N_LARGE (10000), BENCH_RUNS (7), BENCH_PEER_RUNS (3),
 # BENCH_MAX_LOAD (1.0: wait until the 1-minute load average is below it), BENCH_WAIT (600 s
 # at most), BENCH_CORPUS (a prisma/migrations folder to run scripts/corpus.sh on; its
 # report is included).
@@ -37,7 +37,7 @@ done
 
 N=${BENCH_N:-300}
 N_LARGE=${BENCH_N_LARGE:-10000}
-RUNS=${BENCH_RUNS:-5}
+RUNS=${BENCH_RUNS:-7}
 PEER_RUNS=${BENCH_PEER_RUNS:-3}
 if [ "$QUICK" = 1 ]; then
     N=${BENCH_N:-30}
