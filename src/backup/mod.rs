@@ -17,7 +17,7 @@ pub mod store;
 
 use std::path::{Path, PathBuf};
 
-use crate::engine::{Database, Dialect, Target};
+use crate::engine::{Database, Target};
 use crate::settings::BackupSettings;
 
 pub use store::{BackupStore, Manifest};
@@ -236,12 +236,6 @@ impl Provider {
             Target::Postgres { url } => Provider::Postgres(postgres::PgBackup::from_url(url)?),
             Target::MySql { url } => Provider::MySql(mysql::MySqlBackup::from_url(url)?),
         })
-    }
-
-    /// The engine the provider serves, for the manifest.
-    #[must_use]
-    pub fn engine(target: &Target) -> Dialect {
-        target.dialect()
     }
 }
 

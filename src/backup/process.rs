@@ -10,6 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::{BackupError, Written};
+use crate::handler::hex;
 
 /// The most of a tool's stderr kept for an error message.
 const STDERR_LIMIT: usize = 8 * 1024;
@@ -198,18 +199,6 @@ fn failure_message(status: std::process::ExitStatus, stderr: &str) -> String {
     crate::redact::scrub(&text).into_owned()
 }
 
-/// Lowercase hex of bytes.
-#[must_use]
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 /// The sha256 and size of a file, streamed.
 ///
 /// # Errors
@@ -250,10 +239,5 @@ mod tests {
         assert_eq!(version_numbers("PostgreSQL 16.2"), Some((16, 2)));
         assert_eq!(version_numbers("PostgreSQL 17beta1"), Some((17, 0)));
         assert_eq!(version_numbers("no digits"), None);
-    }
-
-    #[test]
-    fn hex_is_lowercase_and_padded() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 }

@@ -81,7 +81,7 @@ pub fn tracking_digest(records: &[AppliedRecord]) -> String {
         })
         .collect();
     lines.sort();
-    super::process::hex(&Sha256::digest(lines.join("\n").as_bytes()))
+    crate::handler::hex(&Sha256::digest(lines.join("\n").as_bytes()))
 }
 
 /// One environment's backup folder.

@@ -410,21 +410,7 @@ fn summary(ctx: &ExternalContext<'_>, pending: &[String]) {
         r.event(Event::Note(format!("· {name}")));
     }
     r.event(Event::Note(format!("command: {}", ctx.tool.apply)));
-    let backup = if c.env.backup_before_migrate && !c.options.skip_backup {
-        format!(
-            "backup before apply (kept: {}) · automatic rollback on failure {}",
-            c.env.backup.keep,
-            if c.env.rollback_on_failure {
-                "on"
-            } else {
-                "off"
-            }
-        )
-    } else if c.options.skip_backup {
-        "NO backup (--skip-backup)".to_owned()
-    } else {
-        "no backup (not required)".to_owned()
-    };
+    let backup = super::backup_safeguard(c.env, c.options);
     r.event(Event::Note(format!(
         "safeguards: deploy lock held · {backup} · status_command re-run to verify"
     )));

@@ -910,6 +910,22 @@ async fn auto_rollback<D: Database>(
     }
 }
 
+/// The backup line of the approval summary, shared with external tools.
+#[must_use]
+pub fn backup_safeguard(env: &EnvSettings, options: &RunOptions) -> String {
+    if options.skip_backup {
+        "NO backup (--skip-backup)".to_owned()
+    } else if env.backup_before_migrate {
+        format!(
+            "backup before apply (kept: {}) · automatic rollback on failure {}",
+            env.backup.keep,
+            if env.rollback_on_failure { "on" } else { "off" }
+        )
+    } else {
+        "no backup (not required)".to_owned()
+    }
+}
+
 /// What a person sees before `Proceed?`.
 fn summary(ctx: &Context<'_>, previews: &[preview::MigrationPreview]) {
     let r = ctx.reporter;
@@ -937,21 +953,7 @@ fn summary(ctx: &Context<'_>, previews: &[preview::MigrationPreview]) {
             p.name, p.estimated_duration_seconds
         )));
     }
-    let backup = if ctx.env.backup_before_migrate && !ctx.options.skip_backup {
-        format!(
-            "backup before apply (kept: {}) · automatic rollback on failure {}",
-            ctx.env.backup.keep,
-            if ctx.env.rollback_on_failure {
-                "on"
-            } else {
-                "off"
-            }
-        )
-    } else if ctx.options.skip_backup {
-        "NO backup (--skip-backup)".to_owned()
-    } else {
-        "no backup (not required)".to_owned()
-    };
+    let backup = backup_safeguard(ctx.env, ctx.options);
     r.event(Event::Note(format!(
         "safeguards: deploy lock held · checksums verified · {backup} · stops at the first failure"
     )));

@@ -45,10 +45,7 @@ impl Snapshot {
     /// Wraps a canonical text with its hash.
     #[must_use]
     pub fn from_text(text: String) -> Self {
-        let hash = Sha256::digest(text.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hash = crate::handler::hex(&Sha256::digest(text.as_bytes()));
         Self { text, hash }
     }
 }
@@ -231,12 +228,10 @@ fn one_line(sql: &str) -> String {
 
 /// A short digest for long definitions (routine bodies): enough to tell that one changed.
 fn digest(text: &str) -> String {
-    let hex: String = Sha256::digest(text.as_bytes())
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256:{hex}")
+    format!(
+        "sha256:{}",
+        crate::handler::hex(&Sha256::digest(text.as_bytes())[..8])
+    )
 }
 
 /// A catalog row read as text; every query casts its columns to text.
