@@ -46,6 +46,11 @@ if [ "$QUICK" = 1 ]; then
     PEER_RUNS=1
 fi
 PG=${BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
+# Every client connects without TLS: sqlx 0.9.0 (dbdeploy and sqlx-cli) does not set TCP_NODELAY
+# (sqlx issue #4335, fixed upstream after 0.9.0), which adds two delayed-ACK stalls (~80-100 ms)
+# to each TLS handshake on loopback. The report measures that cost separately (pg_status_tls).
+PG_OPTS=${BENCH_PG_OPTS:-?sslmode=disable}
+export PGSSLMODE=${PGSSLMODE:-disable}
 TOOLS=${BENCH_TOOLS:-/work/tools}
 MAX_LOAD=${BENCH_MAX_LOAD:-1.0}
 MAX_WAIT=${BENCH_WAIT:-600}
@@ -195,7 +200,7 @@ rss version "" "$BIN --version"
 # ---------------------------------------------------------------- PostgreSQL
 W=$WORK/postgresql
 for t in dbdeploy floor sqlx dbmate prisma large; do pg_track "bench_$t"; done
-url() { echo "$PG/bench_$1"; }
+url() { echo "$PG/bench_$1$PG_OPTS"; }
 
 log "PostgreSQL, $N migrations"
 export BENCH_DATABASE_URL
@@ -216,6 +221,7 @@ python3 "$ROOT/scripts/bench-rounds.py" "$RUNS" "$WORK/results" "$WORK/pg-apply.
 # (b): each database is now fully applied.
 measure pg_noop "$RUNS" 2 "" "$BIN -C $W migrate bench --yes"
 measure pg_status "$RUNS" 2 "" "$BIN -C $W status bench"
+measure pg_status_tls "$RUNS" 2 "" "env BENCH_DATABASE_URL=$PG/bench_dbdeploy PGSSLMODE=prefer $BIN -C $W status bench"
 [ "$have_sqlx" = 1 ] && measure pg_sqlx_noop "$RUNS" 1 "" "$SQLX_PG"
 [ "$have_dbmate" = 1 ] && measure pg_dbmate_noop "$RUNS" 1 "" "$DBM_PG"
 [ "$have_prisma" = 1 ] && measure pg_prisma_noop "$PEER_RUNS" 0 "" "$PR_PG"
