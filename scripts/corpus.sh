@@ -69,8 +69,13 @@ command -v python3 >/dev/null || {
     echo "corpus.sh: python3 is required" >&2
     exit 2
 }
-(cd "$ROOT" && cargo build --release --quiet)
-BIN=$ROOT/target/release/dbdeploy
+# DBDEPLOY_BIN: a dbdeploy binary to use instead of building this checkout's release build.
+if [ -n "${DBDEPLOY_BIN:-}" ]; then
+    BIN=$DBDEPLOY_BIN
+else
+    (cd "$ROOT" && cargo build --release --quiet)
+    BIN=$ROOT/target/release/dbdeploy
+fi
 
 WORK=$(mktemp -d)
 DB=corpus_$$
