@@ -8,7 +8,7 @@
 # Needs: cargo, python3, psql, sqlite3, hyperfine, GNU time (/usr/bin/time) and a PostgreSQL
 # server reachable as BENCH_PG_URL (a role that may CREATE DATABASE; default
 # postgres://postgres@127.0.0.1:5432). Peers are optional and looked up under BENCH_TOOLS
-# (default /work/tools, see its README.txt): sqlx-cli, dbmate, and the Prisma CLI with the
+# (default /work/tools; `scripts/bench-tools.sh` installs them there): sqlx-cli, dbmate, and the Prisma CLI with the
 # driver-adapter (WebAssembly) schema engine. A peer that is not installed is reported as such.
 #
 # Environment knobs: BENCH_N (300), BENCH_N_LARGE (10000), BENCH_RUNS (7), BENCH_PEER_RUNS (3),
