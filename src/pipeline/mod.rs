@@ -29,6 +29,7 @@ use crate::handler::Handler;
 use crate::interrupt::{self, Interrupted};
 use crate::migration::{AppliedRecord, Migration, MigrationSet};
 use crate::output::{Event, Outcome, Reporter};
+use crate::schema::stamp::Observed;
 use crate::settings::EnvSettings;
 
 /// Flags of `migrate`.
@@ -157,7 +158,7 @@ pub struct RunReport {
     /// What an external tool's commands did (`migration_tool = "command"`).
     pub external: Option<external::ExternalRun>,
     /// The schema as the drift check saw it under the lock.
-    pub schema_seen: Option<crate::schema::stamp::Observed>,
+    pub schema_seen: Option<Observed>,
 }
 
 impl RunReport {
@@ -375,22 +376,32 @@ async fn conclude<D: Database>(
 /// The schema at the end of a run. A run that found nothing to apply changed nothing since the
 /// drift check: what that check saw is the schema now. A run that applied migrations reads the
 /// schema again; any other run (an external tool's, which ran its status command) reads it
-/// again unless the catalog stamp shows it unchanged since the drift check.
+/// again unless the catalog stamp shows it unchanged since the drift check (or, when no drift
+/// check ran, since the baseline).
 async fn schema_after<D: Database>(
     db: &mut D,
     report: &RunReport,
     result: &Result<(), Error>,
-) -> Result<crate::schema::stamp::Observed, crate::engine::DbError> {
-    let seen = report.schema_seen.as_ref();
-    if let Some(seen) = seen
+) -> Result<Observed, crate::engine::DbError> {
+    if let Some(seen) = &report.schema_seen
         && result.is_ok()
         && report.external.is_none()
         && report.pending.is_empty()
     {
         return Ok(seen.clone());
     }
-    let earlier = seen.filter(|_| report.applied_names().is_empty());
-    crate::schema::stamp::observe(db, earlier).await
+    if !report.applied_names().is_empty() {
+        return crate::schema::stamp::observe(db, None).await;
+    }
+    let earlier = match &report.schema_seen {
+        Some(seen) => Some(seen.clone()),
+        None => log::baseline(db).await.ok().flatten().map(|b| Observed {
+            hash: b.hash,
+            text: None,
+            stamp: b.stamp,
+        }),
+    };
+    crate::schema::stamp::observe(db, earlier.as_ref()).await
 }
 
 fn short(id: &str) -> &str {

@@ -165,9 +165,16 @@ fn postgres_sql() -> String {
         } else {
             format!(" WHERE {filter}")
         };
+        // Older servers set `indisvalid` in place (same row version) in `CREATE INDEX
+        // CONCURRENTLY`, and the fingerprint shows an invalid index.
+        let row = if *catalog == "pg_index" {
+            "xmin::text || ctid::text || indisvalid::text"
+        } else {
+            "xmin::text || ctid::text"
+        };
         parts.push(format!(
             "(SELECT '{catalog} ' || count(*) || ':' || \
-             coalesce(sum(hashtextextended(xmin::text || ctid::text, 0)), 0) \
+             coalesce(sum(hashtextextended({row}, 0)), 0) \
              FROM pg_catalog.{catalog}{filter})"
         ));
     }
