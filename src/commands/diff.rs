@@ -32,12 +32,12 @@ pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u
         Ok(x) => x,
         Err(e) => return fail_early(printer, OPERATION, environment, &e),
     };
-    let Some(log::Baseline {
-        schema: recorded,
-        run_id: run,
-        at,
-        ..
-    }) = recorded
+    let Some((
+        log::Baseline {
+            run_id: run, at, ..
+        },
+        recorded,
+    )) = recorded
     else {
         let message = format!(
             "No schema recorded for {environment} yet: it is recorded by `dbdeploy migrate {environment}`."
@@ -126,7 +126,7 @@ fn doc(env: &EnvSettings, message: &str, result: serde_json::Value) -> serde_jso
     .render()
 }
 
-type Recorded = Option<log::Baseline>;
+type Recorded = Option<(log::Baseline, Snapshot)>;
 
 async fn read<D: Database>(env: &EnvSettings) -> Result<(Recorded, Snapshot), Error> {
     let opts = ConnectOptions {

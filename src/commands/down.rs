@@ -169,8 +169,14 @@ async fn down<D: Database>(
         Ok(()) => true,
         Err(e) => e.class() != crate::error::ErrorClass::PreDeployment,
     };
+    let history =
+        !ctx.options.dry_run && report.locked && !matches!(result, Err(Error::Approval(_)));
+    if history {
+        // Before the schema is read (see `prepare_history`); a failure is reported below.
+        let _ = log::prepare_history(&mut db).await;
+    }
     let schema = if !ctx.options.dry_run && report.locked && may_have_changed {
-        crate::schema::snapshot(&mut db).await.ok()
+        crate::schema::stamp::observe(&mut db, None).await.ok()
     } else {
         None
     };
@@ -196,10 +202,7 @@ async fn down<D: Database>(
             error: result.as_ref().err(),
             target: ctx.env.target.describe(),
         };
-        if report.locked
-            && !matches!(result, Err(Error::Approval(_)))
-            && let Err(w) = log::write_history(&mut db, &record).await
-        {
+        if history && let Err(w) = log::write_history(&mut db, &record).await {
             ctx.reporter.event(Event::Warning(w));
         }
         if let Err(w) = log::write_audit(&ctx.env.audit_file, &record) {

@@ -204,7 +204,7 @@ async fn run_checks<D: Database>(
             },
         }),
     }
-    checks.push(health::schema_drift(db, env).await?.0);
+    checks.push(health::schema_drift(db, env).await?.check);
     let backup_needed = env.backup_before_migrate;
     checks.extend(health::disk_space(db, env, backup_needed).await.0);
     checks.push(health::backup_tools(db, env, backup_needed).await.0);

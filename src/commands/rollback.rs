@@ -159,8 +159,12 @@ impl Session<'_> {
             self.printer.event(Event::Warning(w));
         }
         let cancelled = matches!(result, Err(Error::Approval(_)));
+        if !cancelled {
+            // Before the schema is read (see `prepare_history`); a failure is reported below.
+            let _ = log::prepare_history(&mut db).await;
+        }
         let schema = if result.is_ok() || matches!(result, Err(Error::Backup(_))) {
-            crate::schema::snapshot(&mut db).await.ok()
+            crate::schema::stamp::observe(&mut db, None).await.ok()
         } else {
             None
         };

@@ -15,6 +15,7 @@ use crate::error::Error;
 use crate::migration::AppliedRecord;
 use crate::output::{Event, Outcome};
 use crate::pipeline::pending::DriftError;
+use crate::schema::stamp::{self, Observed};
 use crate::settings::EnvSettings;
 
 /// Tables dbdeploy itself owns, ignored when deciding whether a schema is empty.
@@ -276,46 +277,84 @@ pub fn history_checks(
     (checks, plan.drift(&ctx.env.name))
 }
 
-/// Compares the live schema with the one recorded by the last deploy.
+/// The outcome of the drift check.
+#[derive(Debug)]
+pub struct DriftCheck {
+    /// The check as reported.
+    pub check: Check,
+    /// The drift, when it is one (not in the repairs after a failed run).
+    pub drift: Option<SchemaDriftError>,
+    /// The schema as the check saw it, when it was compared with a baseline.
+    pub seen: Option<Observed>,
+}
+
+impl DriftCheck {
+    fn skipped(detail: &str) -> Self {
+        Self {
+            check: Check::new("schema_drift", CheckStatus::Skipped, detail),
+            drift: None,
+            seen: None,
+        }
+    }
+}
+
+/// Compares the live schema with the one recorded by the last deploy. When the catalog stamp
+/// is the one recorded with the baseline, nothing changed and the schema is not read.
 ///
 /// # Errors
 /// Database errors reading the catalogs.
-pub async fn schema_drift<D: Database>(
-    db: &mut D,
-    env: &EnvSettings,
-) -> Result<(Check, Option<SchemaDriftError>), Error> {
-    let Some(base) = super::log::last_schema(db).await? else {
-        return Ok((
-            Check::new(
-                "schema_drift",
-                CheckStatus::Skipped,
-                "no schema recorded yet (recorded after the next successful deploy)",
-            ),
-            None,
+pub async fn schema_drift<D: Database>(db: &mut D, env: &EnvSettings) -> Result<DriftCheck, Error> {
+    let Some(base) = super::log::baseline(db).await? else {
+        return Ok(DriftCheck::skipped(
+            "no schema recorded yet (recorded after the next successful deploy)",
         ));
     };
-    if crate::schema::format_version(&base.schema.text) != Some(crate::schema::FORMAT_VERSION) {
-        return Ok((
-            Check::new(
-                "schema_drift",
-                CheckStatus::Skipped,
-                "the recorded schema is from another dbdeploy version (re-recorded after the next deploy)",
-            ),
-            None,
+    let passed = |base: &super::log::Baseline| {
+        Check::new(
+            "schema_drift",
+            CheckStatus::Passed,
+            format!("schema matches the last deploy ({})", base.at),
+        )
+    };
+    // Before any full read: a change made during it must not hide behind this stamp.
+    let stamp = stamp::read_or_none(db).await;
+    if stamp.is_some() && stamp == base.stamp {
+        tracing::debug!(
+            "schema unchanged since run {}: the catalog stamp is the recorded one",
+            base.run_id
+        );
+        return Ok(DriftCheck {
+            check: passed(&base),
+            drift: None,
+            seen: Some(Observed {
+                hash: base.hash,
+                text: None,
+                stamp,
+            }),
+        });
+    }
+    let recorded = super::log::recorded_text(db, &base.hash)
+        .await?
+        .unwrap_or_default();
+    if crate::schema::format_version(&recorded) != Some(crate::schema::FORMAT_VERSION) {
+        return Ok(DriftCheck::skipped(
+            "the recorded schema is from another dbdeploy version (re-recorded after the next deploy)",
         ));
     }
     let live = crate::schema::snapshot(db).await?;
-    if live.hash == base.schema.hash {
-        return Ok((
-            Check::new(
-                "schema_drift",
-                CheckStatus::Passed,
-                format!("schema matches the last deploy ({})", base.at),
-            ),
-            None,
-        ));
+    let seen = Some(Observed {
+        hash: live.hash.clone(),
+        text: Some(live.text.clone()),
+        stamp,
+    });
+    if live.hash == base.hash {
+        return Ok(DriftCheck {
+            check: passed(&base),
+            drift: None,
+            seen,
+        });
     }
-    let changes: Vec<String> = crate::schema::changes(&base.schema.text, &live.text)
+    let changes: Vec<String> = crate::schema::changes(&recorded, &live.text)
         .iter()
         .map(ToString::to_string)
         .collect();
@@ -328,21 +367,23 @@ pub async fn schema_drift<D: Database>(
     if base.repairing {
         // After a run that failed part-way (or a resolve), the operator is told to repair by
         // hand; those repairs are not someone else's change.
-        return Ok((
-            Check::new(
+        return Ok(DriftCheck {
+            check: Check::new(
                 "schema_drift",
                 CheckStatus::Warning,
                 format!(
                     "{err} — expected after the failed run since (repairs by hand); the next successful deploy records the new baseline"
                 ),
             ),
-            None,
-        ));
+            drift: None,
+            seen,
+        });
     }
-    Ok((
-        Check::new("schema_drift", CheckStatus::Failed, err.to_string()),
-        Some(err),
-    ))
+    Ok(DriftCheck {
+        check: Check::new("schema_drift", CheckStatus::Failed, err.to_string()),
+        drift: Some(err),
+        seen,
+    })
 }
 
 /// Free space: the SQLite file's file system, and the backup folder against the expected size.

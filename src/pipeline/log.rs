@@ -34,7 +34,7 @@ pub struct RunRecord<'a> {
     /// Password-free target description.
     pub target: String,
     /// The schema at the end of the run, when the run may have changed it (the drift baseline).
-    pub schema: Option<&'a crate::schema::Snapshot>,
+    pub schema: Option<&'a crate::schema::stamp::Observed>,
     /// The backup taken by this run.
     pub backup_id: Option<&'a str>,
     /// What the automatic rollback did, when one was considered.
@@ -65,25 +65,47 @@ fn create_table(d: Dialect) -> String {
     backup_id           VARCHAR(64),
     rollback_status     TEXT,
     schema_hash         VARCHAR(64),
-    schema_text         TEXT
+    schema_text         TEXT,
+    schema_stamp        VARCHAR(80)
 )",
         d.quote_ident(HISTORY_TABLE)
     )
+}
+
+/// Creates the history table, or adds the columns it lacks. Done before the schema is read at
+/// the end of a run: creating the table is a schema change (though not one the fingerprint
+/// shows), and a catalog stamp taken before it would not match the next run's.
+/// Returns a warning instead of failing.
+pub async fn prepare_history<D: Database>(db: &mut D) -> Result<(), String> {
+    db.execute(&Stmt::raw(create_table(db.dialect())))
+        .await
+        .map_err(|e| format!("cannot create {HISTORY_TABLE}: {e}"))?;
+    upgrade_table(db).await
 }
 
 /// Writes the history row. Returns a warning instead of failing.
 pub async fn write_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Result<(), String> {
     let d = db.dialect();
     let (user, host) = crate::settings::operator();
-    db.execute(&Stmt::raw(create_table(d)))
-        .await
-        .map_err(|e| format!("cannot create {HISTORY_TABLE}: {e}"))?;
-    upgrade_table(db).await?;
-    let placeholders: Vec<String> = (1..=17).map(|n| d.placeholder(n)).collect();
+    prepare_history(db).await?;
+    // Each schema text is stored once: a run that found the schema of the baseline records
+    // only its hash, and readers find the text by hash.
+    let text = match run.schema {
+        Some(s) if s.text.is_some() => {
+            let known = baseline(db)
+                .await
+                .ok()
+                .flatten()
+                .is_some_and(|b| b.hash == s.hash);
+            if known { None } else { s.text.as_deref() }
+        }
+        _ => None,
+    };
+    let placeholders: Vec<String> = (1..=18).map(|n| d.placeholder(n)).collect();
     let sql = format!(
         "INSERT INTO {} (run_id, environment, operation, status, migrations_applied, migrations, \
          started_at, finished_at, duration_ms, tool_version, username, hostname, error, \
-         backup_id, rollback_status, schema_hash, schema_text) VALUES ({})",
+         backup_id, rollback_status, schema_hash, schema_text, schema_stamp) VALUES ({})",
         d.quote_ident(HISTORY_TABLE),
         placeholders.join(", ")
     );
@@ -110,7 +132,8 @@ pub async fn write_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Resu
             text_or_null(run.backup_id),
             text_or_null(run.rollback_status),
             text_or_null(run.schema.map(|s| s.hash.as_str())),
-            text_or_null(run.schema.map(|s| s.text.as_str())),
+            text_or_null(text),
+            text_or_null(run.schema.and_then(|s| s.stamp.as_deref())),
         ],
     );
     db.execute(&stmt)
@@ -129,12 +152,16 @@ const LATER_COLUMNS: &[(&str, &str)] = &[
     ("rollback_status", "TEXT"),
     ("schema_hash", "VARCHAR(64)"),
     ("schema_text", "TEXT"),
+    ("schema_stamp", "VARCHAR(80)"),
 ];
 
 async fn columns<D: Database>(db: &mut D) -> Result<Vec<String>, crate::engine::DbError> {
     let sql = match db.dialect() {
+        // `information_schema.columns` tests privileges on every column before filtering.
         Dialect::Postgres => format!(
-            "SELECT column_name::text FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = '{HISTORY_TABLE}'"
+            "SELECT a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() \
+             AND c.relname = '{HISTORY_TABLE}' AND a.attnum > 0 AND NOT a.attisdropped"
         ),
         Dialect::MySql => format!(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{HISTORY_TABLE}'"
@@ -270,11 +297,14 @@ pub async fn read_runs<D: Database>(
 }
 
 /// The drift baseline: the schema recorded by the newest successful (or interrupted: it stopped
-/// at a safe point, so its schema is what its migrations made) run that recorded one.
+/// at a safe point, so its schema is what its migrations made) run that recorded one whose text
+/// is stored.
 #[derive(Debug)]
 pub struct Baseline {
-    /// The schema.
-    pub schema: crate::schema::Snapshot,
+    /// The fingerprint hash; the text is read by [`recorded_text`] when needed.
+    pub hash: String,
+    /// The catalog stamp taken with it, when the run recorded one.
+    pub stamp: Option<String>,
     /// The run that recorded it.
     pub run_id: String,
     /// When it finished.
@@ -284,46 +314,96 @@ pub struct Baseline {
     pub repairing: bool,
 }
 
-/// Reads the drift baseline.
+/// Reads the drift baseline, without its text.
+///
+/// # Errors
+/// Database errors.
+pub async fn baseline<D: Database>(db: &mut D) -> Result<Option<Baseline>, crate::engine::DbError> {
+    if !db.table_exists(HISTORY_TABLE).await? {
+        return Ok(None);
+    }
+    let have = columns(db).await?;
+    if !have.iter().any(|c| c == "schema_text") {
+        return Ok(None);
+    }
+    let stamp = if have.iter().any(|c| c == "schema_stamp") {
+        "h.schema_stamp"
+    } else {
+        "NULL"
+    };
+    let finished = match db.dialect() {
+        Dialect::Postgres => "to_char(h.finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
+        Dialect::MySql => "DATE_FORMAT(h.finished_at, '%Y-%m-%d %H:%i:%s')",
+        Dialect::Sqlite => {
+            "CASE typeof(h.finished_at) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%S', h.finished_at / 1000.0, 'unixepoch') ELSE CAST(h.finished_at AS TEXT) END"
+        }
+    };
+    let table = db.dialect().quote_ident(HISTORY_TABLE);
+    // A run recorded the text of its schema only when it differed from the baseline's, so a
+    // hash whose text is stored nowhere (rows deleted by hand) cannot be a baseline.
+    let sql = format!(
+        "SELECT h.schema_hash, {stamp}, h.run_id, {finished}, \
+         (SELECT COUNT(*) FROM {table} later WHERE later.finished_at > h.finished_at \
+            AND ((later.status = 'error' AND later.schema_hash IS NOT NULL) OR later.operation = 'resolve-migration')) \
+         FROM {table} h WHERE h.status IN ('success', 'interrupted') \
+         AND h.schema_hash IN (SELECT k.schema_hash FROM {table} k WHERE k.schema_text IS NOT NULL) \
+         ORDER BY h.finished_at DESC LIMIT 1"
+    );
+    use ColKind::{Int, Text};
+    let rows = db
+        .fetch(&Stmt::raw(sql), &[Text, Text, Text, Text, Int])
+        .await?;
+    let text = |v: &Value| v.as_text().map(str::to_owned);
+    Ok(rows.into_iter().next().map(|r| Baseline {
+        hash: text(&r[0]).unwrap_or_default(),
+        stamp: text(&r[1]),
+        run_id: text(&r[2]).unwrap_or_default(),
+        at: text(&r[3]).unwrap_or_default(),
+        repairing: r[4].as_int().unwrap_or(0) > 0,
+    }))
+}
+
+/// The stored text of the schema with fingerprint `hash`: the newest run that stored it.
+///
+/// # Errors
+/// Database errors.
+pub async fn recorded_text<D: Database>(
+    db: &mut D,
+    hash: &str,
+) -> Result<Option<String>, crate::engine::DbError> {
+    let d = db.dialect();
+    let sql = format!(
+        "SELECT schema_text FROM {} WHERE schema_hash = {} AND schema_text IS NOT NULL \
+         ORDER BY finished_at DESC LIMIT 1",
+        d.quote_ident(HISTORY_TABLE),
+        d.placeholder(1)
+    );
+    let rows = db
+        .fetch(
+            &Stmt::new(sql, vec![Value::Text(hash.to_owned())]),
+            &[ColKind::Text],
+        )
+        .await?;
+    Ok(rows
+        .into_iter()
+        .next()
+        .and_then(|r| r.into_iter().next())
+        .and_then(|v| v.as_text().map(str::to_owned)))
+}
+
+/// The drift baseline with its schema.
 ///
 /// # Errors
 /// Database errors.
 pub async fn last_schema<D: Database>(
     db: &mut D,
-) -> Result<Option<Baseline>, crate::engine::DbError> {
-    if !db.table_exists(HISTORY_TABLE).await? {
+) -> Result<Option<(Baseline, crate::schema::Snapshot)>, crate::engine::DbError> {
+    let Some(base) = baseline(db).await? else {
         return Ok(None);
-    }
-    if !columns(db).await?.iter().any(|c| c == "schema_text") {
-        return Ok(None);
-    }
-    let finished = match db.dialect() {
-        Dialect::Postgres => "to_char(finished_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS')",
-        Dialect::MySql => "DATE_FORMAT(finished_at, '%Y-%m-%d %H:%i:%s')",
-        Dialect::Sqlite => {
-            "CASE typeof(finished_at) WHEN 'integer' THEN strftime('%Y-%m-%d %H:%M:%S', finished_at / 1000.0, 'unixepoch') ELSE CAST(finished_at AS TEXT) END"
-        }
     };
-    let table = db.dialect().quote_ident(HISTORY_TABLE);
-    let sql = format!(
-        "SELECT schema_text, run_id, {finished}, \
-         (SELECT COUNT(*) FROM {table} later WHERE later.finished_at > h.finished_at \
-            AND ((later.status = 'error' AND later.schema_text IS NOT NULL) OR later.operation = 'resolve-migration')) \
-         FROM {table} h WHERE h.schema_text IS NOT NULL AND h.status IN ('success', 'interrupted') \
-         ORDER BY h.finished_at DESC LIMIT 1"
-    );
-    let rows = db
-        .fetch(
-            &Stmt::raw(sql),
-            &[ColKind::Text, ColKind::Text, ColKind::Text, ColKind::Int],
-        )
-        .await?;
-    Ok(rows.into_iter().next().map(|r| Baseline {
-        schema: crate::schema::Snapshot::from_text(r[0].as_text().unwrap_or_default().to_owned()),
-        run_id: r[1].as_text().unwrap_or_default().to_owned(),
-        at: r[2].as_text().unwrap_or_default().to_owned(),
-        repairing: r[3].as_int().unwrap_or(0) > 0,
-    }))
+    Ok(recorded_text(db, &base.hash)
+        .await?
+        .map(|text| (base, crate::schema::Snapshot::from_text(text))))
 }
 
 /// The migrations dbdeploy applied (or resolved as applied) in this database, from the

@@ -29,6 +29,7 @@ use crate::handler::Handler;
 use crate::interrupt::{self, Interrupted};
 use crate::migration::{AppliedRecord, Migration, MigrationSet};
 use crate::output::{Event, Outcome, Reporter};
+use crate::schema::stamp::Observed;
 use crate::settings::EnvSettings;
 
 /// Flags of `migrate`.
@@ -156,6 +157,8 @@ pub struct RunReport {
     pub rollback: Option<rollback::RollbackOutcome>,
     /// What an external tool's commands did (`migration_tool = "command"`).
     pub external: Option<external::ExternalRun>,
+    /// The schema as the drift check saw it under the lock.
+    pub schema_seen: Option<Observed>,
 }
 
 impl RunReport {
@@ -179,6 +182,7 @@ impl RunReport {
             checks_after: Vec::new(),
             rollback: None,
             external: None,
+            schema_seen: None,
         }
     }
 
@@ -296,13 +300,20 @@ async fn conclude<D: Database>(
         Ok(()) => true,
         Err(e) => e.class() != crate::error::ErrorClass::PreDeployment,
     };
+    // Only runs that could change the database leave a row in it; a refused or cancelled run
+    // changes nothing there, and is in the audit file.
+    let history = !c.options.dry_run && report.locked && !cancelled;
+    if history && let Some(db) = db.as_mut() {
+        // A failure here is the history write's failure too, which reports it.
+        let _ = log::prepare_history(db).await;
+    }
     let mut schema = None;
     if !c.options.dry_run
         && report.locked
         && may_have_changed
         && let Some(db) = db.as_mut()
     {
-        match crate::schema::snapshot(db).await {
+        match schema_after(db, report, result).await {
             Ok(s) => schema = Some(s),
             Err(e) => report
                 .warnings
@@ -331,11 +342,8 @@ async fn conclude<D: Database>(
             rollback_status: report.rollback.as_ref().map(|r| r.status.as_str()),
         };
         let mut logged = Vec::new();
-        // Only runs that could change the database leave a row in it; a refused or
-        // cancelled run changes nothing there, and is in the audit file.
         if let Some(db) = db.as_mut()
-            && report.locked
-            && !cancelled
+            && history
         {
             match log::write_history(db, &record).await {
                 Ok(()) => logged.push(log::HISTORY_TABLE.to_owned()),
@@ -363,6 +371,37 @@ async fn conclude<D: Database>(
     if let Some(db) = db {
         db.close().await;
     }
+}
+
+/// The schema at the end of a run. A run that found nothing to apply changed nothing since the
+/// drift check: what that check saw is the schema now. A run that applied migrations reads the
+/// schema again; any other run (an external tool's, which ran its status command) reads it
+/// again unless the catalog stamp shows it unchanged since the drift check (or, when no drift
+/// check ran, since the baseline).
+async fn schema_after<D: Database>(
+    db: &mut D,
+    report: &RunReport,
+    result: &Result<(), Error>,
+) -> Result<Observed, crate::engine::DbError> {
+    if let Some(seen) = &report.schema_seen
+        && result.is_ok()
+        && report.external.is_none()
+        && report.pending.is_empty()
+    {
+        return Ok(seen.clone());
+    }
+    if !report.applied_names().is_empty() {
+        return crate::schema::stamp::observe(db, None).await;
+    }
+    let earlier = match &report.schema_seen {
+        Some(seen) => Some(seen.clone()),
+        None => log::baseline(db).await.ok().flatten().map(|b| Observed {
+            hash: b.hash,
+            text: None,
+            stamp: b.stamp,
+        }),
+    };
+    crate::schema::stamp::observe(db, earlier.as_ref()).await
 }
 
 fn short(id: &str) -> &str {
@@ -658,7 +697,8 @@ async fn drift_check<D: Database>(
     if ctx.options.skip_health_check {
         return Ok(());
     }
-    let (check, drift) = health::schema_drift(db, ctx.env).await?;
+    let health::DriftCheck { check, drift, seen } = health::schema_drift(db, ctx.env).await?;
+    report.schema_seen = seen;
     report.checks.push(check.clone());
     if check.status == health::CheckStatus::Warning {
         check.report(ctx.reporter);

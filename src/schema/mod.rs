@@ -14,6 +14,7 @@ mod diff;
 mod mysql;
 mod postgres;
 mod sqlite;
+pub mod stamp;
 
 use std::collections::{BTreeMap, HashMap};
 

@@ -4,6 +4,7 @@ mod bad_input;
 mod common;
 mod concurrency;
 mod config_errors;
+mod drift_stamp;
 mod external_command;
 mod faults;
 mod formats_flyway_drizzle_sql;
