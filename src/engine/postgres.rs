@@ -180,39 +180,36 @@ impl Database for Postgres {
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
-        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        self.run_text(sql.to_owned(), 0, sql).await
+    }
+
+    async fn begin_with_script(&mut self, script: &str, relaxed: bool) -> Result<(), ScriptError> {
+        // One round trip: BEGIN and the script travel in one simple-query message, and the
+        // server runs them in order, stopping at the first error with the transaction aborted
+        // (rolled back by the caller), exactly as when BEGIN is sent on its own.
+        let prefix = if relaxed {
+            // See the transaction policy in `pipeline/apply.rs`: a later commit of the run
+            // flushes the WAL up to and past this one.
+            "BEGIN; SET LOCAL synchronous_commit TO OFF;\n"
+        } else {
+            "BEGIN;\n"
+        };
+        let mut text = String::with_capacity(prefix.len() + script.len());
+        text.push_str(prefix);
+        if !split::is_empty_script(script) {
+            text.push_str(script);
+        }
+        self.run_text(text, prefix.len(), script).await
+    }
+
+    async fn flush_commits(&mut self) -> Result<(), DbError> {
+        // A transaction with an xid writes a commit record, and a synchronous commit waits for
+        // the WAL up to that record, which lies after every earlier commit of the session.
+        sqlx::raw_sql("BEGIN; SELECT txid_current(); COMMIT")
             .execute(&mut self.conn)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let line = match &e {
-                    sqlx::Error::Database(db) => db
-                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                        .and_then(|pg| match pg.position() {
-                            Some(sqlx::postgres::PgErrorPosition::Original(pos)) => {
-                                Some(sql.chars().take(pos).filter(|c| *c == '\n').count() + 1)
-                            }
-                            _ => None,
-                        }),
-                    _ => None,
-                };
-                // A failed script may leave an explicit transaction of its own open (aborted:
-                // everything written afterwards would fail). The driver does not track a BEGIN
-                // it did not send, so look at the script too.
-                let own_transaction = split::split(sql, Dialect::Postgres)
-                    .iter()
-                    .any(|s| split::is_transaction_control(s.text));
-                if own_transaction || self.conn.is_in_transaction() {
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                }
-                Err(ScriptError {
-                    message: driver_message(&e),
-                    statement: None,
-                    line,
-                })
-            }
-        }
+            .map(drop)
+            .map_err(|e| DbError::query("cannot flush the commits of this run", &e))
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -270,6 +267,53 @@ impl Database for Postgres {
 }
 
 impl Postgres {
+    /// Runs `text` as one simple query; `script` is the migration script, which starts at byte
+    /// `offset` of `text` (after a prefix of ASCII statements), for the line of an error.
+    async fn run_text(
+        &mut self,
+        text: String,
+        offset: usize,
+        script: &str,
+    ) -> Result<(), ScriptError> {
+        let Err(e) = sqlx::raw_sql(AssertSqlSafe(text))
+            .execute(&mut self.conn)
+            .await
+        else {
+            return Ok(());
+        };
+        let line = match &e {
+            sqlx::Error::Database(db) => db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .and_then(|pg| match pg.position() {
+                    // 1-based, in characters of the whole text; the prefix is ASCII.
+                    Some(sqlx::postgres::PgErrorPosition::Original(pos)) if pos > offset => Some(
+                        script
+                            .chars()
+                            .take(pos - offset)
+                            .filter(|c| *c == '\n')
+                            .count()
+                            + 1,
+                    ),
+                    _ => None,
+                }),
+            _ => None,
+        };
+        // A failed script may leave an explicit transaction of its own open (aborted:
+        // everything written afterwards would fail). The driver does not track a BEGIN
+        // it did not send, so look at the script too.
+        let own_transaction = split::split(script, Dialect::Postgres)
+            .iter()
+            .any(|s| split::is_transaction_control(s.text));
+        if own_transaction || self.conn.is_in_transaction() {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+        }
+        Err(ScriptError {
+            message: driver_message(&e),
+            statement: None,
+            line,
+        })
+    }
+
     /// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.
     async fn lock_holder(&mut self, key: &LockKey) -> String {
         let row: Result<Option<(i32, String, String, String)>, _> = sqlx::query_as(

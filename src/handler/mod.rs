@@ -228,6 +228,22 @@ pub trait Handler: Send + Sync {
         now: DateTime<Utc>,
         elapsed: std::time::Duration,
     ) -> Vec<Stmt>;
+    /// Statements that record a migration as applied in one go, run after its script in the
+    /// transaction that holds both (atomic runs). They must commit the rows that
+    /// [`Handler::record_started`] followed by [`Handler::record_finished`] leave, which is
+    /// the default; formats override it to write those rows with fewer statements.
+    fn record_applied(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        elapsed: std::time::Duration,
+    ) -> Vec<Stmt> {
+        let (row_id, mut stmts) = self.record_started(dialect, migration, started_at);
+        stmts.extend(self.record_finished(dialect, &row_id, finished_at, elapsed));
+        stmts
+    }
     /// Statements that record a failure the tool's way (only for non-atomic runs).
     fn record_failed(&self, dialect: Dialect, row_id: &str, logs: &str) -> Vec<Stmt>;
     /// Statements that resolve a failed migration.

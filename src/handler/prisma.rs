@@ -278,6 +278,38 @@ impl Handler for Prisma {
         )]
     }
 
+    fn record_applied(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        _elapsed: Duration,
+    ) -> Vec<Stmt> {
+        // The row Prisma commits after its INSERT and UPDATE: logs and rolled_back_at NULL.
+        let p = |n| dialect.placeholder(n);
+        let sql = format!(
+            "INSERT INTO {} (id, checksum, started_at, finished_at, migration_name, applied_steps_count) \
+             VALUES ({}, {}, {}, {}, {}, 1)",
+            dialect.quote_ident(TABLE),
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5)
+        );
+        vec![Stmt::new(
+            sql,
+            vec![
+                Value::Text(uuid::Uuid::new_v4().to_string()),
+                Value::Text(migration.checksum.clone()),
+                Value::Timestamp(started_at),
+                Value::Timestamp(finished_at),
+                Value::Text(migration.name.clone()),
+            ],
+        )]
+    }
+
     fn record_failed(&self, dialect: Dialect, row_id: &str, logs: &str) -> Vec<Stmt> {
         let sql = format!(
             "UPDATE {} SET logs = {} WHERE id = {}",

@@ -1,6 +1,6 @@
 //! `dbdeploy migrate` scenarios on every engine.
 
-use crate::common::{Engine, TestContext, sha256_file};
+use crate::common::{Engine, TestContext, run_on, sha256_file};
 use crate::engine_test;
 
 const BASIC: [&str; 3] = [
@@ -32,6 +32,14 @@ engine_test!(
             })
             .collect();
         assert_eq!(rows, expected);
+        // One row per migration, written whole as Prisma's INSERT and UPDATE leave it.
+        assert_eq!(
+            t.sql(
+                "SELECT COUNT(*) FROM _prisma_migrations WHERE started_at <= finished_at \
+                 AND logs IS NULL AND rolled_back_at IS NULL AND applied_steps_count = 1"
+            ),
+            ["3"]
+        );
         let ids = t.sql("SELECT id FROM _prisma_migrations");
         for id in ids {
             assert_eq!(
@@ -177,10 +185,19 @@ engine_test!(
                 again.stderr
             );
         } else {
-            // Rolled back: exactly as before the failed migration.
+            // Rolled back: exactly as before the failed migration, which stays committed.
             assert!(!tables.iter().any(|x| x == "Tag"), "{tables:?}");
-            assert_eq!(t.prisma_rows().len(), 1);
+            assert!(tables.iter().any(|x| x == "User"), "{tables:?}");
+            let init = "20240101000000_init";
+            let sum = sha256_file(&t.migrations().join(init).join("migration.sql"));
+            assert_eq!(t.prisma_rows(), [format!("{init}|{sum}|finished|-|1|-")]);
             assert_eq!(doc["result"]["failed_migration_rolled_back"], true);
+        }
+        if t.engine == Engine::Postgres {
+            // The line of the failing statement in the file, whatever else travelled with it.
+            let failed = &doc["result"]["migrations"][1];
+            assert_eq!(failed["status"], "failed", "{doc}");
+            assert_eq!(failed["line"], 10, "{doc}");
         }
     }
 );
@@ -340,3 +357,40 @@ fn password_never_appears_even_when_wrong() {
 }
 
 use crate::common::Run;
+
+#[test]
+fn postgres_waits_for_the_disk_only_at_the_last_commit_of_a_run() {
+    run_on(Engine::Postgres, "relaxed_commits", |t: &TestContext| {
+        let dir = t.migrations();
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("migration_lock.toml"),
+            "provider = \"postgresql\"\n",
+        )
+        .unwrap();
+        // Each migration keeps the setting its transaction commits with.
+        let names = ["20240101000000_a", "20240102000000_b", "20240103000000_c"];
+        for (i, name) in names.iter().enumerate() {
+            std::fs::create_dir_all(dir.join(name)).unwrap();
+            std::fs::write(
+                dir.join(name).join("migration.sql"),
+                format!(
+                    "CREATE TABLE s{i} AS SELECT {i} AS n, current_setting('synchronous_commit') AS setting;\n"
+                ),
+            )
+            .unwrap();
+        }
+        t.run(&["migrate", "staging"]).code(0);
+        assert_eq!(
+            t.sql("SELECT n, setting FROM s0 UNION ALL SELECT n, setting FROM s1 UNION ALL SELECT n, setting FROM s2 ORDER BY 1"),
+            ["0|off", "1|off", "2|on"],
+            "the last migration of a run must commit with the server's setting: its WAL flush makes the run durable"
+        );
+        assert_eq!(t.prisma_rows().len(), 3);
+        assert!(
+            t.prisma_rows()
+                .iter()
+                .all(|r| r.ends_with("|finished|-|1|-"))
+        );
+    });
+}
