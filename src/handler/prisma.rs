@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Handler, HandlerError, Resolution, read_script, timestamp_text};
+use super::{Handler, HandlerError, Resolution, read_regular, script_text, timestamp_text};
 use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
@@ -57,16 +57,8 @@ impl Handler for Prisma {
         for entry in entries {
             let entry = entry.map_err(|e| folder_error(&format!("cannot be read: {e}")))?;
             let path = entry.path();
-            // `metadata` follows symlinks: a linked migration folder is still a migration.
-            let is_dir =
-                std::fs::metadata(&path)
-                    .map(|m| m.is_dir())
-                    .map_err(|e| HandlerError::File {
-                        path: path.clone(),
-                        line: None,
-                        reason: format!("cannot be read: {e}"),
-                    })?;
-            if !is_dir {
+            // A linked migration folder is still a migration.
+            if !super::is_dir(&entry, &path)? {
                 continue;
             }
             let name = entry
@@ -85,17 +77,21 @@ impl Handler for Prisma {
         let mut migrations = Vec::with_capacity(names.len());
         for name in names {
             let path = dir.join(&name).join(SCRIPT);
-            if !path.is_file() {
-                return Err(HandlerError::File {
-                    path,
-                    line: None,
-                    reason: format!(
-                        "is missing: every folder in {} must hold a {SCRIPT} (remove the folder `{name}` if it is not a migration)",
-                        dir.display()
-                    ),
-                });
-            }
-            let sql = read_script(&path)?;
+            let bytes = match read_regular(&path) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => return Err(missing_script(dir, &name, path)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(missing_script(dir, &name, path));
+                }
+                Err(e) => {
+                    return Err(HandlerError::File {
+                        path,
+                        line: None,
+                        reason: format!("cannot be read: {e}"),
+                    });
+                }
+            };
+            let sql = script_text(&path, bytes)?;
             migrations.push(Migration {
                 checksum: sha256_hex(sql.as_bytes()),
                 transaction: TxMode::analyze(&sql, dialect, None),
@@ -216,6 +212,10 @@ impl Handler for Prisma {
     }
 
     fn checksum_matches(&self, migration: &Migration, recorded: &str) -> bool {
+        // The hash of the file as-is, taken at load time, is what nearly every row holds.
+        if recorded.eq_ignore_ascii_case(&migration.checksum) {
+            return true;
+        }
         let lf = migration.sql.replace("\r\n", "\n");
         let crlf = lf.replace('\n', "\r\n");
         [migration.sql.as_str(), lf.as_str(), crlf.as_str()]
@@ -396,6 +396,17 @@ impl Handler for Prisma {
     }
 }
 
+fn missing_script(dir: &Path, name: &str, path: std::path::PathBuf) -> HandlerError {
+    HandlerError::File {
+        path,
+        line: None,
+        reason: format!(
+            "is missing: every folder in {} must hold a {SCRIPT} (remove the folder `{name}` if it is not a migration)",
+            dir.display()
+        ),
+    }
+}
+
 fn check_provider(
     dir: &Path,
     dialect: Dialect,
@@ -456,12 +467,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn hex(bytes: &[u8], padded: bool) -> String {
     use std::fmt::Write;
+    if padded {
+        return super::hex(bytes);
+    }
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = if padded {
-            write!(s, "{b:02x}")
-        } else {
-            write!(s, "{b:x}")
-        };
+        let _ = write!(s, "{b:x}");
         s
     })
 }
