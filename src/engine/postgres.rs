@@ -134,15 +134,11 @@ impl Database for Postgres {
     }
 
     async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
-        // `information_schema.tables` with `table_type = 'BASE TABLE'`, from the catalogs.
-        sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
-             AND c.relpersistence <> 't' AND {VISIBLE} ORDER BY 1"
-        )))
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(|e| DbError::query("cannot list tables", &e))
+        self.list_tables(None).await
+    }
+
+    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
+        self.list_tables(Some(limit)).await
     }
 
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
@@ -267,6 +263,21 @@ impl Database for Postgres {
 }
 
 impl Postgres {
+    /// What `information_schema.tables` lists with `table_type = 'BASE TABLE'`, from the
+    /// catalogs, by name; the first `limit` of them when given.
+    async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
+        let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             AND c.relpersistence <> 't' AND {VISIBLE} ORDER BY 1 LIMIT NULLIF($1, -1)"
+        )))
+        .bind(limit)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query("cannot list tables", &e))
+    }
+
     /// Runs `text` as one simple query; `script` is the migration script, which starts at byte
     /// `offset` of `text` (after a prefix of ASCII statements), for the line of an error.
     async fn run_text(
