@@ -583,6 +583,62 @@ mod tests {
     }
 
     #[test]
+    fn regular_files_are_read_whole_and_other_entries_are_not_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sql");
+        for text in ["", "x", "CREATE TABLE t (id INT);\n"] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read_regular(&path).unwrap().unwrap(), text.as_bytes());
+        }
+        let big = "SELECT 1;\n".repeat(100_000);
+        std::fs::write(&path, &big).unwrap();
+        assert_eq!(read_script(&path).unwrap(), big);
+        assert!(read_regular(dir.path()).unwrap().is_none());
+        let missing = read_regular(&dir.path().join("nope.sql")).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        let err = read_script(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("m.sql");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return;
+        }
+        assert!(read_regular(&fifo).unwrap().is_none());
+    }
+
+    #[test]
+    fn entries_follow_symlinks_to_tell_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("b_dir")).unwrap();
+        std::fs::write(dir.path().join("c_file.sql"), "").unwrap();
+        std::os::unix::fs::symlink("b_dir", dir.path().join("a_link")).unwrap();
+        let found: Vec<(String, bool)> = entries(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(name, _, is_dir)| (name, is_dir))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("a_link".to_owned(), true),
+                ("b_dir".to_owned(), true),
+                ("c_file.sql".to_owned(), false)
+            ]
+        );
+        std::os::unix::fs::symlink("gone", dir.path().join("d_dangling")).unwrap();
+        let err = entries(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("d_dangling") && err.contains("cannot be read"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn hex_is_two_lowercase_digits_per_byte() {
         assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
         assert_eq!(hex(&[]), "");

@@ -493,6 +493,42 @@ mod tests {
     }
 
     #[test]
+    fn every_folder_needs_a_migration_script_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), "provider = \"sqlite\"\n").unwrap();
+        let first = dir.path().join("20240101000000_a");
+        std::fs::create_dir(&first).unwrap();
+        std::fs::write(first.join(SCRIPT), "CREATE TABLE a (id INT);\n").unwrap();
+        std::os::unix::fs::symlink(&first, dir.path().join("20240102000000_linked")).unwrap();
+        let set = Prisma.load(dir.path(), Dialect::Sqlite).unwrap();
+        let names: Vec<&str> = set.migrations.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["20240101000000_a", "20240102000000_linked"]);
+        assert_eq!(set.migrations[1].sql, "CREATE TABLE a (id INT);\n");
+        assert_eq!(
+            set.migrations[1].checksum,
+            sha256_hex(b"CREATE TABLE a (id INT);\n")
+        );
+
+        let empty = dir.path().join("20240103000000_empty");
+        std::fs::create_dir(&empty).unwrap();
+        let err = Prisma
+            .load(dir.path(), Dialect::Sqlite)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("20240103000000_empty") && err.contains("is missing"),
+            "{err}"
+        );
+        // A folder named like the script is not one.
+        std::fs::create_dir(empty.join(SCRIPT)).unwrap();
+        let err = Prisma
+            .load(dir.path(), Dialect::Sqlite)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is missing"), "{err}");
+    }
+
+    #[test]
     fn checksum_is_lowercase_sha256_hex_of_the_file_as_is() {
         assert_eq!(
             sha256_hex(b"abc"),
