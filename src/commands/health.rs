@@ -163,12 +163,7 @@ async fn run_checks<D: Database>(
         status: CheckStatus::Passed,
         detail: version,
     });
-    let tables: Vec<String> = db
-        .user_tables()
-        .await?
-        .into_iter()
-        .filter(|t| !health::OWN_TABLES.contains(&t.as_str()))
-        .collect();
+    let tables = health::foreign_tables(db).await?;
     match source {
         Source::Files(handler, set) => {
             let options = RunOptions {

@@ -1,12 +1,16 @@
 //! `dbdeploy status ENV`: where every migration stands. Read-only, no lock.
 //! Exit 0 up to date, 4 pending, 5 failed/modified/missing.
 
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write as _;
+
 use serde_json::json;
 
 use super::{PreparedExternal, Project, fail_early, load};
 use crate::cli::GlobalArgs;
 use crate::engine::{Database, Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite};
 use crate::error::{Error, exit};
+use crate::migration::Migration;
 use crate::output::human::paint;
 use crate::output::json::{self, Status};
 use crate::output::{Event, Printer, Reporter};
@@ -64,14 +68,17 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
     let mut plan = pending::plan(ctx.set, &records, ctx.handler);
     plan.unreachable = ctx.handler.unreachable(ctx.set, &records, &deployed?);
     let c = printer.color();
+    let by_name: HashMap<&str, &Migration> = ctx
+        .set
+        .migrations
+        .iter()
+        .map(|m| (m.name.as_str(), m))
+        .collect();
     // Formats that track versions (sqlx, dbmate, golang-migrate) name migrations by number;
     // the file name says what each one is.
     let label = |name: &str| -> String {
-        let file = ctx
-            .set
-            .migrations
-            .iter()
-            .find(|m| m.name == name)
+        let file = by_name
+            .get(name)
             .filter(|m| !m.path.iter().any(|part| part == name))
             .and_then(|m| m.path.file_name())
             .map(|f| f.to_string_lossy().into_owned());
@@ -87,26 +94,33 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
             None => name.to_owned(),
         }
     };
-    let section =
-        |title: &str, n: usize| printer.line(&paint(c, "\x1b[1m", &format!("{title} ({n})")));
-    section("Applied", plan.applied.len());
+    // The whole listing is written at once: thousands of lines, one write.
+    let mut out = String::new();
+    let mut line = |text: std::fmt::Arguments<'_>| {
+        let _ = out.write_fmt(text);
+        out.push('\n');
+    };
+    let section = |title: &str, n: usize| paint(c, "\x1b[1m", &format!("{title} ({n})"));
+    line(format_args!("{}", section("Applied", plan.applied.len())));
+    let tick = paint(c, "\x1b[32m", "✓");
     for (name, at) in &plan.applied {
-        printer.line(&format!(
-            "  {} {}  {}",
-            paint(c, "\x1b[32m", "✓"),
+        line(format_args!(
+            "  {tick} {}  {}",
             label(name),
             paint(c, "\x1b[2m", at.as_deref().unwrap_or(""))
         ));
     }
-    section("Pending", plan.pending.len());
+    line(format_args!("{}", section("Pending", plan.pending.len())));
+    let out_of_order: HashSet<&str> = plan.out_of_order.iter().map(String::as_str).collect();
     for m in &plan.pending {
-        let ooo = if plan.out_of_order.contains(&m.name) {
+        let ooo = if out_of_order.contains(m.name.as_str()) {
             "  (out of order)"
         } else {
             ""
         };
-        printer.line(&format!("  · {}{ooo}", label(&m.name)));
+        line(format_args!("  · {}{ooo}", label(&m.name)));
     }
+    let cross = paint(c, "\x1b[31m", "✗");
     for (title, names) in [
         ("Modified since applied", &plan.modified),
         ("Missing from disk", &plan.missing),
@@ -116,23 +130,24 @@ async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, E
         ),
     ] {
         if !names.is_empty() {
-            section(title, names.len());
+            line(format_args!("{}", section(title, names.len())));
             for n in names {
-                printer.line(&format!("  {} {}", paint(c, "\x1b[31m", "✗"), label(n)));
+                line(format_args!("  {cross} {}", label(n)));
             }
         }
     }
     if !plan.failed.is_empty() {
-        section("Failed", plan.failed.len());
+        line(format_args!("{}", section("Failed", plan.failed.len())));
         for (name, logs) in &plan.failed {
-            printer.line(&format!("  {} {}", paint(c, "\x1b[31m", "✗"), label(name)));
+            line(format_args!("  {cross} {}", label(name)));
             if let Some(logs) = logs.as_deref().filter(|l| !l.is_empty()) {
-                for line in logs.lines().take(6) {
-                    printer.line(&format!("      {}", paint(c, "\x1b[2m", line)));
+                for log_line in logs.lines().take(6) {
+                    line(format_args!("      {}", paint(c, "\x1b[2m", log_line)));
                 }
             }
         }
     }
+    printer.lines(&out);
 
     let env = &ctx.env.name;
     let (code, message) = if let Some(drift) = plan.drift(env) {

@@ -318,6 +318,18 @@ pub struct ScriptError {
     pub line: Option<usize>,
 }
 
+impl ScriptError {
+    /// A failure that no statement or line of the script is to blame for.
+    #[must_use]
+    pub fn whole(message: String) -> Self {
+        Self {
+            message,
+            statement: None,
+            line: None,
+        }
+    }
+}
+
 /// The operations dbdeploy needs from a database server. One connection, held for the whole run,
 /// so that session-level locks and settings stay in force.
 #[allow(async_fn_in_trait)]
@@ -362,6 +374,13 @@ pub trait Database: Sized {
     }
     /// The user tables of the current schema (for the "schema not empty" check and resets).
     async fn user_tables(&mut self) -> Result<Vec<String>, DbError>;
+    /// The first `limit` user tables of the current schema by name, as [`Database::user_tables`]
+    /// lists them: for checks that only need to know whether there are any and name a few.
+    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
+        let mut tables = self.user_tables().await?;
+        tables.truncate(limit);
+        Ok(tables)
+    }
     /// Approximate row counts per table, for estimates and risk.
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError>;
     /// Runs a query and decodes every row by `cols`.
@@ -376,6 +395,25 @@ pub trait Database: Sized {
     async fn begin_migration(&mut self, script: &str) -> Result<(), DbError> {
         let _ = script;
         self.execute(&Stmt::raw("BEGIN")).await.map(drop)
+    }
+    /// Starts that transaction and runs `script` in it (nothing for a script of comments only).
+    /// `relaxed`: the commit need not wait until it is on disk, because a later commit of this
+    /// run will (see the transaction policy in `pipeline/apply.rs`); engines without such a
+    /// setting ignore it. A failure to begin is reported like a failed script, without a line.
+    async fn begin_with_script(&mut self, script: &str, relaxed: bool) -> Result<(), ScriptError> {
+        let _ = relaxed;
+        self.begin_migration(script)
+            .await
+            .map_err(|e| ScriptError::whole(e.to_string()))?;
+        if crate::sql::split::is_empty_script(script) {
+            return Ok(());
+        }
+        self.run_script(script).await
+    }
+    /// Makes every commit of this session durable, after commits made with `relaxed` when a
+    /// run stops before the commit that would have done so.
+    async fn flush_commits(&mut self) -> Result<(), DbError> {
+        Ok(())
     }
     /// Commits that transaction after the engine's own consistency checks.
     async fn commit_migration(&mut self) -> Result<(), DbError> {

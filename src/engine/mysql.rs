@@ -135,19 +135,11 @@ impl Database for MySql {
     }
 
     async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
-        let stmt = Stmt::raw(
-            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1",
-        );
-        let rows = self.fetch(&stmt, &[ColKind::Text]).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                r.into_iter()
-                    .next()
-                    .and_then(|v| v.as_text().map(str::to_owned))
-            })
-            .collect())
+        self.list_tables(None).await
+    }
+
+    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
+        self.list_tables(Some(limit)).await
     }
 
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
@@ -267,6 +259,24 @@ impl Database for MySql {
 }
 
 impl MySql {
+    /// The base tables of the current database by name; the first `limit` when given.
+    async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let stmt = Stmt::raw(format!(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1{limit}"
+        ));
+        let rows = self.fetch(&stmt, &[ColKind::Text]).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                r.into_iter()
+                    .next()
+                    .and_then(|v| v.as_text().map(str::to_owned))
+            })
+            .collect())
+    }
+
     /// Who holds the named lock, from `IS_USED_LOCK` and the process list.
     async fn lock_holder(&mut self, key: &LockKey) -> String {
         let stmt = Stmt::new(

@@ -134,15 +134,33 @@ impl Database for Postgres {
     }
 
     async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
-        // `information_schema.tables` with `table_type = 'BASE TABLE'`, from the catalogs.
-        sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
-             AND c.relpersistence <> 't' AND {VISIBLE} ORDER BY 1"
-        )))
+        self.list_tables(None).await
+    }
+
+    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
+        self.list_tables(Some(limit)).await
+    }
+
+    async fn table_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
+        // What `information_schema.columns` lists, read from the catalogs: planning that view
+        // costs a few milliseconds, a good part of a `status` run.
+        let columns: Vec<String> = sqlx::query_scalar(
+            "SELECT a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relname = $1::name \
+             AND c.relkind IN ('r', 'v', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
+             AND (pg_has_role(c.relowner, 'USAGE') \
+             OR has_column_privilege(c.oid, a.attnum, 'SELECT, INSERT, UPDATE, REFERENCES')) \
+             ORDER BY a.attnum",
+        )
+        .bind(table)
         .fetch_all(&mut self.conn)
         .await
-        .map_err(|e| DbError::query("cannot list tables", &e))
+        .map_err(|e| DbError::query("query failed", &e))?;
+        Ok(columns
+            .into_iter()
+            .map(|c| c.to_ascii_lowercase())
+            .collect())
     }
 
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
@@ -180,39 +198,36 @@ impl Database for Postgres {
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
-        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
+        self.run_text(sql.to_owned(), 0, sql).await
+    }
+
+    async fn begin_with_script(&mut self, script: &str, relaxed: bool) -> Result<(), ScriptError> {
+        // One round trip: BEGIN and the script travel in one simple-query message, and the
+        // server runs them in order, stopping at the first error with the transaction aborted
+        // (rolled back by the caller), exactly as when BEGIN is sent on its own.
+        let prefix = if relaxed {
+            // See the transaction policy in `pipeline/apply.rs`: a later commit of the run
+            // flushes the WAL up to and past this one.
+            "BEGIN; SET LOCAL synchronous_commit TO OFF;\n"
+        } else {
+            "BEGIN;\n"
+        };
+        let mut text = String::with_capacity(prefix.len() + script.len());
+        text.push_str(prefix);
+        if !split::is_empty_script(script) {
+            text.push_str(script);
+        }
+        self.run_text(text, prefix.len(), script).await
+    }
+
+    async fn flush_commits(&mut self) -> Result<(), DbError> {
+        // A transaction with an xid writes a commit record, and a synchronous commit waits for
+        // the WAL up to that record, which lies after every earlier commit of the session.
+        sqlx::raw_sql("BEGIN; SELECT txid_current(); COMMIT")
             .execute(&mut self.conn)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let line = match &e {
-                    sqlx::Error::Database(db) => db
-                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                        .and_then(|pg| match pg.position() {
-                            Some(sqlx::postgres::PgErrorPosition::Original(pos)) => {
-                                Some(sql.chars().take(pos).filter(|c| *c == '\n').count() + 1)
-                            }
-                            _ => None,
-                        }),
-                    _ => None,
-                };
-                // A failed script may leave an explicit transaction of its own open (aborted:
-                // everything written afterwards would fail). The driver does not track a BEGIN
-                // it did not send, so look at the script too.
-                let own_transaction = split::split(sql, Dialect::Postgres)
-                    .iter()
-                    .any(|s| split::is_transaction_control(s.text));
-                if own_transaction || self.conn.is_in_transaction() {
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                }
-                Err(ScriptError {
-                    message: driver_message(&e),
-                    statement: None,
-                    line,
-                })
-            }
-        }
+            .map(drop)
+            .map_err(|e| DbError::query("cannot flush the commits of this run", &e))
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -270,6 +285,68 @@ impl Database for Postgres {
 }
 
 impl Postgres {
+    /// What `information_schema.tables` lists with `table_type = 'BASE TABLE'`, from the
+    /// catalogs, by name; the first `limit` of them when given.
+    async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
+        let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             AND c.relpersistence <> 't' AND {VISIBLE} ORDER BY 1 LIMIT NULLIF($1, -1)"
+        )))
+        .bind(limit)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query("cannot list tables", &e))
+    }
+
+    /// Runs `text` as one simple query; `script` is the migration script, which starts at byte
+    /// `offset` of `text` (after a prefix of ASCII statements), for the line of an error.
+    async fn run_text(
+        &mut self,
+        text: String,
+        offset: usize,
+        script: &str,
+    ) -> Result<(), ScriptError> {
+        let Err(e) = sqlx::raw_sql(AssertSqlSafe(text))
+            .execute(&mut self.conn)
+            .await
+        else {
+            return Ok(());
+        };
+        let line = match &e {
+            sqlx::Error::Database(db) => db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .and_then(|pg| match pg.position() {
+                    // 1-based, in characters of the whole text; the prefix is ASCII.
+                    Some(sqlx::postgres::PgErrorPosition::Original(pos)) if pos > offset => Some(
+                        script
+                            .chars()
+                            .take(pos - offset)
+                            .filter(|c| *c == '\n')
+                            .count()
+                            + 1,
+                    ),
+                    _ => None,
+                }),
+            _ => None,
+        };
+        // A failed script may leave an explicit transaction of its own open (aborted:
+        // everything written afterwards would fail). The driver does not track a BEGIN
+        // it did not send, so look at the script too.
+        let own_transaction = split::split(script, Dialect::Postgres)
+            .iter()
+            .any(|s| split::is_transaction_control(s.text));
+        if own_transaction || self.conn.is_in_transaction() {
+            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+        }
+        Err(ScriptError {
+            message: driver_message(&e),
+            statement: None,
+            line,
+        })
+    }
+
     /// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.
     async fn lock_holder(&mut self, key: &LockKey) -> String {
         let row: Result<Option<(i32, String, String, String)>, _> = sqlx::query_as(

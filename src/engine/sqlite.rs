@@ -185,12 +185,12 @@ impl Database for Sqlite {
     }
 
     async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
-        sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1",
-        )
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(|e| locked_or_query(self.busy, "cannot list tables", &e))
+        self.list_tables(-1).await
+    }
+
+    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
+        self.list_tables(i64::try_from(limit).unwrap_or(i64::MAX))
+            .await
     }
 
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
@@ -384,6 +384,17 @@ impl Database for Sqlite {
 }
 
 impl Sqlite {
+    /// The tables by name; the first `limit` of them (all when negative).
+    async fn list_tables(&mut self, limit: i64) -> Result<Vec<String>, DbError> {
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1 LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| locked_or_query(self.busy, "cannot list tables", &e))
+    }
+
     async fn restore_foreign_keys(&mut self) -> Result<(), DbError> {
         if std::mem::take(&mut self.fk_suspended) {
             self.execute(&Stmt::raw("PRAGMA foreign_keys = ON")).await?;

@@ -228,6 +228,22 @@ pub trait Handler: Send + Sync {
         now: DateTime<Utc>,
         elapsed: std::time::Duration,
     ) -> Vec<Stmt>;
+    /// Statements that record a migration as applied in one go, run after its script in the
+    /// transaction that holds both (atomic runs). They must commit the rows that
+    /// [`Handler::record_started`] followed by [`Handler::record_finished`] leave, which is
+    /// the default; formats override it to write those rows with fewer statements.
+    fn record_applied(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        elapsed: std::time::Duration,
+    ) -> Vec<Stmt> {
+        let (row_id, mut stmts) = self.record_started(dialect, migration, started_at);
+        stmts.extend(self.record_finished(dialect, &row_id, finished_at, elapsed));
+        stmts
+    }
     /// Statements that record a failure the tool's way (only for non-atomic runs).
     fn record_failed(&self, dialect: Dialect, row_id: &str, logs: &str) -> Vec<Stmt>;
     /// Statements that resolve a failed migration.
@@ -344,13 +360,7 @@ pub fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, HandlerError>
     for entry in std::fs::read_dir(dir).map_err(unreadable)? {
         let entry = entry.map_err(unreadable)?;
         let path = entry.path();
-        let is_dir = std::fs::metadata(&path)
-            .map_err(|e| HandlerError::File {
-                path: path.clone(),
-                line: None,
-                reason: format!("cannot be read: {e}"),
-            })?
-            .is_dir();
+        let is_dir = is_dir(&entry, &path)?;
         let name = entry
             .file_name()
             .into_string()
@@ -363,6 +373,25 @@ pub fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, HandlerError>
     }
     out.sort();
     Ok(out)
+}
+
+/// Whether a folder entry is a directory, following symlinks. The type comes with the listing
+/// (no system call per entry); only a symlink needs a look at what it points to.
+///
+/// # Errors
+/// When the entry, or a symlink's target, cannot be read.
+pub fn is_dir(entry: &std::fs::DirEntry, path: &Path) -> Result<bool, HandlerError> {
+    let cannot_read = |e: std::io::Error| HandlerError::File {
+        path: path.to_owned(),
+        line: None,
+        reason: format!("cannot be read: {e}"),
+    };
+    let kind = entry.file_type().map_err(cannot_read)?;
+    if kind.is_symlink() {
+        Ok(std::fs::metadata(path).map_err(cannot_read)?.is_dir())
+    } else {
+        Ok(kind.is_dir())
+    }
 }
 
 /// The reason given when a script opts out of the transaction with `-- dbdeploy:no-transaction`
@@ -387,25 +416,19 @@ pub fn dbdeploy_opt_out(sql: &str) -> Option<String> {
 #[must_use]
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
-    use std::fmt::Write;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    hex(&sha2::Sha256::digest(bytes))
 }
 
 /// Lowercase hex of `bytes`, two digits per byte.
 #[must_use]
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(DIGITS[usize::from(b >> 4)]));
+        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+    }
+    s
 }
 
 /// CRC-32 (IEEE 802.3, the `crc32.ChecksumIEEE` of Go and `CRC_32_ISO_HDLC` of the `crc`
@@ -455,14 +478,70 @@ pub fn check_unique(migrations: &[Migration]) -> Result<(), HandlerError> {
 /// Reads a migration file as UTF-8, with an error that names the file.
 ///
 /// # Errors
-/// When the file cannot be read or is not UTF-8.
+/// When the file cannot be read, is not a regular file, or is not UTF-8.
 pub fn read_script(path: &Path) -> Result<String, HandlerError> {
-    let bytes = std::fs::read(path).map_err(|e| HandlerError::File {
+    let cannot_read = |reason: String| HandlerError::File {
         path: path.to_owned(),
         line: None,
-        reason: format!("cannot be read: {e}"),
-    })?;
-    let text = String::from_utf8(bytes).map_err(|e| {
+        reason: format!("cannot be read: {reason}"),
+    };
+    match read_regular(path) {
+        Ok(Some(bytes)) => script_text(path, bytes),
+        Ok(None) => Err(cannot_read("it is not a regular file".into())),
+        Err(e) => Err(cannot_read(e.to_string())),
+    }
+}
+
+/// The bytes of the regular file at `path`; `None` when it is something else (a folder, a
+/// FIFO, ...). One open, one fstat, one read and one close for a file that does not change
+/// while it is read: thousands of migrations are read on every run.
+///
+/// # Errors
+/// When it cannot be opened or read (missing: [`std::io::ErrorKind::NotFound`]).
+pub fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so that opening a FIFO does not wait for a writer; no effect on files.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let size = usize::try_from(meta.len()).unwrap_or(0);
+    // One byte more than the file holds: a read that does not fill the buffer is at the end
+    // of a regular file, so no second read is needed to see end-of-file.
+    let mut buf = vec![0; size + 1];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            // The file grew since the fstat.
+            buf.resize(buf.len() * 2, 0);
+        }
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len >= size && len < buf.len() {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    Ok(Some(buf))
+}
+
+/// A migration file's bytes as SQL text, kept for the whole run (so without spare capacity).
+///
+/// # Errors
+/// When they are not UTF-8 or hold a NUL byte.
+pub fn script_text(path: &Path, bytes: Vec<u8>) -> Result<String, HandlerError> {
+    let mut text = String::from_utf8(bytes).map_err(|e| {
         let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
         HandlerError::File {
@@ -481,6 +560,7 @@ pub fn read_script(path: &Path) -> Result<String, HandlerError> {
             reason: "contains a NUL byte, so it is not SQL text (a binary or UTF-16 file?); save it as UTF-8 text".into(),
         });
     }
+    text.shrink_to_fit();
     Ok(text)
 }
 
@@ -500,6 +580,68 @@ mod tests {
         assert!(dbdeploy_opt_out("SELECT 1;\n-- dbdeploy:no-transaction\n").is_none());
         assert!(dbdeploy_opt_out("-- dbdeploy:no-transactions\nSELECT 1;").is_none());
         assert!(dbdeploy_opt_out("").is_none());
+    }
+
+    #[test]
+    fn regular_files_are_read_whole_and_other_entries_are_not_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.sql");
+        for text in ["", "x", "CREATE TABLE t (id INT);\n"] {
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(read_regular(&path).unwrap().unwrap(), text.as_bytes());
+        }
+        let big = "SELECT 1;\n".repeat(100_000);
+        std::fs::write(&path, &big).unwrap();
+        assert_eq!(read_script(&path).unwrap(), big);
+        assert!(read_regular(dir.path()).unwrap().is_none());
+        let missing = read_regular(&dir.path().join("nope.sql")).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        let err = read_script(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_waiting_for_a_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("m.sql");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if !made.is_ok_and(|s| s.success()) {
+            return;
+        }
+        assert!(read_regular(&fifo).unwrap().is_none());
+    }
+
+    #[test]
+    fn entries_follow_symlinks_to_tell_folders() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("b_dir")).unwrap();
+        std::fs::write(dir.path().join("c_file.sql"), "").unwrap();
+        std::os::unix::fs::symlink("b_dir", dir.path().join("a_link")).unwrap();
+        let found: Vec<(String, bool)> = entries(dir.path())
+            .unwrap()
+            .into_iter()
+            .map(|(name, _, is_dir)| (name, is_dir))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("a_link".to_owned(), true),
+                ("b_dir".to_owned(), true),
+                ("c_file.sql".to_owned(), false)
+            ]
+        );
+        std::os::unix::fs::symlink("gone", dir.path().join("d_dangling")).unwrap();
+        let err = entries(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("d_dangling") && err.contains("cannot be read"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hex_is_two_lowercase_digits_per_byte() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
+        assert_eq!(hex(&[]), "");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Handler, HandlerError, Resolution, read_script, timestamp_text};
+use super::{Handler, HandlerError, Resolution, read_regular, script_text, timestamp_text};
 use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
@@ -57,16 +57,8 @@ impl Handler for Prisma {
         for entry in entries {
             let entry = entry.map_err(|e| folder_error(&format!("cannot be read: {e}")))?;
             let path = entry.path();
-            // `metadata` follows symlinks: a linked migration folder is still a migration.
-            let is_dir =
-                std::fs::metadata(&path)
-                    .map(|m| m.is_dir())
-                    .map_err(|e| HandlerError::File {
-                        path: path.clone(),
-                        line: None,
-                        reason: format!("cannot be read: {e}"),
-                    })?;
-            if !is_dir {
+            // A linked migration folder is still a migration.
+            if !super::is_dir(&entry, &path)? {
                 continue;
             }
             let name = entry
@@ -85,17 +77,21 @@ impl Handler for Prisma {
         let mut migrations = Vec::with_capacity(names.len());
         for name in names {
             let path = dir.join(&name).join(SCRIPT);
-            if !path.is_file() {
-                return Err(HandlerError::File {
-                    path,
-                    line: None,
-                    reason: format!(
-                        "is missing: every folder in {} must hold a {SCRIPT} (remove the folder `{name}` if it is not a migration)",
-                        dir.display()
-                    ),
-                });
-            }
-            let sql = read_script(&path)?;
+            let bytes = match read_regular(&path) {
+                Ok(Some(bytes)) => bytes,
+                Ok(None) => return Err(missing_script(dir, &name, path)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(missing_script(dir, &name, path));
+                }
+                Err(e) => {
+                    return Err(HandlerError::File {
+                        path,
+                        line: None,
+                        reason: format!("cannot be read: {e}"),
+                    });
+                }
+            };
+            let sql = script_text(&path, bytes)?;
             migrations.push(Migration {
                 checksum: sha256_hex(sql.as_bytes()),
                 transaction: TxMode::analyze(&sql, dialect, None),
@@ -216,6 +212,10 @@ impl Handler for Prisma {
     }
 
     fn checksum_matches(&self, migration: &Migration, recorded: &str) -> bool {
+        // The hash of the file as-is, taken at load time, is what nearly every row holds.
+        if recorded.eq_ignore_ascii_case(&migration.checksum) {
+            return true;
+        }
         let lf = migration.sql.replace("\r\n", "\n");
         let crlf = lf.replace('\n', "\r\n");
         [migration.sql.as_str(), lf.as_str(), crlf.as_str()]
@@ -275,6 +275,38 @@ impl Handler for Prisma {
         vec![Stmt::new(
             sql,
             vec![Value::Timestamp(now), Value::Text(row_id.to_owned())],
+        )]
+    }
+
+    fn record_applied(
+        &self,
+        dialect: Dialect,
+        migration: &Migration,
+        started_at: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        _elapsed: Duration,
+    ) -> Vec<Stmt> {
+        // The row Prisma commits after its INSERT and UPDATE: logs and rolled_back_at NULL.
+        let p = |n| dialect.placeholder(n);
+        let sql = format!(
+            "INSERT INTO {} (id, checksum, started_at, finished_at, migration_name, applied_steps_count) \
+             VALUES ({}, {}, {}, {}, {}, 1)",
+            dialect.quote_ident(TABLE),
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5)
+        );
+        vec![Stmt::new(
+            sql,
+            vec![
+                Value::Text(uuid::Uuid::new_v4().to_string()),
+                Value::Text(migration.checksum.clone()),
+                Value::Timestamp(started_at),
+                Value::Timestamp(finished_at),
+                Value::Text(migration.name.clone()),
+            ],
         )]
     }
 
@@ -364,6 +396,17 @@ impl Handler for Prisma {
     }
 }
 
+fn missing_script(dir: &Path, name: &str, path: std::path::PathBuf) -> HandlerError {
+    HandlerError::File {
+        path,
+        line: None,
+        reason: format!(
+            "is missing: every folder in {} must hold a {SCRIPT} (remove the folder `{name}` if it is not a migration)",
+            dir.display()
+        ),
+    }
+}
+
 fn check_provider(
     dir: &Path,
     dialect: Dialect,
@@ -424,12 +467,11 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn hex(bytes: &[u8], padded: bool) -> String {
     use std::fmt::Write;
+    if padded {
+        return super::hex(bytes);
+    }
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = if padded {
-            write!(s, "{b:02x}")
-        } else {
-            write!(s, "{b:x}")
-        };
+        let _ = write!(s, "{b:x}");
         s
     })
 }
@@ -448,6 +490,42 @@ mod tests {
             tool_data: None,
             down: None,
         }
+    }
+
+    #[test]
+    fn every_folder_needs_a_migration_script_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), "provider = \"sqlite\"\n").unwrap();
+        let first = dir.path().join("20240101000000_a");
+        std::fs::create_dir(&first).unwrap();
+        std::fs::write(first.join(SCRIPT), "CREATE TABLE a (id INT);\n").unwrap();
+        std::os::unix::fs::symlink(&first, dir.path().join("20240102000000_linked")).unwrap();
+        let set = Prisma.load(dir.path(), Dialect::Sqlite).unwrap();
+        let names: Vec<&str> = set.migrations.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["20240101000000_a", "20240102000000_linked"]);
+        assert_eq!(set.migrations[1].sql, "CREATE TABLE a (id INT);\n");
+        assert_eq!(
+            set.migrations[1].checksum,
+            sha256_hex(b"CREATE TABLE a (id INT);\n")
+        );
+
+        let empty = dir.path().join("20240103000000_empty");
+        std::fs::create_dir(&empty).unwrap();
+        let err = Prisma
+            .load(dir.path(), Dialect::Sqlite)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("20240103000000_empty") && err.contains("is missing"),
+            "{err}"
+        );
+        // A folder named like the script is not one.
+        std::fs::create_dir(empty.join(SCRIPT)).unwrap();
+        let err = Prisma
+            .load(dir.path(), Dialect::Sqlite)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is missing"), "{err}");
     }
 
     #[test]

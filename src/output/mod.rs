@@ -130,6 +130,14 @@ impl Printer {
         }
     }
 
+    /// Writes several human lines at once (each ending in a newline) unless quiet: one write
+    /// for a long listing instead of one per line.
+    pub fn lines(&self, text: &str) {
+        if self.settings.verbosity >= 0 && !text.is_empty() {
+            self.write_human(text);
+        }
+    }
+
     /// Writes a human line that is shown even under `-q`: the final result.
     pub fn result(&self, text: &str) {
         self.emit(text);

@@ -173,9 +173,12 @@ pub async fn run<D: Database>(
         }
     }
     let total = approved.migrations().len();
-    for m in approved.migrations() {
+    // Whether a commit of this run has not been waited for (see `relaxed` below).
+    let mut unflushed = false;
+    for (i, m) in approved.migrations().iter().enumerate() {
         // Ctrl-C: the migration before this one finished; nothing after it starts.
         if interrupt::requested() {
+            flush(db, unflushed).await;
             return Err(Box::new(Interrupted {
                 environment: ctx.env.name.clone(),
                 applied: applied.len(),
@@ -189,14 +192,25 @@ pub async fn run<D: Database>(
             .event(Event::MigrationStarted { name: &m.name });
         let started = Instant::now();
         let atomic = db.transactional_ddl() && m.transaction == TxMode::Wrapped;
+        // Every atomic migration but the run's last commits without waiting for its WAL flush
+        // (PostgreSQL's `synchronous_commit = off`, for this transaction only). The last one
+        // commits with the server's setting, and its flush covers every earlier commit: the
+        // WAL is sequential. So a successful run leaves everything durable. If the server
+        // crashes mid-run, the last few migrations reported as applied may be undone by its
+        // recovery, each together with its tracking row, never one without the other, and the
+        // next deploy applies them again. A run that stops early flushes explicitly.
+        let relaxed = atomic && i + 1 < total;
         let outcome = if atomic {
-            apply_atomic(ctx, db, m).await
+            apply_atomic(ctx, db, m, relaxed).await
         } else {
             apply_non_atomic(ctx, db, m).await
         };
         let duration = started.elapsed();
         match outcome {
             Ok(()) => {
+                // A commit waited for (also the autocommits of a non-atomic migration) covers
+                // every commit before it.
+                unflushed = relaxed;
                 ctx.reporter.event(Event::MigrationApplied {
                     name: &m.name,
                     duration,
@@ -215,6 +229,9 @@ pub async fn run<D: Database>(
                 });
                 // A dead connection is not the script's fault; tell which it was.
                 let connection_lost = db.server_version().await.is_err();
+                if !connection_lost {
+                    flush(db, unflushed).await;
+                }
                 let commit_unknown = connection_lost && failure.at_commit;
                 if let Some((ran, of)) = failure.interrupted {
                     return Err(Box::new(Interrupted {
@@ -251,6 +268,13 @@ pub async fn run<D: Database>(
     Ok(())
 }
 
+/// Waits until the commits of this run are durable, when one of them was not waited for.
+async fn flush<D: Database>(db: &mut D, unflushed: bool) {
+    if unflushed && let Err(e) = db.flush_commits().await {
+        tracing::warn!("{e}");
+    }
+}
+
 struct Failure {
     error: ScriptError,
     rolled_back: bool,
@@ -279,30 +303,25 @@ async fn apply_atomic<D: Database>(
     ctx: &Context<'_>,
     db: &mut D,
     m: &Migration,
+    relaxed: bool,
 ) -> Result<(), Failure> {
     let dialect = db.dialect();
     let started = Instant::now();
-    db.begin_migration(&m.sql)
-        .await
-        .map_err(|e| Failure::rolled_back(e.to_string()))?;
-    let (row_id, start) = ctx.handler.record_started(dialect, m, Utc::now());
+    let started_at = Utc::now();
     let result = async {
-        for stmt in &start {
-            db.execute(stmt)
-                .await
-                .map_err(|e| Failure::rolled_back(e.to_string()))?;
-        }
-        if !split::is_empty_script(&m.sql) {
-            db.run_script(&m.sql).await.map_err(|error| Failure {
+        // The tracking row is written after the script: inside the transaction nobody sees
+        // the difference, and the committed rows are those the tool writes.
+        db.begin_with_script(&m.sql, relaxed)
+            .await
+            .map_err(|error| Failure {
                 error,
                 rolled_back: true,
                 interrupted: None,
                 at_commit: false,
             })?;
-        }
-        for stmt in ctx
-            .handler
-            .record_finished(dialect, &row_id, Utc::now(), started.elapsed())
+        for stmt in
+            ctx.handler
+                .record_applied(dialect, m, started_at, Utc::now(), started.elapsed())
         {
             db.execute(&stmt)
                 .await

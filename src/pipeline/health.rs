@@ -188,6 +188,26 @@ pub async fn connect_common<D: Database>(
     Ok((db, version))
 }
 
+/// How many tables a "not empty" message names.
+const TABLES_SHOWN: usize = 5;
+
+/// Some tables of the schema that are not dbdeploy's own: none when it is empty, else the
+/// first few by name for the message, without listing thousands of tables on every run.
+///
+/// # Errors
+/// A database error listing them.
+pub async fn foreign_tables<D: Database>(
+    db: &mut D,
+) -> Result<Vec<String>, crate::engine::DbError> {
+    // Enough rows that, with dbdeploy's own tables among them, a few others remain.
+    let tables = db.some_user_tables(TABLES_SHOWN + OWN_TABLES.len()).await?;
+    Ok(tables
+        .into_iter()
+        .filter(|t| !OWN_TABLES.contains(&t.as_str()))
+        .take(TABLES_SHOWN)
+        .collect())
+}
+
 /// The checks on the tracking table against the files: present, none failed, unchanged, none
 /// missing. Returns the checks and the drift they amount to, if any.
 pub fn history_checks(
@@ -216,7 +236,7 @@ pub fn history_checks(
         let drift = DriftError::NotEmpty {
             environment: ctx.env.name.clone(),
             table,
-            tables: tables.iter().take(5).cloned().collect(),
+            tables: tables.iter().take(TABLES_SHOWN).cloned().collect(),
         };
         return (
             vec![
@@ -559,12 +579,7 @@ pub async fn check_before<D: Database>(
     }
     // Tables are listed before the history is read: a deploy creates its tracking table
     // before any other, so one running right now cannot make this database look foreign.
-    let tables: Vec<String> = db
-        .user_tables()
-        .await?
-        .into_iter()
-        .filter(|t| !OWN_TABLES.contains(&t.as_str()))
-        .collect();
+    let tables = foreign_tables(db).await?;
     let records = read_history(db, ctx.handler).await?;
     let (mut checks, drift) = history_checks(ctx, &tables, records.as_deref());
     // An unfinished row is also what a deploy running right now looks like (MySQL,

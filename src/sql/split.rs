@@ -255,6 +255,14 @@ pub fn split(sql: &str, dialect: Dialect) -> Vec<Statement<'_>> {
     out
 }
 
+/// The first two code tokens as written (empty when missing).
+fn head(stmt: &str, dialect: Option<Dialect>) -> (&str, &str) {
+    let mut code = tokens(stmt, dialect)
+        .filter(|t| t.kind != Kind::Comment)
+        .map(|t| &stmt[t.start..t.end]);
+    (code.next().unwrap_or(""), code.next().unwrap_or(""))
+}
+
 /// Code tokens, upper-cased; quoted tokens keep their quotes, so a
 /// quoted identifier never equals a keyword.
 fn keywords(stmt: &str, dialect: Option<Dialect>) -> Vec<String> {
@@ -275,6 +283,15 @@ fn keywords(stmt: &str, dialect: Option<Dialect>) -> Vec<String> {
 /// commands are not.
 #[must_use]
 pub fn is_transaction_control(stmt: &str) -> bool {
+    // Every migration's statements are classified at load time: rule most out by their first
+    // word before upper-casing every token.
+    let (first, _) = head(stmt, None);
+    if !is_kw(
+        first,
+        &["BEGIN", "END", "START", "COMMIT", "ROLLBACK", "ABORT"],
+    ) {
+        return false;
+    }
     let owned = keywords(stmt, None);
     let w: Vec<&str> = owned.iter().map(String::as_str).collect();
     match w.as_slice() {
@@ -308,6 +325,27 @@ fn skip_options<'a>(w: &'a [&'a str]) -> &'a [&'a str] {
 /// and is not reported; MySQL has no such statements.
 #[must_use]
 pub fn non_transactional_reason(stmt: &str, dialect: Dialect) -> Option<&'static str> {
+    // A cheap look at the first words rules out nearly every statement; the rest are matched
+    // on the full keyword list below.
+    let (first, second) = head(stmt, Some(dialect));
+    let candidate = match dialect {
+        Dialect::Postgres => {
+            is_kw(first, &["REINDEX", "VACUUM", "CLUSTER"])
+                || (is_kw(first, &["CREATE", "DROP"])
+                    && is_kw(second, &["INDEX", "UNIQUE", "DATABASE", "TABLESPACE"]))
+                || (is_kw(first, &["ALTER"])
+                    && (is_kw(second, &["SYSTEM"])
+                        || stmt
+                            .as_bytes()
+                            .windows(12)
+                            .any(|w| w.eq_ignore_ascii_case(b"CONCURRENTLY"))))
+        }
+        Dialect::Sqlite => is_kw(first, &["VACUUM"]),
+        Dialect::MySql => false,
+    };
+    if !candidate {
+        return None;
+    }
     let owned = keywords(stmt, Some(dialect));
     let w: Vec<&str> = owned.iter().map(String::as_str).collect();
     match (dialect, w.as_slice()) {

@@ -1,6 +1,6 @@
 //! `dbdeploy migrate` scenarios on every engine.
 
-use crate::common::{Engine, TestContext, sha256_file};
+use crate::common::{Engine, TestContext, run_on, sha256_file};
 use crate::engine_test;
 
 const BASIC: [&str; 3] = [
@@ -32,6 +32,14 @@ engine_test!(
             })
             .collect();
         assert_eq!(rows, expected);
+        // One row per migration, written whole as Prisma's INSERT and UPDATE leave it.
+        assert_eq!(
+            t.sql(
+                "SELECT COUNT(*) FROM _prisma_migrations WHERE started_at <= finished_at \
+                 AND logs IS NULL AND rolled_back_at IS NULL AND applied_steps_count = 1"
+            ),
+            ["3"]
+        );
         let ids = t.sql("SELECT id FROM _prisma_migrations");
         for id in ids {
             assert_eq!(
@@ -177,9 +185,12 @@ engine_test!(
                 again.stderr
             );
         } else {
-            // Rolled back: exactly as before the failed migration.
+            // Rolled back: exactly as before the failed migration, which stays committed.
             assert!(!tables.iter().any(|x| x == "Tag"), "{tables:?}");
-            assert_eq!(t.prisma_rows().len(), 1);
+            assert!(tables.iter().any(|x| x == "User"), "{tables:?}");
+            let init = "20240101000000_init";
+            let sum = sha256_file(&t.migrations().join(init).join("migration.sql"));
+            assert_eq!(t.prisma_rows(), [format!("{init}|{sum}|finished|-|1|-")]);
             assert_eq!(doc["result"]["failed_migration_rolled_back"], true);
         }
     }
@@ -340,3 +351,79 @@ fn password_never_appears_even_when_wrong() {
 }
 
 use crate::common::Run;
+
+/// Writes PostgreSQL Prisma migrations `(name, script)` into the project.
+fn write_postgres_migrations(t: &TestContext, migrations: &[(&str, &str)]) {
+    let dir = t.migrations();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("migration_lock.toml"),
+        "provider = \"postgresql\"\n",
+    )
+    .unwrap();
+    for (name, sql) in migrations {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        std::fs::write(dir.join(name).join("migration.sql"), sql).unwrap();
+    }
+}
+
+#[test]
+fn postgres_reports_the_line_of_the_failing_statement() {
+    run_on(Engine::Postgres, "failing_line", |t: &TestContext| {
+        write_postgres_migrations(
+            t,
+            &[
+                ("20240101000000_a", "CREATE TABLE a (id INTEGER);\n"),
+                (
+                    "20240102000000_b",
+                    "-- CreateTable\nCREATE TABLE b (id INTEGER);\n\n-- Data\nINSERT INTO b\nSELECT id FROM does_not_exist;\n",
+                ),
+            ],
+        );
+        let run = t.run(&["migrate", "staging", "--json"]);
+        run.code(1);
+        let doc = run.json();
+        let failed = &doc["result"]["migrations"][1];
+        assert_eq!(failed["name"], "20240102000000_b", "{doc}");
+        assert_eq!(failed["status"], "failed", "{doc}");
+        // The file's own line, whatever else travelled to the server with the script.
+        assert_eq!(failed["line"], 6, "{doc}");
+        assert_eq!(failed["rolled_back"], true, "{doc}");
+        assert_eq!(t.tables(), ["_dbdeploy_history", "_prisma_migrations", "a"]);
+        assert_eq!(t.prisma_rows().len(), 1);
+    });
+}
+
+#[test]
+fn postgres_waits_for_the_disk_only_at_the_last_commit_of_a_run() {
+    run_on(Engine::Postgres, "relaxed_commits", |t: &TestContext| {
+        // Each migration keeps the setting its transaction commits with.
+        let scripts: Vec<(String, String)> = (0..3)
+            .map(|i| {
+                (
+                    format!("2024010{}000000_m{i}", i + 1),
+                    format!(
+                        "CREATE TABLE s{i} AS SELECT {i} AS n, current_setting('synchronous_commit') AS setting;\n"
+                    ),
+                )
+            })
+            .collect();
+        let scripts: Vec<(&str, &str)> = scripts
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.as_str()))
+            .collect();
+        write_postgres_migrations(t, &scripts);
+        t.run(&["migrate", "staging"]).code(0);
+        assert_eq!(
+            t.sql("SELECT n, setting FROM s0 UNION ALL SELECT n, setting FROM s1 UNION ALL SELECT n, setting FROM s2 ORDER BY 1"),
+            ["0|off", "1|off", "2|on"],
+            "the last migration of a run must commit with the server's setting: its WAL flush makes the run durable"
+        );
+        assert_eq!(t.prisma_rows().len(), 3);
+        assert!(
+            t.prisma_rows()
+                .iter()
+                .all(|r| r.ends_with("|finished|-|1|-"))
+        );
+    });
+}

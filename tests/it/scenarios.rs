@@ -465,6 +465,56 @@ engine_test!(
     }
 );
 
+engine_test!(
+    the_not_empty_check_ignores_dbdeploys_own_tables_and_names_a_few,
+    |t: &TestContext| {
+        t.fixture("basic");
+        t.run(&["migrate", "staging"]).code(0);
+        t.sql("DROP TABLE _prisma_migrations");
+        for i in 1..=6 {
+            t.sql(&format!("CREATE TABLE extra_{i} (id INTEGER)"));
+        }
+        let run = t.run(&["migrate", "staging", "--json"]);
+        run.code(1);
+        let doc = run.json();
+        assert_eq!(doc["error"]["code"], "inconsistent-history", "{doc}");
+        let message = doc["error"]["message"].as_str().unwrap();
+        let (_, listed) = message.rsplit_once(": ").unwrap();
+        let listed: Vec<&str> = listed.split(", ").collect();
+        let tables = t.tables();
+        assert_eq!(listed.len(), 5, "{message}");
+        assert!(
+            listed
+                .iter()
+                .all(|l| tables.iter().any(|x| x == l) && !l.starts_with("_dbdeploy")),
+            "{message}"
+        );
+
+        // With nothing but dbdeploy's own history left, the database counts as empty (the
+        // deploy then stops at the schema drift check: the recorded tables are gone).
+        for table in ["Comment", "Post", "User"] {
+            t.sql(&format!("DROP TABLE {}", t.engine.q(table)));
+        }
+        for i in 1..=6 {
+            t.sql(&format!("DROP TABLE extra_{i}"));
+        }
+        let doc = t.run(&["migrate", "staging", "--json"]).json();
+        let checks = doc["result"]["health_checks_before"].as_array().unwrap();
+        let tracking = checks
+            .iter()
+            .find(|c| c["name"] == "tracking_table")
+            .expect("the tracking_table check");
+        assert_eq!(tracking["status"], "passed", "{doc}");
+        assert!(
+            tracking["detail"]
+                .as_str()
+                .unwrap()
+                .contains("empty database"),
+            "{doc}"
+        );
+    }
+);
+
 // 10. Lock contention -------------------------------------------------------------------------
 
 /// A client process holding the deploy lock; killed (and its session ended) on drop.
