@@ -74,8 +74,7 @@ impl Handler for Prisma {
         // Prisma orders migrations by folder name, byte for byte.
         names.sort();
 
-        let mut migrations = Vec::with_capacity(names.len());
-        for name in names {
+        let migrations = super::load_in_parallel(names, |name| {
             let path = dir.join(&name).join(SCRIPT);
             let bytes = match read_regular(&path) {
                 Ok(Some(bytes)) => bytes,
@@ -92,7 +91,7 @@ impl Handler for Prisma {
                 }
             };
             let sql = script_text(&path, bytes)?;
-            migrations.push(Migration {
+            Ok(Migration {
                 checksum: sha256_hex(sql.as_bytes()),
                 transaction: TxMode::analyze(&sql, dialect, None),
                 tool_data: None,
@@ -100,8 +99,8 @@ impl Handler for Prisma {
                 name,
                 path,
                 sql,
-            });
-        }
+            })
+        })?;
         Ok(MigrationSet {
             dir: dir.to_owned(),
             migrations,
@@ -489,6 +488,43 @@ mod tests {
             transaction: TxMode::Wrapped,
             tool_data: None,
             down: None,
+        }
+    }
+
+    #[test]
+    fn a_large_folder_loads_in_name_order_and_reports_its_first_missing_script() {
+        // Enough folders to be read on several threads.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(LOCK_FILE), "provider = \"sqlite\"\n").unwrap();
+        for i in 0..1500 {
+            let folder = dir.path().join(format!("2024{i:010}_m"));
+            std::fs::create_dir(&folder).unwrap();
+            if i != 1100 && i != 700 {
+                std::fs::write(
+                    folder.join(SCRIPT),
+                    format!("CREATE TABLE t{i} (id INT);\n"),
+                )
+                .unwrap();
+            }
+        }
+        let err = Prisma
+            .load(dir.path(), Dialect::Sqlite)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("20240000000700_m"), "{err}");
+        for i in [700, 1100] {
+            let folder = dir.path().join(format!("2024{i:010}_m"));
+            std::fs::write(
+                folder.join(SCRIPT),
+                format!("CREATE TABLE t{i} (id INT);\n"),
+            )
+            .unwrap();
+        }
+        let set = Prisma.load(dir.path(), Dialect::Sqlite).unwrap();
+        assert_eq!(set.migrations.len(), 1500);
+        for (i, m) in set.migrations.iter().enumerate() {
+            assert_eq!(m.name, format!("2024{i:010}_m"));
+            assert_eq!(m.sql, format!("CREATE TABLE t{i} (id INT);\n"));
         }
     }
 

@@ -77,10 +77,16 @@ fn create_table(d: Dialect) -> String {
 /// shows), and a catalog stamp taken before it would not match the next run's.
 /// Returns a warning instead of failing.
 pub async fn prepare_history<D: Database>(db: &mut D) -> Result<(), String> {
-    db.execute(&Stmt::raw(create_table(db.dialect())))
+    let have = columns(db)
         .await
-        .map_err(|e| format!("cannot create {HISTORY_TABLE}: {e}"))?;
-    upgrade_table(db).await
+        .map_err(|e| format!("cannot read the columns of {HISTORY_TABLE}: {e}"))?;
+    if have.is_empty() {
+        db.execute(&Stmt::raw(create_table(db.dialect())))
+            .await
+            .map_err(|e| format!("cannot create {HISTORY_TABLE}: {e}"))?;
+        return upgrade_table(db).await;
+    }
+    add_missing_columns(db, &have).await
 }
 
 /// Writes the history row. Returns a warning instead of failing.
@@ -156,27 +162,11 @@ const LATER_COLUMNS: &[(&str, &str)] = &[
 ];
 
 async fn columns<D: Database>(db: &mut D) -> Result<Vec<String>, crate::engine::DbError> {
-    let sql = match db.dialect() {
-        // `information_schema.columns` tests privileges on every column before filtering.
-        Dialect::Postgres => format!(
-            "SELECT a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = current_schema() \
-             AND c.relname = '{HISTORY_TABLE}' AND a.attnum > 0 AND NOT a.attisdropped"
-        ),
-        Dialect::MySql => format!(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = '{HISTORY_TABLE}'"
-        ),
-        Dialect::Sqlite => format!("SELECT name FROM pragma_table_info('{HISTORY_TABLE}')"),
-    };
     Ok(db
-        .fetch(&Stmt::raw(sql), &[ColKind::Text])
+        .table_columns(HISTORY_TABLE)
         .await?
         .into_iter()
-        .filter_map(|r| {
-            r.into_iter()
-                .next()
-                .and_then(|v| v.as_text().map(str::to_ascii_lowercase))
-        })
+        .map(|c| c.to_ascii_lowercase())
         .collect())
 }
 
@@ -184,6 +174,10 @@ async fn upgrade_table<D: Database>(db: &mut D) -> Result<(), String> {
     let have = columns(db)
         .await
         .map_err(|e| format!("cannot read the columns of {HISTORY_TABLE}: {e}"))?;
+    add_missing_columns(db, &have).await
+}
+
+async fn add_missing_columns<D: Database>(db: &mut D, have: &[String]) -> Result<(), String> {
     let d = db.dialect();
     for (name, kind) in LATER_COLUMNS {
         if !have.iter().any(|c| c == name) {
