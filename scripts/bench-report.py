@@ -116,7 +116,7 @@ w("the table created 9 migrations earlier. The same SQL is written as sqlx files
 w("(`<version>_<name>.sql`), dbmate files (`-- migrate:up` sections) and one `all.sql`.")
 w("")
 w(f"- N = {N} for deploys from empty; N = {N_LARGE} for the no-op and `status` runs.")
-w(f"- Deploys from empty (a): {RUNS} interleaved rounds (`scripts/bench-rounds.py`), each round")
+w(f"- Deploys from empty (a): one untimed warm-up round, then {RUNS} interleaved rounds (`scripts/bench-rounds.py`), each round")
 w("  running every tool once, so that the load of the shared machine changes alike for all; each")
 w("  run starts from a fresh database (`DROP DATABASE` + `CREATE DATABASE bench_*`, not timed;")
 w("  SQLite: the file is deleted). The figure is the **median** of the rounds, with min … max.")

@@ -2,7 +2,9 @@
 """Times several commands in interleaved rounds: round 1 runs each command once, then round 2,
 and so on, so that a change in the machine's load during the run hits every command alike
 (hyperfine runs all runs of one command before the next). Each run is preceded by its
-untimed prepare command (a fresh database).
+untimed prepare command (a fresh database). One more round runs first and is not recorded,
+as hyperfine's --warmup: the first run of each command pays for cold caches (binary, files,
+the server's catalog caches) unequally.
 
 Usage: bench-rounds.py ROUNDS OUTDIR SPEC.json
 SPEC.json: [{"key": ..., "prepare": "shell", "command": "shell"}, ...]
@@ -24,7 +26,7 @@ def main():
         spec = json.load(f)
     times = {s["key"]: [] for s in spec}
     failed = set()
-    for r in range(rounds):
+    for r in range(-1, rounds):
         for s in spec:
             key = s["key"]
             if key in failed:
@@ -42,7 +44,12 @@ def main():
                     f.write(run.stderr.decode(errors="replace")[-2000:])
                 print(f"bench: {key} failed (exit {run.returncode})", file=sys.stderr)
                 continue
+            if r < 0:
+                continue
             times[key].append(elapsed)
+        if r < 0:
+            print("bench: warm-up round done (not recorded)", file=sys.stderr)
+            continue
         print(f"bench: round {r + 1}/{rounds}: " + ", ".join(
             f"{k} {v[-1]:.2f} s" for k, v in times.items() if v and k not in failed
         ), file=sys.stderr)
