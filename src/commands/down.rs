@@ -202,7 +202,7 @@ async fn down<D: Database>(
             error: result.as_ref().err(),
             target: ctx.env.target.describe(),
         };
-        if history && let Err(w) = log::write_history(&mut db, &record).await {
+        if history && let Err(w) = log::insert_history(&mut db, &record).await {
             ctx.reporter.event(Event::Warning(w));
         }
         if let Err(w) = log::write_audit(&ctx.env.audit_file, &record) {

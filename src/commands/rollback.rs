@@ -190,7 +190,7 @@ impl Session<'_> {
             backup_id: Some(&self.manifest.id),
             rollback_status: Some(&status),
         };
-        if !cancelled && let Err(w) = log::write_history(&mut db, &record).await {
+        if !cancelled && let Err(w) = log::insert_history(&mut db, &record).await {
             self.printer.event(Event::Warning(w));
         }
         if let Err(w) = log::write_audit(&self.env.audit_file, &record) {

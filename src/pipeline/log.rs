@@ -81,19 +81,39 @@ pub async fn prepare_history<D: Database>(db: &mut D) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot read the columns of {HISTORY_TABLE}: {e}"))?;
     if have.is_empty() {
-        db.execute(&Stmt::raw(create_table(db.dialect())))
+        // A new table has every column.
+        return db
+            .execute(&Stmt::raw(create_table(db.dialect())))
             .await
-            .map_err(|e| format!("cannot create {HISTORY_TABLE}: {e}"))?;
-        return upgrade_table(db).await;
+            .map(drop)
+            .map_err(|e| format!("cannot create {HISTORY_TABLE}: {e}"));
     }
-    add_missing_columns(db, &have).await
+    let d = db.dialect();
+    for (name, kind) in LATER_COLUMNS {
+        if !have.iter().any(|c| c == name) {
+            db.execute(&Stmt::raw(format!(
+                "ALTER TABLE {} ADD COLUMN {name} {kind}",
+                d.quote_ident(HISTORY_TABLE)
+            )))
+            .await
+            .map_err(|e| format!("cannot add column {name} to {HISTORY_TABLE}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
-/// Writes the history row. Returns a warning instead of failing.
+/// Prepares the history table and writes the history row. Returns a warning instead of
+/// failing.
 pub async fn write_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Result<(), String> {
+    prepare_history(db).await?;
+    insert_history(db, run).await
+}
+
+/// Writes the history row into a table [`prepare_history`] has prepared in this session.
+/// Returns a warning instead of failing.
+pub async fn insert_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Result<(), String> {
     let d = db.dialect();
     let (user, host) = crate::settings::operator();
-    prepare_history(db).await?;
     // Each schema text is stored once: a run that found the schema of the baseline records
     // only its hash, and readers find the text by hash.
     let text = match run.schema {
@@ -168,28 +188,6 @@ async fn columns<D: Database>(db: &mut D) -> Result<Vec<String>, crate::engine::
         .into_iter()
         .map(|c| c.to_ascii_lowercase())
         .collect())
-}
-
-async fn upgrade_table<D: Database>(db: &mut D) -> Result<(), String> {
-    let have = columns(db)
-        .await
-        .map_err(|e| format!("cannot read the columns of {HISTORY_TABLE}: {e}"))?;
-    add_missing_columns(db, &have).await
-}
-
-async fn add_missing_columns<D: Database>(db: &mut D, have: &[String]) -> Result<(), String> {
-    let d = db.dialect();
-    for (name, kind) in LATER_COLUMNS {
-        if !have.iter().any(|c| c == name) {
-            db.execute(&Stmt::raw(format!(
-                "ALTER TABLE {} ADD COLUMN {name} {kind}",
-                d.quote_ident(HISTORY_TABLE)
-            )))
-            .await
-            .map_err(|e| format!("cannot add column {name} to {HISTORY_TABLE}: {e}"))?;
-        }
-    }
-    Ok(())
 }
 
 /// One past run, as `dbdeploy history` shows it.

@@ -345,7 +345,7 @@ async fn conclude<D: Database>(
         if let Some(db) = db.as_mut()
             && history
         {
-            match log::write_history(db, &record).await {
+            match log::insert_history(db, &record).await {
                 Ok(()) => logged.push(log::HISTORY_TABLE.to_owned()),
                 Err(w) => report.warnings.push(w),
             }

@@ -344,3 +344,48 @@ fn sqlite_history_stores_each_schema_once() {
         history_stores_each_schema_once,
     );
 }
+
+/// A history table written by the first dbdeploy version (no backup, rollback or schema
+/// columns) gets the later columns on the next run, keeps its rows, and records a stamp.
+#[test]
+fn an_old_history_table_gains_the_later_columns() {
+    run_on(Engine::Sqlite, "old_history", |t: &TestContext| {
+        t.fixture("basic");
+        t.sql(
+            "CREATE TABLE _dbdeploy_history (run_id VARCHAR(36) PRIMARY KEY NOT NULL, \
+             environment VARCHAR(255) NOT NULL, operation VARCHAR(64) NOT NULL, \
+             status VARCHAR(32) NOT NULL, migrations_applied INTEGER NOT NULL, \
+             migrations TEXT NOT NULL, started_at DATETIME NOT NULL, finished_at DATETIME NOT NULL, \
+             duration_ms BIGINT NOT NULL, tool_version VARCHAR(64) NOT NULL, \
+             username VARCHAR(255) NOT NULL, hostname VARCHAR(255) NOT NULL, error TEXT)",
+        );
+        t.sql(
+            "INSERT INTO _dbdeploy_history VALUES ('old-run', 'staging', 'create-backup', \
+             'success', 0, '[]', '2024-01-01 00:00:00', '2024-01-01 00:00:00', 1, '0.0.1', 'u', 'h', NULL)",
+        );
+        t.run(&["migrate", "staging", "--yes"]).code(0);
+        let columns = t.sql("SELECT name FROM pragma_table_info('_dbdeploy_history') ORDER BY cid");
+        for later in [
+            "backup_id",
+            "rollback_status",
+            "schema_hash",
+            "schema_text",
+            "schema_stamp",
+        ] {
+            assert!(columns.iter().any(|c| c == later), "{later}: {columns:?}");
+        }
+        // The old row's text timestamp and the new row's epoch milliseconds do not sort
+        // together, so by content: the old row as it was, and the new one with its schema.
+        let rows = history(t);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert!(
+            rows.iter().any(|r| r == "success|NULL|NULL|NULL"),
+            "{rows:?}"
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r.starts_with("success|") && r.contains("|text|sqlite-stamp-v")),
+            "{rows:?}"
+        );
+    });
+}
