@@ -139,6 +139,23 @@ pub enum MigrationTool {
     Command,
 }
 
+impl MigrationTool {
+    /// The name as written in `migration_tool` (and shown in output and manifests).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MigrationTool::Prisma => "prisma",
+            MigrationTool::Sqlx => "sqlx",
+            MigrationTool::Dbmate => "dbmate",
+            MigrationTool::GolangMigrate => "golang-migrate",
+            MigrationTool::Drizzle => "drizzle",
+            MigrationTool::Flyway => "flyway",
+            MigrationTool::Sql => "sql",
+            MigrationTool::Command => "command",
+        }
+    }
+}
+
 impl std::str::FromStr for MigrationTool {
     type Err = String;
 
@@ -312,6 +329,18 @@ mod tests {
 
     #[test]
     fn every_tool_name_parses() {
+        for tool in [
+            MigrationTool::Prisma,
+            MigrationTool::Sqlx,
+            MigrationTool::Dbmate,
+            MigrationTool::GolangMigrate,
+            MigrationTool::Drizzle,
+            MigrationTool::Flyway,
+            MigrationTool::Sql,
+            MigrationTool::Command,
+        ] {
+            assert_eq!(tool.as_str().parse::<MigrationTool>(), Ok(tool));
+        }
         for (name, tool) in [
             ("prisma", MigrationTool::Prisma),
             ("sqlx", MigrationTool::Sqlx),

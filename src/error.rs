@@ -2,7 +2,6 @@
 //! a class (before, during or after the change) and hints that say what to do next.
 
 use crate::backup::BackupError;
-use crate::commands::down::RevertError;
 use crate::config::ConfigError;
 use crate::engine::DbError;
 use crate::external::ExternalError;
@@ -10,8 +9,10 @@ use crate::handler::HandlerError;
 use crate::interrupt::Interrupted;
 use crate::pipeline::apply::ApplyError;
 use crate::pipeline::approve::ApprovalError;
-use crate::pipeline::health::{HealthAfterError, SchemaDriftError};
+use crate::pipeline::drift::SchemaDriftError;
+use crate::pipeline::health::HealthAfterError;
 use crate::pipeline::pending::DriftError;
+use crate::pipeline::revert::RevertError;
 use crate::pipeline::verify::VerifyError;
 
 /// The process exit codes, as documented in `--help` and the README.

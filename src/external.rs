@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::process::Command;
 
-use crate::pipeline::rollback::RollbackOutcome;
+use crate::backup::RollbackOutcome;
 use crate::settings::EnvSettings;
 
 /// The value of `migration_tool` for an external tool.

@@ -9,7 +9,6 @@
 //! The handler stays installed for the life of the process (the OS default cannot be put back
 //! without `unsafe`), which is why the "outside a deploy" case exits by itself.
 
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use tokio::sync::Notify;
@@ -21,22 +20,23 @@ static REQUESTED: AtomicBool = AtomicBool::new(false);
 static GUARDS: AtomicUsize = AtomicUsize::new(0);
 static NOTIFY: Notify = Notify::const_new();
 
-/// Installs the SIGINT handler; call once, inside the async runtime.
+/// Installs the SIGINT handler; call once, inside the async runtime. `tell` shows the user
+/// what an interrupt does (the printer owns stderr).
 ///
 /// # Errors
 /// When the signal handler cannot be registered (Ctrl-C then keeps its default action).
-pub fn install() -> std::io::Result<()> {
+pub fn install(tell: impl Fn(&str) + Send + 'static) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut sigint = signal(SignalKind::interrupt())?;
     tokio::spawn(async move {
         while sigint.recv().await.is_some() {
-            on_signal();
+            on_signal(&tell);
         }
     });
     Ok(())
 }
 
-fn on_signal() {
+fn on_signal(tell: &impl Fn(&str)) {
     let guarded = GUARDS.load(Ordering::SeqCst) > 0;
     let again = REQUESTED.swap(true, Ordering::SeqCst);
     if !guarded || again {
@@ -45,13 +45,12 @@ fn on_signal() {
         } else {
             "interrupted"
         };
-        let _ = writeln!(std::io::stderr().lock(), "\n{why}");
+        tell(&format!("\n{why}\n"));
         std::process::exit(i32::from(EXIT_CODE));
     }
     NOTIFY.notify_waiters();
-    let _ = writeln!(
-        std::io::stderr().lock(),
-        "\n! interrupt received: stopping after the current statement or migration (Ctrl-C again to stop at once)"
+    tell(
+        "\n! interrupt received: stopping after the current statement or migration (Ctrl-C again to stop at once)\n",
     );
 }
 

@@ -11,13 +11,16 @@ pub mod engine;
 pub mod error;
 pub mod external;
 pub mod handler;
+pub mod history;
 pub mod interrupt;
 pub mod migration;
+pub mod operator;
 pub mod output;
 pub mod pipeline;
 pub mod redact;
 pub mod schema;
 pub mod settings;
+pub mod source;
 pub mod sql;
 
 use std::process::ExitCode;
@@ -42,7 +45,7 @@ pub fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(async {
-        if let Err(e) = interrupt::install() {
+        if let Err(e) = interrupt::install(move |message| printer.stderr(message)) {
             tracing::warn!("cannot handle Ctrl-C: {e}");
         }
         catch_file_size_signal();

@@ -290,6 +290,30 @@ impl Settings {
     }
 }
 
+/// Where the project is: the working directory and the configuration file's path.
+#[derive(Debug, Clone)]
+pub struct Location {
+    /// The directory relative paths resolve from.
+    pub working_dir: PathBuf,
+    /// The configuration file (which may not exist yet, for `init`).
+    pub config_path: PathBuf,
+}
+
+impl Location {
+    /// The project location from `-C` and `-c`.
+    ///
+    /// # Errors
+    /// When the directory cannot be used.
+    pub fn from_args(args: &GlobalArgs) -> Result<Self, ConfigError> {
+        let working_dir = working_dir(args)?;
+        let config_path = config_path(args, &working_dir);
+        Ok(Self {
+            working_dir,
+            config_path,
+        })
+    }
+}
+
 /// The directory relative paths resolve from: `-C DIR`, or the current directory.
 ///
 /// # Errors
@@ -351,12 +375,4 @@ fn absolute(base: &Path, p: &Path) -> PathBuf {
     } else {
         base.join(p)
     }
-}
-
-/// The user name and host name recorded with every run.
-#[must_use]
-pub fn operator() -> (String, String) {
-    let user = whoami::username();
-    let host = whoami::fallible::hostname().unwrap_or_else(|_| "unknown".into());
-    (user, host)
 }

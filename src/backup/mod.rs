@@ -152,6 +152,39 @@ impl BackupError {
     }
 }
 
+/// What a restore from a backup did (or why none happened), for the report, the JSON and the
+/// history: after an automatic rollback, and for `dbdeploy rollback`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RollbackOutcome {
+    /// A restore was started.
+    pub initiated: bool,
+    /// `succeeded`, `failed: ...` or `not-attempted: ...`.
+    pub status: String,
+    /// The backup involved.
+    pub backup_id: Option<String>,
+    /// What was verified after the restore.
+    pub verified: Vec<String>,
+}
+
+impl RollbackOutcome {
+    /// A rollback that was not attempted, and why.
+    #[must_use]
+    pub fn not_attempted(reason: &str, backup_id: Option<&str>) -> Self {
+        Self {
+            initiated: false,
+            status: format!("not-attempted: {reason}"),
+            backup_id: backup_id.map(str::to_owned),
+            verified: Vec::new(),
+        }
+    }
+
+    /// Whether the database was restored and verified.
+    #[must_use]
+    pub fn succeeded(&self) -> bool {
+        self.initiated && self.status == "succeeded"
+    }
+}
+
 /// What a provider wrote.
 #[derive(Debug, Clone, Default)]
 pub struct Written {

@@ -14,7 +14,7 @@ use tokio::process::Command;
 use super::process::{self, first_installed};
 use super::{BackupError, BackupProvider, Written};
 use crate::engine::{ColKind, Database, Stmt, Value};
-use crate::pipeline::log::HISTORY_TABLE;
+use crate::history::HISTORY_TABLE;
 
 /// The MySQL/MariaDB provider: connection settings for the client tools.
 #[derive(Clone)]

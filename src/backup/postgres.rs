@@ -13,7 +13,7 @@ use tokio::process::Command;
 use super::process::{self, first_installed, version_numbers};
 use super::{BackupError, BackupProvider, Written};
 use crate::engine::{ColKind, Database, Stmt};
-use crate::pipeline::log::HISTORY_TABLE;
+use crate::history::HISTORY_TABLE;
 
 /// The PostgreSQL provider: connection settings for libpq tools.
 #[derive(Clone)]

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::{BackupError, BackupProvider, Written};
 use crate::engine::{ColKind, Database, Stmt, Value};
-use crate::pipeline::log::HISTORY_TABLE;
+use crate::history::HISTORY_TABLE;
 
 /// The SQLite provider.
 #[derive(Debug, Clone, Copy)]

@@ -1,39 +1,52 @@
 //! `dbdeploy diff ENV`: the live schema against the fingerprint recorded by the last deploy,
 //! as a unified diff. Exit 0 when they match, 5 when they differ.
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::fail_early;
-use crate::cli::GlobalArgs;
-use crate::engine::{
-    ConnectOptions, Database, Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite,
-};
+use crate::engine::Database;
 use crate::error::{Error, exit};
-use crate::output::Printer;
-use crate::output::json::{self, Status};
-use crate::pipeline::log;
+use crate::history::{self, Baseline};
+use crate::output::{Line, Printer, Response, listing};
 use crate::schema::Snapshot;
 use crate::settings::{EnvSettings, Settings};
 
 const OPERATION: &str = "schema-diff";
 
+/// No schema was recorded yet.
+#[derive(Serialize)]
+struct NotRecorded {
+    recorded: bool,
+    drift: bool,
+}
+
+/// The comparison.
+#[derive(Serialize)]
+struct Compared<'a> {
+    recorded: bool,
+    drift: bool,
+    recorded_by_run: &'a str,
+    recorded_at: &'a str,
+    recorded_fingerprint: &'a str,
+    live_fingerprint: &'a str,
+    changes: &'a [String],
+    diff: &'a str,
+    exit_code: u8,
+}
+
 /// Runs `diff`.
-pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u8 {
-    let env = match Settings::load(global).and_then(|s| s.environment(environment)) {
+pub async fn run(settings: &Settings, environment: &str, printer: &Printer) -> Response {
+    let env = match settings.environment(environment) {
         Ok(env) => env,
-        Err(e) => return fail_early(printer, OPERATION, environment, &e.into()),
+        Err(e) => return Response::failed(OPERATION, environment, e.into()),
     };
-    let read = match env.target.dialect() {
-        Dialect::Postgres => read::<Postgres>(&env).await,
-        Dialect::MySql => read::<MySql>(&env).await,
-        Dialect::Sqlite => read::<Sqlite>(&env).await,
-    };
+    let read = crate::with_database!(env.target, D => read::<D>(&env).await);
     let (recorded, live) = match read {
         Ok(x) => x,
-        Err(e) => return fail_early(printer, OPERATION, environment, &e),
+        Err(e) => return Response::failed(OPERATION, environment, e),
     };
+    let mode = Some(env.mode);
     let Some((
-        log::Baseline {
+        Baseline {
             run_id: run, at, ..
         },
         recorded,
@@ -42,15 +55,14 @@ pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u
         let message = format!(
             "No schema recorded for {environment} yet: it is recorded by `dbdeploy migrate {environment}`."
         );
-        printer.result(&message);
-        if printer.json_mode() {
-            printer.json(&doc(
-                &env,
-                &message,
-                json!({ "recorded": false, "drift": false }),
-            ));
-        }
-        return exit::SUCCESS;
+        let result = NotRecorded {
+            recorded: false,
+            drift: false,
+        };
+        return Response {
+            line: Line::Plain,
+            ..Response::success(OPERATION, environment, mode, message, &result)
+        };
     };
     let short = run.get(..8).unwrap_or(&run);
     let (code, message, diff, changes) = if recorded.hash == live.hash {
@@ -88,55 +100,33 @@ pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u
             changes,
         )
     };
-    for line in diff.lines() {
-        printer.line(line);
+    listing::diff(printer, &diff);
+    let result = Compared {
+        recorded: true,
+        drift: code != exit::SUCCESS,
+        recorded_by_run: &run,
+        recorded_at: &at,
+        recorded_fingerprint: &recorded.hash,
+        live_fingerprint: &live.hash,
+        changes: &changes,
+        diff: &diff,
+        exit_code: code,
+    };
+    Response {
+        line: Line::Plain,
+        exit_code: code,
+        ..Response::success(OPERATION, environment, mode, message, &result)
     }
-    printer.result(&message);
-    if printer.json_mode() {
-        printer.json(&doc(
-            &env,
-            &message,
-            json!({
-                "recorded": true,
-                "drift": code != exit::SUCCESS,
-                "recorded_by_run": run,
-                "recorded_at": at,
-                "recorded_fingerprint": recorded.hash,
-                "live_fingerprint": live.hash,
-                "changes": changes,
-                "diff": diff,
-                "exit_code": code,
-            }),
-        ));
-    }
-    code
 }
 
-fn doc(env: &EnvSettings, message: &str, result: serde_json::Value) -> serde_json::Value {
-    json::Document {
-        status: Status::Success,
-        operation: OPERATION,
-        environment: &env.name,
-        mode: Some(env.mode.as_str()),
-        result,
-        message,
-        error: None,
-        recovery: None,
-    }
-    .render()
-}
-
-type Recorded = Option<(log::Baseline, Snapshot)>;
+type Recorded = Option<(Baseline, Snapshot)>;
 
 async fn read<D: Database>(env: &EnvSettings) -> Result<(Recorded, Snapshot), Error> {
-    let opts = ConnectOptions {
-        wait: env.connect_wait,
-        lock_wait: env.lock_timeout,
-        read_only: true,
-    };
-    let mut db = D::connect(&env.target, opts).await?;
+    let mut db = D::connect(&env.target, super::history::read_only(env)).await?;
     let result = async {
-        let recorded = log::last_schema(&mut db).await?;
+        let recorded = history::last_schema(&mut db)
+            .await?
+            .map(|(base, text)| (base, Snapshot::from_text(text)));
         let live = crate::schema::snapshot(&mut db).await?;
         Ok::<_, Error>((recorded, live))
     }

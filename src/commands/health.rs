@@ -4,59 +4,51 @@
 
 use std::time::Duration;
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::{Prepared, Project, fail_early, load};
-use crate::cli::{GlobalArgs, HealthArgs};
-use crate::engine::{
-    ConnectOptions, Database, Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite,
-};
+use super::{Needs, Setup, setup};
+use crate::cli::HealthArgs;
+use crate::engine::{ConnectOptions, Database};
 use crate::error::{Error, exit};
-use crate::external::ExternalTool;
-use crate::handler::Handler;
-use crate::migration::MigrationSet;
-use crate::output::json::{self, Status};
-use crate::output::{Event, Printer, Reporter};
+use crate::output::{Line, Printer, Response, Status};
 use crate::pipeline::health::{self, Check, CheckStatus};
-use crate::pipeline::{Context, RunOptions, read_history};
-use crate::settings::EnvSettings;
+use crate::pipeline::{Event, Reporter};
+use crate::settings::Settings;
+use crate::source::Source;
 
 const OPERATION: &str = "health-check";
 
+/// The checks and the verdict.
+#[derive(Serialize)]
+struct HealthResult<'a> {
+    healthy: bool,
+    checks: &'a [Check],
+    exit_code: u8,
+}
+
 /// Runs `health`.
-pub async fn run(global: &GlobalArgs, args: HealthArgs, printer: &Printer) -> u8 {
+pub async fn run(settings: &Settings, args: HealthArgs, printer: &Printer) -> Response {
     let environment = &args.environment;
-    let (mut env, source) = match load(global, environment, None) {
-        Ok(Project::Files(p)) => {
-            let Prepared {
-                env, handler, set, ..
-            } = *p;
-            (env, Source::Files(handler, set))
-        }
-        Ok(Project::External(p)) => (p.env, Source::External(p.tool)),
-        Err(e) => return fail_early(printer, OPERATION, environment, &e),
+    let mut setup = match setup(settings, environment, Needs::Files { to: None }) {
+        Ok(s) => s,
+        Err(e) => return Response::failed(OPERATION, environment, e),
     };
     if let Some(wait) = args.wait {
-        env.connect_wait = Duration::from_secs(wait);
+        setup.env.connect_wait = Duration::from_secs(wait);
     }
+    let env = &setup.env;
     let target = env.target.describe();
     printer.event(Event::Start {
         command: "health",
         environment,
         mode: env.mode,
         target: &target,
-        tool: crate::handler::tool_name(env.tool),
+        tool: setup.source.tool_name(),
         dry_run: false,
     });
-    let checks = match env.target.dialect() {
-        Dialect::Postgres => checks::<Postgres>(&env, &source, printer).await,
-        Dialect::MySql => checks::<MySql>(&env, &source, printer).await,
-        Dialect::Sqlite => checks::<Sqlite>(&env, &source, printer).await,
-    };
-    let (checks, error) = match checks {
-        Ok(c) => (c, None),
-        Err((c, e)) => (c, Some(e)),
-    };
+    let mut checks = Vec::new();
+    let error =
+        crate::with_database!(env.target, D => checks_on::<D>(&setup, &mut checks).await).err();
     for c in &checks {
         c.report(printer);
     }
@@ -65,7 +57,6 @@ pub async fn run(global: &GlobalArgs, args: HealthArgs, printer: &Printer) -> u8
         .filter(|c| c.status == CheckStatus::Failed)
         .collect();
     let (code, message) = if let Some(e) = &error {
-        printer.error(e);
         (e.exit_code(), format!("{environment} is not healthy: {e}"))
     } else if failed.is_empty() {
         let passed = checks
@@ -85,121 +76,77 @@ pub async fn run(global: &GlobalArgs, args: HealthArgs, printer: &Printer) -> u8
             ),
         )
     };
-    printer.result(&message);
-    if printer.json_mode() {
-        printer.json(
-            &json::Document {
-                status: if code == exit::SUCCESS {
-                    Status::Success
-                } else {
-                    Status::Error
-                },
-                operation: OPERATION,
-                environment,
-                mode: Some(env.mode.as_str()),
-                result: json!({
-                    "healthy": code == exit::SUCCESS,
-                    "checks": checks,
-                    "exit_code": code,
-                }),
-                message: &message,
-                error: error.as_ref(),
-                recovery: None,
-            }
-            .render(),
-        );
+    let result = HealthResult {
+        healthy: code == exit::SUCCESS,
+        checks: &checks,
+        exit_code: code,
+    };
+    Response {
+        status: if code == exit::SUCCESS {
+            Status::Success
+        } else {
+            Status::Error
+        },
+        line: Line::Plain,
+        error,
+        exit_code: code,
+        ..Response::success(OPERATION, environment, Some(env.mode), message, &result)
     }
-    code
 }
 
-/// Where the history comes from: a format's tracking table, or an external tool's status.
-enum Source {
-    /// A migrations folder and its format.
-    Files(&'static dyn Handler, MigrationSet),
-    /// An external tool.
-    External(ExternalTool),
-}
-
-async fn checks<D: Database>(
-    env: &EnvSettings,
-    source: &Source,
-    printer: &Printer,
-) -> Result<Vec<Check>, (Vec<Check>, Error)> {
+async fn checks_on<D: Database>(setup: &Setup, checks: &mut Vec<Check>) -> Result<(), Error> {
+    let env = &setup.env;
     let opts = ConnectOptions {
         wait: env.connect_wait,
         lock_wait: env.lock_timeout,
         read_only: true,
     };
-    let mut checks = Vec::new();
     let mut db = match D::connect(&env.target, opts).await {
         Ok(db) => db,
         Err(e) => {
-            checks.push(Check {
-                name: "connectivity",
-                status: CheckStatus::Failed,
-                detail: e.to_string(),
-            });
-            return Err((checks, e.into()));
+            checks.push(Check::new(
+                "connectivity",
+                CheckStatus::Failed,
+                e.to_string(),
+            ));
+            return Err(e.into());
         }
     };
-    let result = run_checks(env, source, printer, &mut db, &mut checks).await;
+    let result = run_checks(setup, &mut db, checks).await;
     db.close().await;
-    match result {
-        Ok(()) => Ok(checks),
-        Err(e) => Err((checks, e)),
-    }
+    result
 }
 
 async fn run_checks<D: Database>(
-    env: &EnvSettings,
-    source: &Source,
-    printer: &Printer,
+    setup: &Setup,
     db: &mut D,
     checks: &mut Vec<Check>,
 ) -> Result<(), Error> {
+    let env = &setup.env;
     let version = db.server_version().await?;
-    checks.push(Check {
-        name: "connectivity",
-        status: CheckStatus::Passed,
-        detail: version,
-    });
+    checks.push(Check::new("connectivity", CheckStatus::Passed, version));
     let tables = health::foreign_tables(db).await?;
-    match source {
-        Source::Files(handler, set) => {
-            let options = RunOptions {
-                dry_run: true,
-                ..RunOptions::default()
-            };
-            let ctx = Context {
-                env,
-                handler: *handler,
-                set,
-                options: &options,
-                interactive: false,
-                reporter: printer,
-            };
-            let records = read_history(db, *handler).await?;
-            checks.extend(health::history_checks(&ctx, &tables, records.as_deref()).0);
+    match &setup.source {
+        Source::Files { handler, set } => {
+            let records = crate::pipeline::verify::read_history(db, *handler).await?;
+            checks.extend(
+                health::history_checks(&env.name, *handler, set, &tables, records.as_deref()).0,
+            );
         }
         Source::External(tool) => checks.push(match crate::external::pending(tool, env).await {
-            Ok(pending) if pending.is_empty() => Check {
-                name: "status_command",
-                status: CheckStatus::Passed,
-                detail: "nothing pending".into(),
-            },
-            Ok(pending) => Check {
-                name: "status_command",
-                status: CheckStatus::Passed,
-                detail: format!("{} pending: {}", pending.len(), pending.join(", ")),
-            },
-            Err(e) => Check {
-                name: "status_command",
-                status: CheckStatus::Failed,
-                detail: e.to_string(),
-            },
+            Ok(pending) if pending.is_empty() => {
+                Check::new("status_command", CheckStatus::Passed, "nothing pending")
+            }
+            Ok(pending) => Check::new(
+                "status_command",
+                CheckStatus::Passed,
+                format!("{} pending: {}", pending.len(), pending.join(", ")),
+            ),
+            Err(e) => Check::new("status_command", CheckStatus::Failed, e.to_string()),
         }),
+        Source::Tracking(_) => {}
     }
-    checks.push(health::schema_drift(db, env).await?.check);
+    checks.push(crate::pipeline::drift::schema_drift(db, env).await?.check);
     let backup_needed = env.backup_before_migrate;
     checks.extend(health::disk_space(db, env, backup_needed).await.0);
     checks.push(health::backup_tools(db, env, backup_needed).await.0);

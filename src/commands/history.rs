@@ -1,107 +1,65 @@
 //! `dbdeploy history ENV`: past runs from the database's `_dbdeploy_history`, newest first.
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::fail_early;
-use crate::cli::{GlobalArgs, HistoryArgs};
-use crate::engine::{
-    ConnectOptions, Database, Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite,
-};
-use crate::error::{Error, exit};
-use crate::output::Printer;
-use crate::output::human::paint;
-use crate::output::json::{self, Status};
-use crate::pipeline::log::{self, PastRun};
+use crate::cli::HistoryArgs;
+use crate::engine::{ConnectOptions, Database};
+use crate::error::Error;
+use crate::history::{self, PastRun};
+use crate::output::{Line, Printer, Response, listing};
 use crate::settings::{EnvSettings, Settings};
 
 const OPERATION: &str = "deploy-history";
 
+/// The runs.
+#[derive(Serialize)]
+struct Runs<'a> {
+    runs: &'a [PastRun],
+}
+
 /// Runs `history`.
-pub async fn run(global: &GlobalArgs, args: HistoryArgs, printer: &Printer) -> u8 {
+pub async fn run(settings: &Settings, args: HistoryArgs, printer: &Printer) -> Response {
     let environment = &args.environment;
-    let env = match Settings::load(global).and_then(|s| s.environment(environment)) {
+    let env = match settings.environment(environment) {
         Ok(env) => env,
-        Err(e) => return fail_early(printer, OPERATION, environment, &e.into()),
+        Err(e) => return Response::failed(OPERATION, environment, e.into()),
     };
-    let runs = match env.target.dialect() {
-        Dialect::Postgres => read::<Postgres>(&env, args.limit).await,
-        Dialect::MySql => read::<MySql>(&env, args.limit).await,
-        Dialect::Sqlite => read::<Sqlite>(&env, args.limit).await,
-    };
+    let runs = crate::with_database!(env.target, D => read::<D>(&env, args.limit).await);
     let runs = match runs {
         Ok(r) => r,
-        Err(e) => return fail_early(printer, OPERATION, environment, &e),
+        Err(e) => return Response::failed(OPERATION, environment, e),
     };
-    let c = printer.color();
-    for r in &runs {
-        let mark = match r.status.as_str() {
-            "success" => paint(c, "\x1b[32m", "✓"),
-            "cancelled" | "interrupted" => paint(c, "\x1b[33m", "!"),
-            _ => paint(c, "\x1b[31m", "✗"),
-        };
-        let what = if r.migrations.is_empty() {
-            String::new()
-        } else {
-            format!(" {}: {}", r.migrations.len(), r.migrations.join(", "))
-        };
-        let extra = [
-            r.backup_id.as_ref().map(|b| format!("backup {b}")),
-            r.rollback_status.as_ref().map(|s| format!("rollback {s}")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect::<Vec<_>>()
-        .join(", ");
-        printer.line(&format!(
-            "{mark} {}  {:<18} {:<9} {}ms  {}@{}{what}{}",
-            r.started_at,
-            r.operation,
-            r.status,
-            r.duration_ms,
-            r.user,
-            r.host,
-            if extra.is_empty() {
-                String::new()
-            } else {
-                format!("  ({extra})")
-            }
-        ));
-        if let Some(e) = &r.error {
-            printer.line(&format!("    {}", paint(c, "\x1b[2m", e)));
-        }
-    }
+    listing::history(printer, &runs);
     let message = if runs.is_empty() {
         format!("No runs recorded in {environment} yet.")
     } else {
         format!("{} run(s) of {environment}, newest first", runs.len())
     };
-    printer.result(&message);
-    if printer.json_mode() {
-        printer.json(
-            &json::Document {
-                status: Status::Success,
-                operation: OPERATION,
-                environment,
-                mode: Some(env.mode.as_str()),
-                result: json!({ "runs": runs }),
-                message: &message,
-                error: None,
-                recovery: None,
-            }
-            .render(),
-        );
+    Response {
+        line: Line::Plain,
+        ..Response::success(
+            OPERATION,
+            environment,
+            Some(env.mode),
+            message,
+            &Runs { runs: &runs },
+        )
     }
-    exit::SUCCESS
 }
 
 async fn read<D: Database>(env: &EnvSettings, limit: usize) -> Result<Vec<PastRun>, Error> {
-    let opts = ConnectOptions {
+    let mut db = D::connect(&env.target, read_only(env)).await?;
+    let runs = history::read_runs(&mut db, limit).await;
+    db.close().await;
+    Ok(runs?)
+}
+
+/// A read-only session for a command that only reads.
+#[must_use]
+pub fn read_only(env: &EnvSettings) -> ConnectOptions {
+    ConnectOptions {
         wait: env.connect_wait,
         lock_wait: env.lock_timeout,
         read_only: true,
-    };
-    let mut db = D::connect(&env.target, opts).await?;
-    let runs = log::read_runs(&mut db, limit).await;
-    db.close().await;
-    Ok(runs?)
+    }
 }

@@ -6,16 +6,14 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use serde::Serialize;
 
-use super::fail_early;
-use crate::cli::{GlobalArgs, InitArgs};
+use crate::cli::InitArgs;
 use crate::config::ConfigError;
-use crate::error::{Error, exit};
+use crate::error::Error;
 use crate::handler::detect::{self, Detection, Outcome};
-use crate::output::Printer;
-use crate::output::json::{self, Status};
-use crate::settings;
+use crate::output::{Printer, Response, listing};
+use crate::settings::{self, Location};
 
 const OPERATION: &str = "init";
 
@@ -37,57 +35,48 @@ struct Plan {
     dev_from_env: Option<String>,
 }
 
-/// Runs `init`.
-pub fn run(global: &GlobalArgs, args: &InitArgs, printer: &Printer) -> u8 {
-    match init(global, args) {
-        Ok((path, plan)) => {
-            let shown = path.file_name().map_or_else(
-                || path.display().to_string(),
-                |n| n.to_string_lossy().into_owned(),
-            );
-            printer.line(&format!(
-                "✓ {} migrations in {} ({})",
-                plan.tool, plan.dir, plan.reason
-            ));
-            let message = format!(
-                "Wrote {shown}: migration_tool = \"{}\", migrations_dir = \"{}\". Next: dbdeploy status dev",
-                plan.tool, plan.dir
-            );
-            printer.result(&format!("✓ {message}"));
-            if printer.json_mode() {
-                printer.json(
-                    &json::Document {
-                        status: Status::Success,
-                        operation: OPERATION,
-                        environment: "",
-                        mode: None,
-                        result: json!({
-                            "config_file": path.display().to_string(),
-                            "migration_tool": plan.tool,
-                            "migrations_dir": plan.dir,
-                            "reason": plan.reason,
-                            "dev_url_env": plan.dev_from_env.as_ref().map(|_| DEV_VAR),
-                        }),
-                        message: &message,
-                        error: None,
-                        recovery: None,
-                    }
-                    .render(),
-                );
-            }
-            exit::SUCCESS
-        }
-        Err(e) => fail_early(printer, OPERATION, "", &e),
-    }
+/// What `init` wrote.
+#[derive(Serialize)]
+struct Written<'a> {
+    config_file: String,
+    migration_tool: &'a str,
+    migrations_dir: &'a str,
+    reason: &'a str,
+    dev_url_env: Option<&'static str>,
+}
+
+/// Runs `init` in the project `location`.
+pub fn run(location: &Location, args: &InitArgs, printer: &Printer) -> Response {
+    let (path, plan) = match init(location, args) {
+        Ok(x) => x,
+        Err(e) => return Response::failed(OPERATION, "", e),
+    };
+    let shown = path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    listing::detected(printer, plan.tool, &plan.dir, &plan.reason);
+    let message = format!(
+        "Wrote {shown}: migration_tool = \"{}\", migrations_dir = \"{}\". Next: dbdeploy status dev",
+        plan.tool, plan.dir
+    );
+    let result = Written {
+        config_file: path.display().to_string(),
+        migration_tool: plan.tool,
+        migrations_dir: &plan.dir,
+        reason: &plan.reason,
+        dev_url_env: plan.dev_from_env.as_ref().map(|_| DEV_VAR),
+    };
+    Response::success(OPERATION, "", None, message, &result)
 }
 
 fn usage(message: String) -> Error {
     ConfigError::Usage(message).into()
 }
 
-fn init(global: &GlobalArgs, args: &InitArgs) -> Result<(PathBuf, Plan), Error> {
-    let root = settings::working_dir(global)?;
-    let path = settings::config_path(global, &root);
+fn init(location: &Location, args: &InitArgs) -> Result<(PathBuf, Plan), Error> {
+    let root = location.working_dir.clone();
+    let path = location.config_path.clone();
     if path.exists() {
         return Err(usage(format!(
             "{} already exists; `dbdeploy init` never overwrites it: edit it, or move it away and run `dbdeploy init` again",

@@ -1,176 +1,154 @@
-//! `dbdeploy migrate ENV`: the deploy pipeline, and its end banner and JSON document.
+//! `dbdeploy migrate ENV`: the deploy pipeline, and the response it ends with (end banner and
+//! JSON document).
 
-use serde_json::{Value, json};
+use serde::Serialize;
 
-use super::{Prepared, PreparedExternal, Project, fail_early, load};
-use crate::cli::{GlobalArgs, MigrateArgs};
-use crate::engine::{Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite};
+use super::{Needs, execute, setup};
+use crate::backup::RollbackOutcome;
+use crate::cli::MigrateArgs;
 use crate::error::{Error, ErrorClass, exit};
 use crate::external::ExternalError;
-use crate::output::human::{duration, paint};
-use crate::output::json::{self, Status};
-use crate::output::{Event, Printer, Reporter};
-use crate::pipeline::external::ExternalContext;
-use crate::pipeline::{self, Common, Context, RunOptions, RunReport};
+use crate::output::{Line, Printer, Recovery, Response, Status, to_value};
+use crate::pipeline::backup::BackupStatus;
+use crate::pipeline::deploy::{Deploy, DeployPlan};
+use crate::pipeline::event::duration;
+use crate::pipeline::external::{ApplyRun, ExternalRun};
+use crate::pipeline::health::Check;
+use crate::pipeline::preview::MigrationPreview;
+use crate::pipeline::trail::round_seconds;
+use crate::pipeline::{Ended, RunOptions, Trail};
+use crate::settings::Settings;
+use crate::source::Source;
 
 /// Runs `migrate`.
-pub async fn run(global: &GlobalArgs, args: MigrateArgs, printer: &Printer) -> u8 {
+pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> Response {
     let operation = if args.dry_run {
         "preview-migrations"
     } else {
         "deploy-migrations"
     };
-    match load(global, &args.environment, args.to.as_deref()) {
-        Ok(Project::Files(p)) => files(*p, args, operation, printer).await,
-        Ok(Project::External(p)) => external(*p, args, operation, printer).await,
-        Err(e) => fail_early(printer, operation, &args.environment, &e),
-    }
-}
-
-/// The pipeline of a migrations folder.
-async fn files(prepared: Prepared, args: MigrateArgs, operation: &str, printer: &Printer) -> u8 {
-    let Prepared {
+    let setup = match setup(
         settings,
-        env,
-        handler,
-        set,
-    } = prepared;
-    let options = options(&args);
-    let options = RunOptions {
-        to: args
-            .to
-            .map(|to| set.find(&to).map_or(to, |m| m.name.clone())),
-        ..options
-    };
-    let ctx = Context {
-        env: &env,
-        handler,
-        set: &set,
-        options: &options,
-        interactive: settings.interactive,
-        reporter: printer,
-    };
-    let target = env.target.describe();
-    printer.event(Event::Start {
-        command: "migrate",
-        environment: &env.name,
-        mode: env.mode,
-        target: &target,
-        tool: handler.name(),
-        dry_run: options.dry_run,
-    });
-    let (report, result) = match env.target.dialect() {
-        Dialect::Postgres => pipeline::run::<Postgres>(&ctx, operation).await,
-        Dialect::MySql => pipeline::run::<MySql>(&ctx, operation).await,
-        Dialect::Sqlite => pipeline::run::<Sqlite>(&ctx, operation).await,
-    };
-    finish(
-        &ctx.common(),
-        operation,
-        &report,
-        result.as_ref().err(),
-        printer,
-    )
-}
-
-/// The pipeline around an external tool's commands.
-async fn external(
-    prepared: PreparedExternal,
-    args: MigrateArgs,
-    operation: &str,
-    printer: &Printer,
-) -> u8 {
-    let PreparedExternal {
-        settings,
-        env,
-        tool,
-    } = prepared;
-    if args.to.is_some() {
-        let e = ExternalError::Unsupported {
-            what: "`migrate --to`".into(),
-        };
-        return fail_early(printer, operation, &env.name, &e.into());
-    }
-    let options = options(&args);
-    let ctx = ExternalContext {
-        common: Common {
-            env: &env,
-            options: &options,
-            interactive: settings.interactive,
-            reporter: printer,
-            handler: None,
+        &args.environment,
+        Needs::Files {
+            to: args.to.as_deref(),
         },
-        tool: &tool,
+    ) {
+        Ok(s) => s,
+        Err(e) => return Response::failed(operation, &args.environment, e),
     };
-    let target = env.target.describe();
-    printer.event(Event::Start {
-        command: "migrate",
-        environment: &env.name,
-        mode: env.mode,
-        target: &target,
-        tool: crate::external::NAME,
-        dry_run: options.dry_run,
-    });
-    let (report, result) = match env.target.dialect() {
-        Dialect::Postgres => pipeline::external::run::<Postgres>(&ctx, operation).await,
-        Dialect::MySql => pipeline::external::run::<MySql>(&ctx, operation).await,
-        Dialect::Sqlite => pipeline::external::run::<Sqlite>(&ctx, operation).await,
+    let to = match (&setup.source, args.to) {
+        (Source::External(_), Some(_)) => {
+            let e = ExternalError::Unsupported {
+                what: "`migrate --to`".into(),
+            };
+            return Response::failed(operation, &setup.env.name, e.into());
+        }
+        // A file name is accepted for the migration it holds.
+        (Source::Files { set, .. }, Some(to)) => Some(set.find(&to).map_or(to, |m| m.name.clone())),
+        (_, to) => to,
     };
-    finish(
-        &ctx.common,
-        operation,
-        &report,
-        result.as_ref().err(),
-        printer,
-    )
-}
-
-fn options(args: &MigrateArgs) -> RunOptions {
-    RunOptions {
+    let options = RunOptions {
         dry_run: args.dry_run,
         yes: args.yes,
         skip_health_check: args.skip_health_check,
         skip_backup: args.skip_backup,
-        to: None,
         allow_drift: args.allow_drift,
+    };
+    let finished = execute(
+        &setup,
+        &options,
+        settings.interactive,
+        printer,
+        &Deploy { to },
+    )
+    .await;
+    let external = matches!(setup.source, Source::External(_));
+    respond(
+        &setup.env.name,
+        setup.env.mode,
+        operation,
+        &options,
+        external,
+        &finished.trail,
+        finished.result,
+    )
+}
+
+/// The response of a deploy or a dry run.
+fn respond(
+    env: &str,
+    mode: crate::config::Mode,
+    operation: &'static str,
+    options: &RunOptions,
+    external: bool,
+    trail: &Trail,
+    result: Result<Ended<DeployPlan, ()>, Error>,
+) -> Response {
+    let (plan, err) = match result {
+        Ok(Ended::Previewed(plan) | Ended::NothingToDo(plan)) => (Some(plan), None),
+        Ok(Ended::Done(())) => (None, None),
+        Err(e) => (None, Some(e)),
+    };
+    let (status, message, code) =
+        message(env, options, external, trail, plan.as_ref(), err.as_ref());
+    let result = if options.dry_run {
+        preview_result(trail, external, plan.as_ref())
+    } else {
+        to_value(&deploy_result(trail, external, err.as_ref()))
+    };
+    Response {
+        operation,
+        environment: env.to_owned(),
+        mode: Some(mode),
+        status,
+        message,
+        line: Line::Marked,
+        result,
+        recovery: Some(recovery(env, trail)),
+        error: err,
+        finding: None,
+        exit_code: code,
     }
 }
 
-fn finish(
-    ctx: &Common<'_>,
-    operation: &str,
-    report: &RunReport,
+fn message(
+    env: &str,
+    options: &RunOptions,
+    external: bool,
+    trail: &Trail,
+    plan: Option<&DeployPlan>,
     err: Option<&Error>,
-    printer: &Printer,
-) -> u8 {
-    let env = &ctx.env.name;
-    let c = printer.color();
+) -> (Status, String, u8) {
     let took = duration(std::time::Duration::from_secs_f64(
-        report.duration_seconds().max(0.0),
+        trail.duration_seconds().max(0.0),
     ));
-    let (status, message, code) = match err {
-        None if ctx.options.dry_run => {
-            let total: f64 = report
-                .preview
-                .iter()
-                .map(|p| p.estimated_duration_seconds)
-                .sum();
-            let msg = if report.pending.is_empty() {
+    let applied = trail.migrations().len();
+    match err {
+        None if options.dry_run => {
+            let pending = plan.map_or(0, |p| p.pending.len());
+            let total: f64 = plan
+                .map(|p| {
+                    p.previews
+                        .iter()
+                        .map(|p| p.estimated_duration_seconds)
+                        .sum()
+                })
+                .unwrap_or(0.0);
+            let msg = if pending == 0 {
                 format!("No pending migrations: {env} is up to date. Nothing was changed.")
-            } else if report.external.is_some() {
+            } else if external {
                 format!(
-                    "Dry run: {} migration(s) pending, as status_command reports. apply_command was not run and nothing was changed; run `dbdeploy migrate {env}` to apply.",
-                    report.pending.len()
+                    "Dry run: {pending} migration(s) pending, as status_command reports. apply_command was not run and nothing was changed; run `dbdeploy migrate {env}` to apply."
                 )
             } else {
                 format!(
-                    "Dry run: {} migration(s) would be applied (estimated {total:.1} s). Nothing was changed; run `dbdeploy migrate {env}` to apply.",
-                    report.pending.len()
+                    "Dry run: {pending} migration(s) would be applied (estimated {total:.1} s). Nothing was changed; run `dbdeploy migrate {env}` to apply."
                 )
             };
             (Status::Success, msg, exit::SUCCESS)
         }
-        None if report.applied_names().is_empty() => (
+        None if applied == 0 => (
             Status::Success,
             format!("No pending migrations: {env} is up to date."),
             exit::SUCCESS,
@@ -178,12 +156,9 @@ fn finish(
         None => (
             Status::Success,
             format!(
-                "Deployed {} migration(s) to {env} in {took}.{} Next: `dbdeploy status {env}`.",
-                report.applied_names().len(),
-                report
-                    .backup
-                    .as_ref()
-                    .and_then(pipeline::backup::BackupStatus::id)
+                "Deployed {applied} migration(s) to {env} in {took}.{} Next: `dbdeploy status {env}`.",
+                trail
+                    .backup_id()
                     .map(|id| format!(
                         " Backup: {id} (undo with `dbdeploy rollback {env} --to {id}`)."
                     ))
@@ -214,15 +189,10 @@ fn finish(
         Some(e) => {
             let what = match e.class() {
                 ErrorClass::PreDeployment => "before any change".to_owned(),
-                ErrorClass::MidDeployment => {
-                    format!(
-                        "after {} migration(s) were applied",
-                        report.applied_names().len()
-                    )
-                }
+                ErrorClass::MidDeployment => format!("after {applied} migration(s) were applied"),
                 ErrorClass::PostDeployment => "after the migrations were applied".to_owned(),
             };
-            let rollback = match &report.rollback {
+            let rollback = match &trail.rollback {
                 Some(r) if r.succeeded() => format!(
                     " Rolled back: restored {} and verified; the database is as before the deploy.",
                     r.backup_id.as_deref().unwrap_or("the backup")
@@ -236,205 +206,259 @@ fn finish(
                 e.exit_code(),
             )
         }
-    };
-    if let Some(e) = err {
-        printer.error(e);
     }
-    for w in &report.warnings {
-        tracing::debug!("warning: {w}");
-    }
-    let mark = match status {
-        Status::Success => paint(c, "\x1b[32m", "✓"),
-        Status::Cancelled => paint(c, "\x1b[33m", "!"),
-        Status::Error => paint(c, "\x1b[31m", "✗"),
-    };
-    printer.result(&format!("{mark} {message}"));
-    if printer.json_mode() {
-        let result = if ctx.options.dry_run {
-            preview_result(report)
-        } else {
-            deploy_result(report, err)
-        };
-        printer.json(
-            &json::Document {
-                status,
-                operation,
-                environment: env,
-                mode: Some(ctx.env.mode.as_str()),
-                result,
-                message: &message,
-                error: err,
-                recovery: Some(recovery(env, report)),
-            }
-            .render(),
-        );
-    }
-    code
 }
 
-fn recovery(env: &str, report: &RunReport) -> Value {
-    let backup_id = report
-        .backup
+fn recovery(env: &str, trail: &Trail) -> Recovery {
+    let backup_id = trail.backup_id();
+    let rolled_back = trail
+        .rollback
         .as_ref()
-        .and_then(pipeline::backup::BackupStatus::id);
-    let rolled_back = report.rollback.as_ref().is_some_and(|r| r.succeeded());
-    json!({
-        "backup_id": backup_id,
-        "rollback_command": backup_id
+        .is_some_and(RollbackOutcome::succeeded);
+    Recovery {
+        backup_id: backup_id.map(str::to_owned),
+        rollback_command: backup_id
             .filter(|_| !rolled_back)
             .map(|id| format!("dbdeploy rollback {env} --to {id}")),
-        "rollback_initiated": report.rollback.as_ref().is_some_and(|r| r.initiated),
-        "rollback_status": rollback_status(report),
-    })
+        rollback_initiated: trail.rollback.as_ref().is_some_and(|r| r.initiated),
+        rollback_status: Some(rollback_status(trail)),
+    }
 }
 
-fn rollback_status(report: &RunReport) -> String {
-    match &report.rollback {
+fn rollback_status(trail: &Trail) -> String {
+    match &trail.rollback {
         Some(r) => r.status.clone(),
-        None if report
-            .backup
-            .as_ref()
-            .and_then(pipeline::backup::BackupStatus::id)
-            .is_some() =>
-        {
-            // A backup was made, so the failure came after it: verification, say, which
-            // does not restore automatically.
+        // A backup was made, so the failure came after it: verification, say, which does not
+        // restore automatically.
+        None if trail.backup_id().is_some() => {
             "not-attempted: this failure does not restore the backup automatically".into()
         }
         None => "not-attempted: no backup from this run".into(),
     }
 }
 
-fn preview_result(report: &RunReport) -> Value {
-    if report.external.is_some() {
-        return json!({
-            "pending_migrations": report.pending.len(),
-            "migrations": report.pending.iter().map(|name| json!({"name": name})).collect::<Vec<_>>(),
-            "apply_command_run": false,
-            "health_check_before": report.health_before,
-            "server_version": report.server_version,
-            "warnings": report.warnings,
-        });
-    }
-    let total: f64 = report
-        .preview
+/// The result of a dry run.
+#[derive(Serialize)]
+struct PreviewResult<'a> {
+    pending_migrations: usize,
+    migrations: PreviewMigrations<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    total_estimated_duration_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apply_command_run: Option<bool>,
+    health_check_before: Option<&'static str>,
+    server_version: Option<&'a str>,
+    warnings: &'a [String],
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PreviewMigrations<'a> {
+    Files(&'a [MigrationPreview]),
+    External(Vec<Named<'a>>),
+}
+
+#[derive(Serialize)]
+struct Named<'a> {
+    name: &'a str,
+}
+
+fn preview_result(trail: &Trail, external: bool, plan: Option<&DeployPlan>) -> serde_json::Value {
+    let empty = DeployPlan::default();
+    let plan = plan.unwrap_or(&empty);
+    let total: f64 = plan
+        .previews
         .iter()
         .map(|p| p.estimated_duration_seconds)
         .sum();
-    json!({
-        "pending_migrations": report.pending.len(),
-        "migrations": report.preview,
-        "total_estimated_duration_seconds": (total * 1000.0).round() / 1000.0,
-        "health_check_before": report.health_before,
-        "server_version": report.server_version,
-        "warnings": report.warnings,
+    to_value(&PreviewResult {
+        pending_migrations: plan.pending.len(),
+        migrations: if external {
+            PreviewMigrations::External(plan.pending.iter().map(|n| Named { name: n }).collect())
+        } else {
+            PreviewMigrations::Files(&plan.previews)
+        },
+        total_estimated_duration_seconds: (!external).then(|| (total * 1000.0).round() / 1000.0),
+        apply_command_run: external.then_some(false),
+        health_check_before: trail.health_before,
+        server_version: trail.server_version.as_deref(),
+        warnings: &trail.warnings,
     })
 }
 
-fn deploy_result(report: &RunReport, err: Option<&Error>) -> Value {
-    let mut migrations: Vec<Value> = report
-        .applied
-        .iter()
-        .map(|a| {
-            json!({
-                "name": a.name,
-                "status": "applied",
-                "duration_seconds": (a.duration.as_secs_f64() * 1000.0).round() / 1000.0,
-                "atomic": a.atomic,
-            })
-        })
-        .collect();
-    let mut result = json!({
-        "run_id": report.run_id,
-        "migrations_applied": report.applied.len(),
-        "total_duration_seconds": report.duration_seconds(),
-        "backup_id": report.backup.as_ref().and_then(pipeline::backup::BackupStatus::id),
-        "backup_status": match &report.backup {
-            Some(pipeline::backup::BackupStatus::Skipped) => "skipped",
-            Some(pipeline::backup::BackupStatus::NotConfigured) => "not-configured",
-            Some(pipeline::backup::BackupStatus::Created(_)) => "created",
+/// One migration of a deploy's result.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Entry<'a> {
+    Applied {
+        name: &'a str,
+        status: &'static str,
+        duration_seconds: f64,
+        atomic: bool,
+    },
+    Failed {
+        name: &'a str,
+        status: &'static str,
+        error: &'a str,
+        statement: Option<usize>,
+        line: Option<usize>,
+        rolled_back: bool,
+    },
+    Interrupted {
+        name: &'a str,
+        status: &'static str,
+        statement: usize,
+        rolled_back: bool,
+    },
+    External {
+        name: &'a str,
+        status: &'static str,
+    },
+}
+
+/// The result of a deploy, also when it failed part-way.
+#[derive(Serialize)]
+struct DeployResult<'a> {
+    run_id: &'a str,
+    migrations_applied: usize,
+    total_duration_seconds: f64,
+    backup_id: Option<&'a str>,
+    backup_status: &'static str,
+    health_checks_before: &'a [Check],
+    health_checks_after: &'a [Check],
+    health_check_before: Option<&'static str>,
+    health_check_after: Option<&'static str>,
+    verified: bool,
+    server_version: Option<&'a str>,
+    warnings: &'a [String],
+    migrations: Vec<Entry<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_migration: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    migrations_applied_before_failure: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    failed_migration_rolled_back: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback_status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback_initiated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback_verified: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_before: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_after: Option<Option<&'a [String]>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    apply_command: Option<Option<&'a ApplyRun>>,
+}
+
+fn deploy_result<'a>(trail: &'a Trail, external: bool, err: Option<&'a Error>) -> DeployResult<'a> {
+    let mut r = DeployResult {
+        run_id: &trail.run_id,
+        migrations_applied: trail.changed.len(),
+        total_duration_seconds: trail.duration_seconds(),
+        backup_id: trail.backup_id(),
+        backup_status: match &trail.backup {
+            Some(BackupStatus::Skipped) => "skipped",
+            Some(BackupStatus::NotConfigured) => "not-configured",
+            Some(BackupStatus::Created(_)) => "created",
             None => "not-reached",
         },
-        "health_checks_before": report.checks,
-        "health_checks_after": report.checks_after,
-        "health_check_before": report.health_before,
-        "health_check_after": report.health_after,
-        "verified": report.verified.is_some(),
-        "server_version": report.server_version,
-        "warnings": report.warnings,
-    });
-    if let Some(x) = &report.external {
-        external_result(&mut result, report, x, err);
+        health_checks_before: &trail.checks_before,
+        health_checks_after: &trail.checks_after,
+        health_check_before: trail.health_before,
+        health_check_after: trail.health_after,
+        verified: trail.verified.is_some(),
+        server_version: trail.server_version.as_deref(),
+        warnings: &trail.warnings,
+        migrations: trail
+            .changed
+            .iter()
+            .map(|a| Entry::Applied {
+                name: &a.name,
+                status: "applied",
+                duration_seconds: round_seconds(a.duration),
+                atomic: a.atomic,
+            })
+            .collect(),
+        failed_migration: None,
+        migrations_applied_before_failure: None,
+        failed_migration_rolled_back: None,
+        rollback_status: None,
+        rollback_initiated: None,
+        rollback_verified: None,
+        pending_before: None,
+        pending_after: None,
+        apply_command: None,
+    };
+    if external {
+        external_result(&mut r, trail, err);
     } else {
         if let Some(Error::Apply(e)) = err {
-            migrations.push(json!({
-                "name": e.migration,
-                "status": "failed",
-                "error": e.message,
-                "statement": e.statement,
-                "line": e.line,
-                "rolled_back": e.rolled_back,
-            }));
-            result["failed_migration"] = json!(e.migration);
-            result["migrations_applied_before_failure"] = json!(e.applied_before);
-            result["failed_migration_rolled_back"] = json!(e.rolled_back);
+            r.migrations.push(Entry::Failed {
+                name: &e.migration,
+                status: "failed",
+                error: &e.message,
+                statement: e.statement,
+                line: e.line,
+                rolled_back: e.rolled_back,
+            });
+            r.failed_migration = Some(Some(&e.migration));
+            r.migrations_applied_before_failure = Some(e.applied_before);
+            r.failed_migration_rolled_back = Some(e.rolled_back);
         }
         if let Some(Error::Interrupted(e)) = err
             && let Some(p) = &e.partial
         {
-            migrations.push(json!({
-                "name": p.migration,
-                "status": "interrupted",
-                "statement": p.ran,
-                "rolled_back": false,
-            }));
-            result["failed_migration"] = json!(p.migration);
-            result["migrations_applied_before_failure"] = json!(e.applied);
-            result["failed_migration_rolled_back"] = json!(false);
+            r.migrations.push(Entry::Interrupted {
+                name: &p.migration,
+                status: "interrupted",
+                statement: p.ran,
+                rolled_back: false,
+            });
+            r.failed_migration = Some(Some(&p.migration));
+            r.migrations_applied_before_failure = Some(e.applied);
+            r.failed_migration_rolled_back = Some(false);
         }
-        result["migrations"] = Value::Array(migrations);
     }
     if err.is_some() {
-        result["rollback_status"] = json!(rollback_status(report));
-        result["rollback_initiated"] = json!(report.rollback.as_ref().is_some_and(|r| r.initiated));
-        if let Some(r) = &report.rollback {
-            result["rollback_verified"] = json!(r.verified);
-        }
+        r.rollback_status = Some(rollback_status(trail));
+        r.rollback_initiated = Some(trail.rollback.as_ref().is_some_and(|x| x.initiated));
+        r.rollback_verified = trail.rollback.as_ref().map(|x| x.verified.as_slice());
     }
-    result
+    r
 }
 
 /// The parts of the deploy result that differ for an external tool: the migrations are the
 /// names `status_command` reported, and there is what `apply_command` did.
-fn external_result(
-    result: &mut Value,
-    report: &RunReport,
-    x: &pipeline::external::ExternalRun,
-    err: Option<&Error>,
-) {
-    let migrations: Vec<Value> = report
+fn external_result<'a>(r: &mut DeployResult<'a>, trail: &'a Trail, err: Option<&Error>) {
+    static NONE: ExternalRun = ExternalRun {
+        apply: None,
+        pending_after: None,
+        applied: Vec::new(),
+    };
+    let x = trail.external.as_ref().unwrap_or(&NONE);
+    r.migrations = trail
         .pending
         .iter()
-        .map(|name| {
-            let status = if x.applied.contains(name) {
+        .map(|name| Entry::External {
+            name,
+            status: if x.applied.contains(name) {
                 "applied"
             } else {
                 "pending"
-            };
-            json!({"name": name, "status": status})
+            },
         })
         .collect();
-    result["migrations_applied"] = json!(x.applied.len());
-    result["migrations"] = Value::Array(migrations);
-    result["pending_before"] = json!(report.pending);
-    result["pending_after"] = json!(x.pending_after);
-    result["apply_command"] = json!(x.apply);
+    r.migrations_applied = x.applied.len();
+    r.pending_before = Some(&trail.pending);
+    r.pending_after = Some(x.pending_after.as_deref());
+    r.apply_command = Some(x.apply.as_ref());
     if let Some(Error::External(e)) = err
-        && let ExternalError::Apply(f) = e.as_ref()
+        && let ExternalError::Apply(_) = e.as_ref()
     {
-        result["apply_command"]["last_output"] = json!(f.output);
         // The tool knows which migration failed; dbdeploy only knows what it still reports.
-        result["failed_migration"] = Value::Null;
-        result["migrations_applied_before_failure"] = json!(x.applied.len());
+        r.failed_migration = Some(None);
+        r.migrations_applied_before_failure = Some(x.applied.len());
     }
 }

@@ -1,5 +1,7 @@
-//! One module per command. Each takes resolved settings and the printer and returns the
-//! process exit code; none of them sees clap types beyond its own arguments.
+//! One module per command, each thin: it builds the pipeline's operation (or reads what it
+//! shows), runs it, and returns a typed [`Response`] that `output/` renders. Settings, the
+//! environment and the [`Source`] are resolved here, once, before any command runs; the engine
+//! is chosen once per command by [`with_database!`].
 
 pub mod backup;
 pub mod diff;
@@ -12,148 +14,163 @@ pub mod resolve;
 pub mod rollback;
 pub mod status;
 
-use crate::cli::{Cli, Command, GlobalArgs};
-use crate::config::ConfigError;
+use crate::cli::{Cli, Command};
 use crate::error::Error;
-use crate::external::{ExternalError, ExternalTool};
-use crate::handler::{self, Handler};
-use crate::migration::MigrationSet;
-use crate::output::Printer;
-use crate::output::json::{self, Status};
+use crate::external::ExternalError;
+use crate::handler;
+use crate::output::{Printer, Response};
+use crate::pipeline::{Ctx, Finished, Operation, RunOptions};
 use crate::settings::{EnvSettings, Settings};
+use crate::source::Source;
 
-/// Runs the parsed command line.
+/// Runs `$body` with `$D` bound to the engine type of `$target`: the one place an engine is
+/// chosen from a URL.
+#[macro_export]
+macro_rules! with_database {
+    ($target:expr, $D:ident => $body:expr) => {
+        match $target.dialect() {
+            $crate::engine::Dialect::Postgres => {
+                type $D = $crate::engine::postgres::Postgres;
+                $body
+            }
+            $crate::engine::Dialect::MySql => {
+                type $D = $crate::engine::mysql::MySql;
+                $body
+            }
+            $crate::engine::Dialect::Sqlite => {
+                type $D = $crate::engine::sqlite::Sqlite;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs the parsed command line and renders its response; returns the exit code.
 pub async fn run(cli: Cli, printer: &Printer) -> u8 {
-    match cli.command {
-        Command::Migrate(args) => migrate::run(&cli.global, args, printer).await,
-        Command::Status(args) => status::run(&cli.global, &args.environment, printer).await,
-        Command::Resolve(args) => resolve::run(&cli.global, args, printer).await,
-        Command::Health(args) => health::run(&cli.global, args, printer).await,
-        Command::Backup(args) => backup::create(&cli.global, &args.environment, printer).await,
-        Command::Backups(args) => backup::list(&cli.global, &args.environment, printer),
-        Command::Rollback(args) => rollback::run(&cli.global, args, printer).await,
-        Command::History(args) => history::run(&cli.global, args, printer).await,
-        Command::Diff(args) => diff::run(&cli.global, &args.environment, printer).await,
-        Command::Init(args) => init::run(&cli.global, &args, printer),
-        Command::Down(args) => down::run(&cli.global, args, printer).await,
+    let Cli { global, command } = cli;
+    let (operation, environment) = command.names();
+    if let Command::Init(args) = &command {
+        let response = match crate::settings::Location::from_args(&global) {
+            Ok(location) => init::run(&location, args, printer),
+            Err(e) => Response::failed(operation, &environment, e.into()),
+        };
+        return printer.finish(response);
+    }
+    let settings = match Settings::load(&global) {
+        Ok(s) => s,
+        Err(e) => return printer.finish(Response::failed(operation, &environment, e.into())),
+    };
+    let response = match command {
+        Command::Migrate(args) => migrate::run(&settings, args, printer).await,
+        Command::Status(args) => status::run(&settings, &args.environment, printer).await,
+        Command::Resolve(args) => resolve::run(&settings, args, printer).await,
+        Command::Health(args) => health::run(&settings, args, printer).await,
+        Command::Backup(args) => backup::create(&settings, &args.environment, printer).await,
+        Command::Backups(args) => backup::list(&settings, &args.environment, printer),
+        Command::Rollback(args) => rollback::run(&settings, args, printer).await,
+        Command::History(args) => history::run(&settings, args, printer).await,
+        Command::Diff(args) => diff::run(&settings, &args.environment, printer).await,
+        Command::Down(args) => down::run(&settings, args, printer).await,
+        Command::Init(_) => unreachable!("init runs without settings"),
+    };
+    printer.finish(response)
+}
+
+impl Command {
+    /// The operation named in the JSON document and the environment the command is about,
+    /// known before anything is loaded so that even a configuration error is reported in
+    /// the command's own terms.
+    fn names(&self) -> (&'static str, String) {
+        match self {
+            Command::Migrate(a) if a.dry_run => ("preview-migrations", a.environment.clone()),
+            Command::Migrate(a) => ("deploy-migrations", a.environment.clone()),
+            Command::Status(a) => ("migration-status", a.environment.clone()),
+            Command::Resolve(a) => ("resolve-migration", a.environment.clone()),
+            Command::Health(a) => ("health-check", a.environment.clone()),
+            Command::Backup(a) => ("create-backup", a.environment.clone()),
+            Command::Backups(a) => ("list-backups", a.environment.clone()),
+            Command::Rollback(a) => ("rollback", a.environment.clone()),
+            Command::History(a) => ("deploy-history", a.environment.clone()),
+            Command::Diff(a) => ("schema-diff", a.environment.clone()),
+            Command::Down(a) => ("revert-migrations", a.environment.clone()),
+            Command::Init(_) => ("init", String::new()),
+        }
     }
 }
 
-/// The steps before any database work: settings, environment, format, migrations folder.
-pub struct Prepared {
-    /// Project settings.
-    pub settings: Settings,
+/// What a command needs to work on.
+#[derive(Debug, Clone, Copy)]
+pub enum Needs<'a> {
+    /// The migrations folder (validated), or an external tool's commands.
+    Files {
+        /// `--to`, checked against the folder.
+        to: Option<&'a str>,
+    },
+    /// The migrations folder; `command` (as shown) is not available for an external tool.
+    FilesOnly {
+        /// The command, for the error.
+        command: &'a str,
+    },
+    /// The tool's tracking table only: the folder is not read (it may be broken).
+    Tracking,
+}
+
+/// The environment and what the command works on.
+pub struct Setup {
     /// The environment.
     pub env: EnvSettings,
-    /// The format.
-    pub handler: &'static dyn Handler,
-    /// The validated migrations.
-    pub set: MigrationSet,
+    /// Its source.
+    pub source: Source,
 }
 
-/// An environment whose migrations an external tool applies (`migration_tool = "command"`).
-pub struct PreparedExternal {
-    /// Project settings.
-    pub settings: Settings,
-    /// The environment.
-    pub env: EnvSettings,
-    /// The tool's commands.
-    pub tool: ExternalTool,
-}
-
-/// What a command works on.
-pub enum Project {
-    /// A migrations folder that dbdeploy reads and applies, writing the tool's tracking table.
-    Files(Box<Prepared>),
-    /// A tool that applies its own migrations.
-    External(Box<PreparedExternal>),
-}
-
-/// Loads settings and resolves the environment; for a migrations folder, also validates it.
+/// Resolves the environment and its source.
 ///
 /// # Errors
 /// Configuration and folder errors (exit code 2); nothing is touched.
-pub fn load(global: &GlobalArgs, environment: &str, to: Option<&str>) -> Result<Project, Error> {
-    let settings = Settings::load(global)?;
+pub fn setup(settings: &Settings, environment: &str, needs: Needs<'_>) -> Result<Setup, Error> {
     let env = settings.environment(environment)?;
-    match (handler::for_tool(env.tool), env.external.clone()) {
-        (Some(handler), _) => {
-            let set = crate::pipeline::validate::run(&env, handler, to)?;
-            Ok(Project::Files(Box::new(Prepared {
-                settings,
-                env,
-                handler,
-                set,
-            })))
-        }
-        (None, Some(tool)) => Ok(Project::External(Box::new(PreparedExternal {
-            settings,
-            env,
-            tool,
-        }))),
-        // Settings refuse `migration_tool = "command"` without both commands.
-        (None, None) => Err(ConfigError::Usage(
-            "`migration_tool = \"command\"` needs `status_command` and `apply_command`".into(),
-        )
-        .into()),
-    }
-}
-
-/// Loads settings, resolves the environment and validates the migrations folder, for a command
-/// that reads or writes the tracking table.
-///
-/// # Errors
-/// Configuration and folder errors (exit code 2), and an external tool, whose history
-/// dbdeploy does not keep; nothing is touched.
-pub fn prepare(
-    global: &GlobalArgs,
-    environment: &str,
-    to: Option<&str>,
-) -> Result<Prepared, Error> {
-    prepare_for("this command", global, environment, to)
-}
-
-/// [`prepare`] for `command`, named in the error when the environment uses an external tool.
-///
-/// # Errors
-/// As [`prepare`].
-pub fn prepare_for(
-    command: &str,
-    global: &GlobalArgs,
-    environment: &str,
-    to: Option<&str>,
-) -> Result<Prepared, Error> {
-    match load(global, environment, to)? {
-        Project::Files(p) => Ok(*p),
-        Project::External(_) => Err(ExternalError::Unsupported {
-            what: command.to_owned(),
-        }
-        .into()),
-    }
-}
-
-/// Reports an error that happened before the pipeline started, and returns its exit code.
-pub fn fail_early(printer: &Printer, operation: &str, environment: &str, err: &Error) -> u8 {
-    printer.error(err);
-    if printer.json_mode() {
-        let status = if matches!(err, Error::Approval(_)) {
-            Status::Cancelled
-        } else {
-            Status::Error
-        };
-        printer.json(
-            &json::Document {
-                status,
-                operation,
-                environment,
-                mode: None,
-                result: serde_json::json!({}),
-                message: &err.to_string(),
-                error: Some(err),
-                recovery: None,
+    let source = match (handler::for_tool(env.tool), env.external.clone(), needs) {
+        (Some(handler), _, Needs::Tracking) => Source::Tracking(handler),
+        (Some(handler), _, Needs::Files { to }) => Source::Files {
+            handler,
+            set: crate::pipeline::validate::run(&env, handler, to)?,
+        },
+        (Some(handler), _, Needs::FilesOnly { .. }) => Source::Files {
+            handler,
+            set: crate::pipeline::validate::run(&env, handler, None)?,
+        },
+        (None, Some(_), Needs::FilesOnly { command }) => {
+            return Err(ExternalError::Unsupported {
+                what: command.to_owned(),
             }
-            .render(),
-        );
-    }
-    err.exit_code()
+            .into());
+        }
+        (None, Some(tool), _) => Source::External(tool),
+        // Settings refuse `migration_tool = "command"` without both commands.
+        (None, None, _) => {
+            return Err(crate::config::ConfigError::Usage(
+                "`migration_tool = \"command\"` needs `status_command` and `apply_command`".into(),
+            )
+            .into());
+        }
+    };
+    Ok(Setup { env, source })
+}
+
+/// Runs `op` through the pipeline on the engine of the environment's URL.
+pub async fn execute<O: Operation>(
+    setup: &Setup,
+    options: &RunOptions,
+    interactive: bool,
+    printer: &Printer,
+    op: &O,
+) -> Finished<O> {
+    let cx = Ctx {
+        env: &setup.env,
+        source: &setup.source,
+        options,
+        interactive,
+        reporter: printer,
+    };
+    with_database!(setup.env.target, D => crate::pipeline::run::<D, O>(&cx, op).await)
 }

@@ -1,256 +1,195 @@
 //! `dbdeploy status ENV`: where every migration stands. Read-only, no lock.
 //! Exit 0 up to date, 4 pending, 5 failed/modified/missing.
 
-use std::collections::{HashMap, HashSet};
-use std::fmt::Write as _;
+use serde::Serialize;
 
-use serde_json::json;
-
-use super::{PreparedExternal, Project, fail_early, load};
-use crate::cli::GlobalArgs;
-use crate::engine::{Database, Dialect, mysql::MySql, postgres::Postgres, sqlite::Sqlite};
+use super::{Needs, Setup, setup};
 use crate::error::{Error, exit};
-use crate::migration::Migration;
-use crate::output::human::paint;
-use crate::output::json::{self, Status};
-use crate::output::{Event, Printer, Reporter};
-use crate::pipeline::{Context, RunOptions, health, log, pending, read_history};
+use crate::external::ExternalTool;
+use crate::handler::Handler;
+use crate::migration::MigrationSet;
+use crate::output::{Line, Printer, Response, listing, to_value};
+use crate::pipeline::{Ctx, Event, Reporter, RunOptions, Trail};
+use crate::settings::EnvSettings;
+use crate::source::Source;
 
 const OPERATION: &str = "migration-status";
 
+/// One applied migration.
+#[derive(Serialize)]
+struct Applied<'a> {
+    name: &'a str,
+    finished_at: Option<&'a str>,
+}
+
+/// One failed migration and what the tool recorded.
+#[derive(Serialize)]
+struct Failed<'a> {
+    name: &'a str,
+    logs: Option<&'a str>,
+}
+
+/// Where every migration stands.
+#[derive(Serialize)]
+struct StatusResult<'a> {
+    tracking_table_exists: bool,
+    applied: Vec<Applied<'a>>,
+    pending: Vec<&'a str>,
+    failed: Vec<Failed<'a>>,
+    modified: &'a [String],
+    missing: &'a [String],
+    unreachable: &'a [String],
+    out_of_order: &'a [String],
+    exit_code: u8,
+}
+
+/// What an external tool's `status_command` reports.
+#[derive(Serialize)]
+struct ExternalStatus<'a> {
+    source: &'static str,
+    pending: &'a [String],
+    exit_code: u8,
+}
+
 /// Runs `status`.
-pub async fn run(global: &GlobalArgs, environment: &str, printer: &Printer) -> u8 {
-    let p = match load(global, environment, None) {
-        Ok(Project::Files(p)) => *p,
-        Ok(Project::External(p)) => return external(&p, printer).await,
-        Err(e) => return fail_early(printer, OPERATION, environment, &e),
+pub async fn run(
+    settings: &crate::settings::Settings,
+    environment: &str,
+    printer: &Printer,
+) -> Response {
+    let setup = match setup(settings, environment, Needs::Files { to: None }) {
+        Ok(s) => s,
+        Err(e) => return Response::failed(OPERATION, environment, e),
     };
+    let Setup { env, source } = &setup;
+    let target = env.target.describe();
+    printer.event(Event::Start {
+        command: "status",
+        environment,
+        mode: env.mode,
+        target: &target,
+        tool: source.tool_name(),
+        dry_run: false,
+    });
+    match source {
+        Source::Files { handler, set } => {
+            match crate::with_database!(env.target, D => files::<D>(env, source, *handler, set, printer).await)
+            {
+                Ok(r) => r,
+                Err(e) => Response::failed(OPERATION, environment, e),
+            }
+        }
+        Source::External(tool) => external(env, tool, printer).await,
+        Source::Tracking(_) => unreachable!("status reads the migrations folder"),
+    }
+}
+
+async fn files<D: crate::engine::Database>(
+    env: &EnvSettings,
+    source: &Source,
+    handler: &dyn Handler,
+    set: &MigrationSet,
+    printer: &Printer,
+) -> Result<Response, Error> {
     let options = RunOptions {
         dry_run: true,
         ..RunOptions::default()
     };
-    let ctx = Context {
-        env: &p.env,
-        handler: p.handler,
-        set: &p.set,
+    let cx = Ctx {
+        env,
+        source,
         options: &options,
         interactive: false,
         reporter: printer,
     };
-    let target = p.env.target.describe();
-    printer.event(Event::Start {
-        command: "status",
-        environment,
-        mode: p.env.mode,
-        target: &target,
-        tool: p.handler.name(),
-        dry_run: false,
-    });
-    let result = match p.env.target.dialect() {
-        Dialect::Postgres => show::<Postgres>(&ctx, printer).await,
-        Dialect::MySql => show::<MySql>(&ctx, printer).await,
-        Dialect::Sqlite => show::<Sqlite>(&ctx, printer).await,
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => fail_early(printer, OPERATION, environment, &e),
-    }
-}
-
-async fn show<D: Database>(ctx: &Context<'_>, printer: &Printer) -> Result<u8, Error> {
-    let (mut db, _) = health::connect::<D>(ctx, true).await?;
-    let records = read_history(&mut db, ctx.handler).await;
-    let deployed = log::deployed_migrations(&mut db).await;
+    let mut db: D = crate::pipeline::connect::connect(&cx, true, &mut Trail::new()).await?;
+    let records = crate::pipeline::verify::read_history(&mut db, handler).await;
+    let deployed = crate::history::deployed_migrations(&mut db).await;
     db.close().await;
     let records = records?;
     let table_exists = records.is_some();
     let records = records.unwrap_or_default();
-    let mut plan = pending::plan(ctx.set, &records, ctx.handler);
-    plan.unreachable = ctx.handler.unreachable(ctx.set, &records, &deployed?);
-    let c = printer.color();
-    let by_name: HashMap<&str, &Migration> = ctx
-        .set
-        .migrations
-        .iter()
-        .map(|m| (m.name.as_str(), m))
-        .collect();
-    // Formats that track versions (sqlx, dbmate, golang-migrate) name migrations by number;
-    // the file name says what each one is.
-    let label = |name: &str| -> String {
-        let file = by_name
-            .get(name)
-            .filter(|m| !m.path.iter().any(|part| part == name))
-            .and_then(|m| m.path.file_name())
-            .map(|f| f.to_string_lossy().into_owned());
-        match file {
-            // `1_users.sql` already shows the version `1`.
-            Some(f)
-                if f.strip_prefix(name)
-                    .is_some_and(|rest| rest.starts_with(|ch: char| !ch.is_ascii_digit())) =>
-            {
-                f
-            }
-            Some(f) => format!("{name}  {}", paint(c, "\x1b[2m", &f)),
-            None => name.to_owned(),
-        }
-    };
-    // The whole listing is written at once: thousands of lines, one write.
-    let mut out = String::new();
-    let mut line = |text: std::fmt::Arguments<'_>| {
-        let _ = out.write_fmt(text);
-        out.push('\n');
-    };
-    let section = |title: &str, n: usize| paint(c, "\x1b[1m", &format!("{title} ({n})"));
-    line(format_args!("{}", section("Applied", plan.applied.len())));
-    let tick = paint(c, "\x1b[32m", "✓");
-    for (name, at) in &plan.applied {
-        line(format_args!(
-            "  {tick} {}  {}",
-            label(name),
-            paint(c, "\x1b[2m", at.as_deref().unwrap_or(""))
-        ));
-    }
-    line(format_args!("{}", section("Pending", plan.pending.len())));
-    let out_of_order: HashSet<&str> = plan.out_of_order.iter().map(String::as_str).collect();
-    for m in &plan.pending {
-        let ooo = if out_of_order.contains(m.name.as_str()) {
-            "  (out of order)"
-        } else {
-            ""
-        };
-        line(format_args!("  · {}{ooo}", label(&m.name)));
-    }
-    let cross = paint(c, "\x1b[31m", "✗");
-    for (title, names) in [
-        ("Modified since applied", &plan.modified),
-        ("Missing from disk", &plan.missing),
-        (
-            "Never applied, below the current version",
-            &plan.unreachable,
-        ),
-    ] {
-        if !names.is_empty() {
-            line(format_args!("{}", section(title, names.len())));
-            for n in names {
-                line(format_args!("  {cross} {}", label(n)));
-            }
-        }
-    }
-    if !plan.failed.is_empty() {
-        line(format_args!("{}", section("Failed", plan.failed.len())));
-        for (name, logs) in &plan.failed {
-            line(format_args!("  {cross} {}", label(name)));
-            if let Some(logs) = logs.as_deref().filter(|l| !l.is_empty()) {
-                for log_line in logs.lines().take(6) {
-                    line(format_args!("      {}", paint(c, "\x1b[2m", log_line)));
-                }
-            }
-        }
-    }
-    printer.lines(&out);
-
-    let env = &ctx.env.name;
-    let (code, message) = if let Some(drift) = plan.drift(env) {
+    let mut plan = crate::pipeline::pending::plan(set, &records, handler);
+    plan.unreachable = handler.unreachable(set, &records, &deployed?);
+    listing::status(printer, set, &plan);
+    let name = &env.name;
+    let (code, message, finding) = if let Some(drift) = plan.drift(name) {
         let err = Error::from(drift);
-        printer.error(&err);
-        (exit::INCONSISTENT, err.to_string())
+        (exit::INCONSISTENT, err.to_string(), Some(err))
     } else if !plan.pending.is_empty() {
         (
             exit::PENDING,
             format!(
-                "{} pending migration(s); run `dbdeploy migrate {env}`",
+                "{} pending migration(s); run `dbdeploy migrate {name}`",
                 plan.pending.len()
             ),
+            None,
         )
     } else {
-        (exit::SUCCESS, format!("{env} is up to date"))
+        (exit::SUCCESS, format!("{name} is up to date"), None)
     };
-    printer.result(&message);
-    if printer.json_mode() {
-        let result = json!({
-            "tracking_table_exists": table_exists,
-            "applied": plan.applied.iter().map(|(n, at)| json!({"name": n, "finished_at": at})).collect::<Vec<_>>(),
-            "pending": plan.pending.iter().map(|m| &m.name).collect::<Vec<_>>(),
-            "failed": plan.failed.iter().map(|(n, logs)| json!({"name": n, "logs": logs})).collect::<Vec<_>>(),
-            "modified": plan.modified,
-            "missing": plan.missing,
-            "unreachable": plan.unreachable,
-            "out_of_order": plan.out_of_order,
-            "exit_code": code,
-        });
-        printer.json(
-            &json::Document {
-                status: Status::Success,
-                operation: OPERATION,
-                environment: env,
-                mode: Some(ctx.env.mode.as_str()),
-                result,
-                message: &message,
-                error: None,
-                recovery: None,
-            }
-            .render(),
-        );
-    }
-    Ok(code)
+    let result = StatusResult {
+        tracking_table_exists: table_exists,
+        applied: plan
+            .applied
+            .iter()
+            .map(|(n, at)| Applied {
+                name: n,
+                finished_at: at.as_deref(),
+            })
+            .collect(),
+        pending: plan.pending.iter().map(|m| m.name.as_str()).collect(),
+        failed: plan
+            .failed
+            .iter()
+            .map(|(n, logs)| Failed {
+                name: n,
+                logs: logs.as_deref(),
+            })
+            .collect(),
+        modified: &plan.modified,
+        missing: &plan.missing,
+        unreachable: &plan.unreachable,
+        out_of_order: &plan.out_of_order,
+        exit_code: code,
+    };
+    Ok(Response {
+        line: Line::Plain,
+        finding,
+        exit_code: code,
+        ..Response::success(OPERATION, name, Some(env.mode), message, &result)
+    })
 }
 
 /// `status` for an external tool: what its `status_command` reports pending. Applied migrations
 /// are in the tool's own history, which its own status command shows.
-async fn external(p: &PreparedExternal, printer: &Printer) -> u8 {
-    let env = &p.env.name;
-    let target = p.env.target.describe();
-    printer.event(Event::Start {
-        command: "status",
-        environment: env,
-        mode: p.env.mode,
-        target: &target,
-        tool: crate::external::NAME,
-        dry_run: false,
-    });
-    let pending = match crate::external::pending(&p.tool, &p.env).await {
+async fn external(env: &EnvSettings, tool: &ExternalTool, printer: &Printer) -> Response {
+    let name = &env.name;
+    let pending = match crate::external::pending(tool, env).await {
         Ok(pending) => pending,
-        Err(e) => return fail_early(printer, OPERATION, env, &e.into()),
+        Err(e) => return Response::failed(OPERATION, name, e.into()),
     };
-    let c = printer.color();
-    printer.line(&paint(
-        c,
-        "\x1b[1m",
-        &format!("Pending, as status_command reports ({})", pending.len()),
-    ));
-    for name in &pending {
-        printer.line(&format!("  · {name}"));
-    }
+    listing::external_pending(printer, &pending);
     let (code, message) = if pending.is_empty() {
-        (exit::SUCCESS, format!("{env} is up to date"))
+        (exit::SUCCESS, format!("{name} is up to date"))
     } else {
         (
             exit::PENDING,
             format!(
-                "{} pending migration(s); run `dbdeploy migrate {env}`",
+                "{} pending migration(s); run `dbdeploy migrate {name}`",
                 pending.len()
             ),
         )
     };
-    printer.result(&message);
-    if printer.json_mode() {
-        printer.json(
-            &json::Document {
-                status: Status::Success,
-                operation: OPERATION,
-                environment: env,
-                mode: Some(p.env.mode.as_str()),
-                result: json!({
-                    "source": "status_command",
-                    "pending": pending,
-                    "exit_code": code,
-                }),
-                message: &message,
-                error: None,
-                recovery: None,
-            }
-            .render(),
-        );
+    let result = to_value(&ExternalStatus {
+        source: "status_command",
+        pending: &pending,
+        exit_code: code,
+    });
+    Response {
+        line: Line::Plain,
+        exit_code: code,
+        result,
+        ..Response::success(OPERATION, name, Some(env.mode), message, &())
     }
-    code
 }

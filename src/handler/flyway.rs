@@ -275,7 +275,7 @@ impl Flyway {
             Dialect::MySql => "SUBSTRING_INDEX(USER(),'@',1)".to_owned(),
             // SQLite has no users (Flyway writes ""); the operator says more.
             Dialect::Sqlite => {
-                args.push(Value::Text(truncate(&crate::settings::operator().0, 100)));
+                args.push(Value::Text(truncate(&crate::operator::operator().0, 100)));
                 p(5)
             }
         };

@@ -2,14 +2,20 @@
 
 use std::time::Duration;
 
-use super::{Event, Outcome, Printer};
+use super::{Printer, Status};
 use crate::error::Error;
+use crate::pipeline::event::{Event, Outcome, duration};
 
-const GREEN: &str = "\x1b[32m";
-const RED: &str = "\x1b[31m";
-const YELLOW: &str = "\x1b[33m";
-const DIM: &str = "\x1b[2m";
-const BOLD: &str = "\x1b[1m";
+/// Green: passed, applied.
+pub const GREEN: &str = "\x1b[32m";
+/// Red: failed.
+pub const RED: &str = "\x1b[31m";
+/// Yellow: warnings, cancellations.
+pub const YELLOW: &str = "\x1b[33m";
+/// Dim: details.
+pub const DIM: &str = "\x1b[2m";
+/// Bold: headings.
+pub const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 
 /// Paints `text` when colours are on.
@@ -22,25 +28,22 @@ pub fn paint(color: bool, style: &str, text: &str) -> String {
     }
 }
 
-/// A duration the way people read it: `12 ms`, `3.4 s`, `2 min 5 s`.
-#[must_use]
-pub fn duration(d: Duration) -> String {
-    let ms = d.as_millis();
-    if ms < 1000 {
-        format!("{ms} ms")
-    } else if ms < 60_000 {
-        format!("{:.1} s", d.as_secs_f64())
-    } else {
-        format!("{} min {} s", d.as_secs() / 60, d.as_secs() % 60)
-    }
-}
-
 fn mark(color: bool, outcome: Outcome) -> String {
     match outcome {
         Outcome::Ok => paint(color, GREEN, "✓"),
         Outcome::Failed => paint(color, RED, "✗"),
         Outcome::Skipped => paint(color, DIM, "-"),
         Outcome::Warning => paint(color, YELLOW, "!"),
+    }
+}
+
+/// The mark before a command's last line.
+#[must_use]
+pub fn status_mark(color: bool, status: Status) -> String {
+    match status {
+        Status::Success => paint(color, GREEN, "✓"),
+        Status::Cancelled => paint(color, YELLOW, "!"),
+        Status::Error => paint(color, RED, "✗"),
     }
 }
 

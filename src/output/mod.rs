@@ -1,90 +1,125 @@
-//! Everything dbdeploy prints. The pipeline never prints: it sends [`Event`]s to a
-//! [`Reporter`]; the [`Printer`] renders them for people, and commands hand it one JSON
-//! document at the end. Every byte passes through `redact::scrub` on its way out.
+//! Everything dbdeploy prints. The pipeline sends [`Event`]s as it runs and each command ends
+//! with one [`Response`] (a typed, serialisable result); the [`Printer`] renders both, for
+//! people (`human.rs`) or as one JSON document (`json.rs`). Nothing else in the crate writes
+//! to stdout or stderr, and every byte passes through `redact::scrub` on its way out.
 
 pub mod human;
 pub mod json;
-
-use std::time::Duration;
+pub mod listing;
 
 use crate::config::Mode;
+use crate::error::Error;
+use crate::pipeline::event::{Event, Reporter};
 use crate::settings::OutputSettings;
 
-/// How a step ended.
+pub use json::Status;
+
+/// How the last human line of a command looks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// It passed.
-    Ok,
-    /// It failed.
-    Failed,
-    /// It did not run, for a stated reason.
-    Skipped,
-    /// It passed with something worth attention.
-    Warning,
+pub enum Line {
+    /// `✓`, `!` or `✗` (by status), then the message.
+    Marked,
+    /// The message alone.
+    Plain,
+    /// No line: the error says it all.
+    None,
 }
 
-/// Something the pipeline wants the user to know, as it happens.
+/// Backup and rollback facts of a failed (or rolled back) run, for `recovery` in JSON.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Recovery {
+    /// The backup this run made or restored.
+    pub backup_id: Option<String>,
+    /// The command that restores it, when that is still the way back.
+    pub rollback_command: Option<String>,
+    /// A restore was started.
+    pub rollback_initiated: bool,
+    /// What it did.
+    pub rollback_status: Option<String>,
+}
+
+/// How a command ended: what it tells people and what its JSON document holds.
 #[derive(Debug)]
-pub enum Event<'a> {
-    /// The run starts.
-    Start {
-        /// `migrate`, `status`, ...
-        command: &'a str,
-        /// The environment name.
-        environment: &'a str,
-        /// Its mode.
-        mode: Mode,
-        /// A password-free description of the database.
-        target: &'a str,
-        /// The migration format.
-        tool: &'a str,
-        /// A dry run.
-        dry_run: bool,
-    },
-    /// A pipeline step finished.
-    Step {
-        /// Its name.
-        name: &'a str,
-        /// How it ended.
-        outcome: Outcome,
-        /// One line of detail.
-        detail: String,
-    },
-    /// A migration starts.
-    MigrationStarted {
-        /// Its name.
-        name: &'a str,
-    },
-    /// A migration was applied.
-    MigrationApplied {
-        /// Its name.
-        name: &'a str,
-        /// How long it took.
-        duration: Duration,
-        /// Whether it ran in one transaction.
-        atomic: bool,
-    },
-    /// A migration failed.
-    MigrationFailed {
-        /// Its name.
-        name: &'a str,
-        /// How long it ran.
-        duration: Duration,
-    },
-    /// One pending migration in a dry run.
-    Preview(&'a crate::pipeline::preview::MigrationPreview),
-    /// One line an external tool's command wrote, as it writes it.
-    ToolOutput(&'a str),
-    /// Something that does not stop the run.
-    Warning(String),
-    /// A plain indented line of context (the approval summary).
-    Note(String),
+pub struct Response {
+    /// `deploy-migrations`, `migration-status`, ...
+    pub operation: &'static str,
+    /// The environment name (empty for `init`).
+    pub environment: String,
+    /// `dev` or `deploy`, once known.
+    pub mode: Option<Mode>,
+    /// `success`, `error` or `cancelled`.
+    pub status: Status,
+    /// One sentence for people.
+    pub message: String,
+    /// How the message is shown.
+    pub line: Line,
+    /// The command's typed result, serialised.
+    pub result: serde_json::Value,
+    /// The error, on failure.
+    pub error: Option<Error>,
+    /// Backup and rollback facts, when the command knows them.
+    pub recovery: Option<Recovery>,
+    /// What the command found wrong (drift, for `status`): shown like an error, with its
+    /// hints, while the command itself succeeded and its exit code tells.
+    pub finding: Option<Error>,
+    /// The process exit code.
+    pub exit_code: u8,
 }
 
-/// Receives pipeline events.
-pub trait Reporter {
-    /// Handles one event.
-    fn event(&self, event: Event<'_>);
+impl Response {
+    /// A response for an error that happened before the command could do anything else.
+    #[must_use]
+    pub fn failed(operation: &'static str, environment: &str, error: Error) -> Self {
+        let status = if matches!(error, Error::Approval(_)) {
+            Status::Cancelled
+        } else {
+            Status::Error
+        };
+        Self {
+            operation,
+            environment: environment.to_owned(),
+            mode: None,
+            status,
+            message: error.to_string(),
+            line: Line::None,
+            result: serde_json::Value::Object(serde_json::Map::new()),
+            exit_code: error.exit_code(),
+            error: Some(error),
+            recovery: None,
+            finding: None,
+        }
+    }
+
+    /// A successful response.
+    #[must_use]
+    pub fn success(
+        operation: &'static str,
+        environment: &str,
+        mode: Option<Mode>,
+        message: String,
+        result: &impl serde::Serialize,
+    ) -> Self {
+        Self {
+            operation,
+            environment: environment.to_owned(),
+            mode,
+            status: Status::Success,
+            message,
+            line: Line::Marked,
+            result: to_value(result),
+            error: None,
+            recovery: None,
+            finding: None,
+            exit_code: crate::error::exit::SUCCESS,
+        }
+    }
+}
+
+/// A typed result as the JSON value of a document.
+#[must_use]
+pub fn to_value(result: &impl serde::Serialize) -> serde_json::Value {
+    serde_json::to_value(result)
+        .unwrap_or_else(|_| serde_json::Value::Object(serde_json::Map::new()))
 }
 
 /// Owns stdout and stderr and the user's output preferences.
@@ -175,21 +210,44 @@ impl Printer {
     }
 
     /// Renders an error with its cause chain and hints on stderr.
-    pub fn error(&self, err: &crate::error::Error) {
+    pub fn error(&self, err: &Error) {
         let text = human::render_error(err, self.settings.color);
-        write(
-            std::io::stderr().lock(),
-            &format!("{}\n", crate::redact::scrub(&text)),
-        );
+        self.stderr(&format!("{text}\n"));
+    }
+
+    /// Writes straight to stderr, whatever the mode: messages about the process itself
+    /// (an interrupt) that must be seen at once.
+    pub fn stderr(&self, text: &str) {
+        write(std::io::stderr().lock(), &crate::redact::scrub(text));
     }
 
     /// Writes the one JSON document to stdout.
-    pub fn json(&self, doc: &serde_json::Value) {
+    fn json(&self, doc: &serde_json::Value) {
         let text = serde_json::to_string_pretty(doc).unwrap_or_else(|_| "{}".into());
         write(
             std::io::stdout().lock(),
             &format!("{}\n", crate::redact::scrub(&text)),
         );
+    }
+
+    /// Ends a command: its error (with causes and hints), its last line, and under `--json`
+    /// its document. Returns the exit code.
+    pub fn finish(&self, response: Response) -> u8 {
+        if let Some(e) = response.error.as_ref().or(response.finding.as_ref()) {
+            self.error(e);
+        }
+        match response.line {
+            Line::Marked => {
+                let mark = human::status_mark(self.color(), response.status);
+                self.result(&format!("{mark} {}", response.message));
+            }
+            Line::Plain => self.result(&response.message),
+            Line::None => {}
+        }
+        if self.json_mode() {
+            self.json(&json::document(&response));
+        }
+        response.exit_code
     }
 }
 

@@ -7,34 +7,21 @@
 //! is recorded first and a failure is recorded the tool's way, which blocks until resolved.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::Utc;
 
-use super::Context;
 use super::approve::Approved;
+use super::deploy::DeployPlan;
+use super::trail::Changed;
+use super::{Ctx, Event, Trail};
+use crate::backup::RollbackOutcome;
 use crate::engine::{Database, ScriptError};
 use crate::error::Error;
+use crate::handler::Handler;
 use crate::interrupt::{self, Interrupted, Partial};
-use crate::migration::{Migration, TxMode};
-use crate::output::Event;
+use crate::migration::{Migration, MigrationSet, TxMode};
 use crate::sql::split;
-
-/// A migration that was applied in this run.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AppliedMigration {
-    /// Its name.
-    pub name: String,
-    /// How long it took.
-    #[serde(rename = "duration_seconds", serialize_with = "seconds")]
-    pub duration: Duration,
-    /// Whether it ran in one transaction.
-    pub atomic: bool,
-}
-
-fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_f64((d.as_secs_f64() * 1000.0).round() / 1000.0)
-}
 
 /// A migration failed; what ran, what was undone, and where.
 #[derive(Debug, thiserror::Error)]
@@ -61,13 +48,15 @@ pub struct ApplyError {
     /// The connection was lost during the commit: whether it committed is unknown.
     pub commit_unknown: bool,
     /// What the automatic restore from this run's backup did.
-    pub rollback: Option<super::rollback::RollbackOutcome>,
+    pub rollback: Option<RollbackOutcome>,
     /// The format recorded the failure (a dirty or unfinished row); false for dbmate, where a
     /// migration that failed part-way stays pending.
     pub failure_recorded: bool,
 }
 
-fn position(statement: &Option<usize>, line: &Option<usize>) -> String {
+/// Where in a script a failure happened, for messages: ` at statement 2 (line 7)`.
+#[must_use]
+pub fn position(statement: &Option<usize>, line: &Option<usize>) -> String {
     match (statement, line) {
         (Some(s), Some(l)) => format!(" at statement {s} (line {l})"),
         (None, Some(l)) => format!(" at line {l}"),
@@ -155,32 +144,41 @@ impl ApplyError {
     }
 }
 
-/// Applies the approved migrations; `applied` collects each success as it happens.
+/// Applies the approved migrations of `set`; `trail.changed` collects each success as it
+/// happens.
 ///
 /// # Errors
 /// The first failing migration, or a database error writing the tracking table.
 pub async fn run<D: Database>(
-    ctx: &Context<'_>,
+    cx: &Ctx<'_>,
     db: &mut D,
-    approved: Approved<'_>,
-    applied: &mut Vec<AppliedMigration>,
+    handler: &dyn Handler,
+    set: &MigrationSet,
+    approved: &Approved<DeployPlan>,
+    trail: &mut Trail,
 ) -> Result<(), Error> {
-    let handler = ctx.handler;
     let dialect = db.dialect();
-    if !super::tracking_table_exists(db, handler).await? {
+    if !super::verify::tracking_table_exists(db, handler).await? {
         for stmt in handler.create_table(dialect) {
             db.execute(&stmt).await?;
         }
     }
-    let total = approved.migrations().len();
+    let migrations: Vec<&Migration> = approved
+        .plan()
+        .selected
+        .iter()
+        .map(|&i| &set.migrations[i])
+        .collect();
+    let applied = &mut trail.changed;
+    let total = migrations.len();
     // Whether a commit of this run has not been waited for (see `relaxed` below).
     let mut unflushed = false;
-    for (i, m) in approved.migrations().iter().enumerate() {
+    for (i, m) in migrations.iter().enumerate() {
         // Ctrl-C: the migration before this one finished; nothing after it starts.
         if interrupt::requested() {
             flush(db, unflushed).await;
             return Err(Box::new(Interrupted {
-                environment: ctx.env.name.clone(),
+                environment: cx.env.name.clone(),
                 applied: applied.len(),
                 not_started: total - applied.len(),
                 partial: None,
@@ -188,8 +186,7 @@ pub async fn run<D: Database>(
             })
             .into());
         }
-        ctx.reporter
-            .event(Event::MigrationStarted { name: &m.name });
+        cx.reporter.event(Event::MigrationStarted { name: &m.name });
         let started = Instant::now();
         let atomic = db.transactional_ddl() && m.transaction == TxMode::Wrapped;
         // Every atomic migration but the run's last commits without waiting for its WAL flush
@@ -201,9 +198,9 @@ pub async fn run<D: Database>(
         // next deploy applies them again. A run that stops early flushes explicitly.
         let relaxed = atomic && i + 1 < total;
         let outcome = if atomic {
-            apply_atomic(ctx, db, m, relaxed).await
+            apply_atomic(handler, db, m, relaxed).await
         } else {
-            apply_non_atomic(ctx, db, m).await
+            apply_non_atomic(handler, db, m).await
         };
         let duration = started.elapsed();
         match outcome {
@@ -211,19 +208,19 @@ pub async fn run<D: Database>(
                 // A commit waited for (also the autocommits of a non-atomic migration) covers
                 // every commit before it.
                 unflushed = relaxed;
-                ctx.reporter.event(Event::MigrationApplied {
+                cx.reporter.event(Event::MigrationApplied {
                     name: &m.name,
                     duration,
                     atomic,
                 });
-                applied.push(AppliedMigration {
+                applied.push(Changed {
                     name: m.name.clone(),
                     duration,
                     atomic,
                 });
             }
             Err(failure) => {
-                ctx.reporter.event(Event::MigrationFailed {
+                cx.reporter.event(Event::MigrationFailed {
                     name: &m.name,
                     duration,
                 });
@@ -235,7 +232,7 @@ pub async fn run<D: Database>(
                 let commit_unknown = connection_lost && failure.at_commit;
                 if let Some((ran, of)) = failure.interrupted {
                     return Err(Box::new(Interrupted {
-                        environment: ctx.env.name.clone(),
+                        environment: cx.env.name.clone(),
                         applied: applied.len(),
                         not_started: total - applied.len() - 1,
                         partial: Some(Partial {
@@ -248,7 +245,7 @@ pub async fn run<D: Database>(
                     .into());
                 }
                 return Err(Box::new(ApplyError {
-                    environment: ctx.env.name.clone(),
+                    environment: cx.env.name.clone(),
                     migration: m.name.clone(),
                     path: m.path.clone(),
                     message: failure.error.message,
@@ -300,7 +297,7 @@ impl Failure {
 }
 
 async fn apply_atomic<D: Database>(
-    ctx: &Context<'_>,
+    handler: &dyn Handler,
     db: &mut D,
     m: &Migration,
     relaxed: bool,
@@ -319,10 +316,7 @@ async fn apply_atomic<D: Database>(
                 interrupted: None,
                 at_commit: false,
             })?;
-        for stmt in
-            ctx.handler
-                .record_applied(dialect, m, started_at, Utc::now(), started.elapsed())
-        {
+        for stmt in handler.record_applied(dialect, m, started_at, Utc::now(), started.elapsed()) {
             db.execute(&stmt)
                 .await
                 .map_err(|e| Failure::rolled_back(e.to_string()))?;
@@ -341,13 +335,13 @@ async fn apply_atomic<D: Database>(
 }
 
 async fn apply_non_atomic<D: Database>(
-    ctx: &Context<'_>,
+    handler: &dyn Handler,
     db: &mut D,
     m: &Migration,
 ) -> Result<(), Failure> {
     let dialect = db.dialect();
     let started = Instant::now();
-    let (row_id, start) = ctx.handler.record_started(dialect, m, Utc::now());
+    let (row_id, start) = handler.record_started(dialect, m, Utc::now());
     for stmt in &start {
         // Nothing of the script has run yet, so nothing needs undoing.
         db.execute(stmt)
@@ -385,7 +379,7 @@ async fn apply_non_atomic<D: Database>(
                 m.name
             ),
         };
-        for stmt in ctx.handler.record_failed(dialect, &row_id, &logs) {
+        for stmt in handler.record_failed(dialect, &row_id, &logs) {
             if let Err(e) = db.execute(&stmt).await {
                 tracing::warn!("cannot record the failure in the tracking table: {e}");
             }
@@ -397,10 +391,7 @@ async fn apply_non_atomic<D: Database>(
             at_commit: false,
         });
     }
-    for stmt in ctx
-        .handler
-        .record_finished(dialect, &row_id, Utc::now(), started.elapsed())
-    {
+    for stmt in handler.record_finished(dialect, &row_id, Utc::now(), started.elapsed()) {
         db.execute(&stmt).await.map_err(|e| Failure {
             error: ScriptError {
                 message: format!("the migration ran, but recording it failed: {e}"),

@@ -1,13 +1,18 @@
-//! Step 8: the backup. Taken after approval and only when something is pending, on the run's
-//! own connection while it holds the deploy lock, so the copy, its manifest (migrations
-//! applied, schema fingerprint) and the database agree. `dbdeploy backup` uses the same code.
+//! Step 8: the backup. Taken after approval and only when something is to be changed, on the
+//! run's own connection while it holds the deploy lock, so the copy, its manifest (migrations
+//! applied, schema fingerprint) and the database agree. `dbdeploy backup` is the
+//! [`BackupNow`] operation: the same pipeline with this step as its whole work.
 
 use std::time::Instant;
 
 use chrono::Utc;
 
+use super::approve::{Approved, Summary};
+use super::event::duration;
+use super::{Ctx, Event, Operation, Outcome, RunOptions, Trail};
 use crate::backup::{BackupError, BackupProvider, BackupStore, Manifest, Provider, store};
 use crate::engine::Database;
+use crate::error::Error;
 use crate::handler::Handler;
 use crate::settings::EnvSettings;
 
@@ -74,7 +79,7 @@ pub async fn create<D: Database>(
         what: what.to_owned(),
         message: e.to_string(),
     };
-    let records = super::read_records(db, handler)
+    let records = super::verify::read_records(db, handler)
         .await
         .map_err(|e| failed("reading the tracking table", &e))?;
     let schema = crate::schema::snapshot(db)
@@ -113,7 +118,7 @@ pub async fn create<D: Database>(
         }),
         size_bytes: written.size,
         sha256: written.sha256,
-        migration_tool: crate::handler::tool_name(env.tool).to_owned(),
+        migration_tool: env.tool.as_str().to_owned(),
         migrations: records
             .iter()
             .filter(|r| r.state == crate::migration::RecordState::Applied)
@@ -137,6 +142,151 @@ pub async fn create<D: Database>(
         dir: store.dir,
         pruned,
     })
+}
+
+/// Step 8: a backup when the environment requires one, unless `--skip-backup`.
+///
+/// # Errors
+/// A backup that cannot be made stops the run before any change.
+pub async fn step<D: Database>(
+    cx: &Ctx<'_>,
+    db: &mut D,
+    run_id: &str,
+) -> Result<BackupStatus, Error> {
+    if !cx.env.backup_before_migrate {
+        cx.step(
+            "backup",
+            Outcome::Skipped,
+            "not required for this environment".into(),
+        );
+        return Ok(BackupStatus::NotConfigured);
+    }
+    if cx.options.skip_backup {
+        cx.step(
+            "backup",
+            Outcome::Warning,
+            "skipped (--skip-backup): there is no way back if this deploy fails".into(),
+        );
+        return Ok(BackupStatus::Skipped);
+    }
+    let started = Instant::now();
+    match create(
+        db,
+        cx.env,
+        cx.handler(),
+        &format!("before deploy run {run_id}"),
+    )
+    .await
+    {
+        Ok(created) => {
+            let m = &created.manifest;
+            let size = m.size_bytes.map_or_else(
+                || "kept by the backup command".to_owned(),
+                crate::backup::human_bytes,
+            );
+            cx.step(
+                "backup",
+                Outcome::Ok,
+                format!(
+                    "{} ({size}) in {} ({})",
+                    m.id,
+                    created.dir.display(),
+                    duration(started.elapsed())
+                ),
+            );
+            if !created.pruned.is_empty() {
+                cx.reporter.event(Event::Note(format!(
+                    "retention (keep {}): deleted {}",
+                    cx.env.backup.keep,
+                    created.pruned.join(", ")
+                )));
+            }
+            Ok(BackupStatus::Created(Box::new(created)))
+        }
+        Err(e) => {
+            cx.step("backup", Outcome::Failed, e.to_string());
+            Err(e.into())
+        }
+    }
+}
+
+/// The backup line of an approval summary.
+#[must_use]
+pub fn safeguard(env: &EnvSettings, options: &RunOptions) -> String {
+    if options.skip_backup {
+        "NO backup (--skip-backup)".to_owned()
+    } else if env.backup_before_migrate {
+        format!(
+            "backup before apply (kept: {}) · automatic rollback on failure {}",
+            env.backup.keep,
+            if env.rollback_on_failure { "on" } else { "off" }
+        )
+    } else {
+        "no backup (not required)".to_owned()
+    }
+}
+
+/// `dbdeploy backup ENV`: a backup now, under the deploy lock so the copy and its manifest
+/// agree with the tracking table. Works without the migrations folder.
+pub struct BackupNow;
+
+impl Operation for BackupNow {
+    type Plan = ();
+    type Done = Created;
+
+    fn command(&self) -> &'static str {
+        "backup"
+    }
+
+    fn operation(&self, _dry_run: bool) -> &'static str {
+        "create-backup"
+    }
+
+    async fn plan<D: Database>(
+        &self,
+        _cx: &Ctx<'_>,
+        _db: &mut D,
+        trail: &mut Trail,
+    ) -> Result<(), Error> {
+        trail.changes_schema = false;
+        Ok(())
+    }
+
+    fn is_empty(&self, _plan: &()) -> bool {
+        false
+    }
+
+    fn preview(&self, _cx: &Ctx<'_>, _plan: &()) {}
+
+    fn summary(&self, _cx: &Ctx<'_>, _plan: &()) -> Summary {
+        // A backup reads the database and writes a file: nothing to approve.
+        Summary::NotNeeded
+    }
+
+    fn backs_up(&self) -> bool {
+        false
+    }
+
+    async fn apply<D: Database>(
+        &self,
+        cx: &Ctx<'_>,
+        db: &mut D,
+        _approved: Approved<()>,
+        trail: &mut Trail,
+    ) -> Result<Created, Error> {
+        match create(db, cx.env, cx.handler(), "manual").await {
+            Ok(created) => {
+                cx.step(
+                    "backup",
+                    Outcome::Ok,
+                    format!("{} in {}", created.manifest.id, created.dir.display()),
+                );
+                trail.backup = Some(BackupStatus::Created(Box::new(created.clone())));
+                Ok(created)
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
 }
 
 /// Free space needed for a backup: the database's size, a safe upper bound for every provider.

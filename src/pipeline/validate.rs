@@ -1,11 +1,14 @@
 //! Step 1: offline validation — the migrations folder parses and the flags make sense.
-//! Nothing here touches a database.
+//! Nothing here touches a database. The folder is loaded before the pipeline starts (a broken
+//! folder is a usage error, exit 2); the step reports what was loaded.
 
+use super::{Ctx, Outcome, Trail};
 use crate::config::ConfigError;
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::migration::MigrationSet;
 use crate::settings::EnvSettings;
+use crate::source::Source;
 
 /// Loads and checks the migrations.
 ///
@@ -27,4 +30,31 @@ pub fn run(
         .into());
     }
     Ok(set)
+}
+
+/// Reports what was validated: the folder's warnings and its migrations, or the external
+/// tool's commands. A run on the tracking table alone (backup, rollback) validated nothing.
+pub fn report(cx: &Ctx<'_>, command: &str, trail: &mut Trail) {
+    match cx.source {
+        Source::Files { set, .. } => {
+            for w in &set.warnings {
+                cx.warn(trail, w.clone());
+            }
+            cx.step(
+                "validate",
+                Outcome::Ok,
+                format!(
+                    "{} migrations in {}",
+                    set.migrations.len(),
+                    set.dir.display()
+                ),
+            );
+        }
+        Source::External(_) if command == "migrate" => cx.step(
+            "validate",
+            Outcome::Ok,
+            "status_command and apply_command configured".into(),
+        ),
+        Source::External(_) | Source::Tracking(_) => {}
+    }
 }

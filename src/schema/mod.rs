@@ -27,7 +27,7 @@ use crate::engine::{ColKind, Database, DbError, Dialect, Stmt, Value};
 /// Tables left out of every snapshot: dbdeploy writes `_dbdeploy_history` during every run, so
 /// including it would make each deploy look like drift. The migration tools' own tracking tables
 /// stay in: their structure is part of what a deploy manages.
-pub const EXCLUDED_TABLES: &[&str] = &[crate::pipeline::log::HISTORY_TABLE];
+pub const EXCLUDED_TABLES: &[&str] = &[crate::history::HISTORY_TABLE];
 
 /// Version of the text format. Snapshots of different versions are not comparable; a reader
 /// that finds another version should re-record rather than report drift.

@@ -1,0 +1,77 @@
+//! Step 2: the run's one session. Connecting retries refused connections for the configured
+//! wait; a dry run gets a read-only session. After a connection lost mid-run, [`reconnect`]
+//! gets a new session and the deploy lock back, so that a failure can still be restored and
+//! logged.
+
+use super::{Ctx, Outcome, Trail};
+use crate::engine::{ConnectOptions, Database};
+use crate::error::Error;
+
+/// Connects and reads the server version.
+///
+/// # Errors
+/// When the server cannot be reached within the configured wait.
+pub async fn connect<D: Database>(
+    cx: &Ctx<'_>,
+    read_only: bool,
+    trail: &mut Trail,
+) -> Result<D, Error> {
+    let mut db = match D::connect(&cx.env.target, options(cx, read_only)).await {
+        Ok(db) => db,
+        Err(e) => {
+            cx.step(
+                "connect",
+                Outcome::Failed,
+                "cannot reach the database".into(),
+            );
+            return Err(e.into());
+        }
+    };
+    let version = db.server_version().await?;
+    let ro = if read_only { ", read-only session" } else { "" };
+    cx.step("connect", Outcome::Ok, format!("{version}{ro}"));
+    trail.server_version = Some(version);
+    Ok(db)
+}
+
+/// The connection options of the environment.
+#[must_use]
+pub fn options(cx: &Ctx<'_>, read_only: bool) -> ConnectOptions {
+    ConnectOptions {
+        wait: cx.env.connect_wait,
+        lock_wait: cx.env.lock_timeout,
+        read_only,
+    }
+}
+
+/// After the connection was lost mid-run: a new session, and the deploy lock again. Returns
+/// whether the lock is held again.
+pub async fn reconnect<D: Database>(cx: &Ctx<'_>, db: &mut D) -> bool {
+    match D::connect(&cx.env.target, options(cx, false)).await {
+        // The old session is gone; dropping it only frees the socket.
+        Ok(new) => *db = new,
+        Err(e) => {
+            cx.step("reconnect", Outcome::Failed, e.to_string());
+            return false;
+        }
+    }
+    match super::lock::acquire(cx, db).await {
+        // Released with the first lock's keys at the end of the run (the same keys).
+        Ok(_) => {
+            cx.step(
+                "reconnect",
+                Outcome::Ok,
+                "connected again and took the deploy lock again".into(),
+            );
+            true
+        }
+        Err(e) => {
+            cx.step(
+                "reconnect",
+                Outcome::Warning,
+                format!("connected again, but not locked: {e}"),
+            );
+            false
+        }
+    }
+}

@@ -1,0 +1,343 @@
+//! `dbdeploy migrate`: apply what is pending. With a migrations folder, dbdeploy applies each
+//! migration and writes the tool's tracking row; with an external tool, its `apply_command`
+//! does (see `pipeline/external.rs`). Either way the steps around it are the pipeline's:
+//! checks before, drift under the lock, approval, backup, health after, verification.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use super::approve::{Approved, Summary};
+use super::event::duration;
+use super::preview::MigrationPreview;
+use super::{Ctx, Event, Operation, Outcome, Trail};
+use crate::engine::Database;
+use crate::error::Error;
+use crate::handler::Handler;
+use crate::migration::MigrationSet;
+use crate::source::Source;
+
+/// Apply the pending migrations, up to `to` when given (a migration name).
+#[derive(Debug, Default)]
+pub struct Deploy {
+    /// Stop after this migration (inclusive).
+    pub to: Option<String>,
+}
+
+/// What a deploy will apply.
+#[derive(Debug, Default)]
+pub struct DeployPlan {
+    /// The pending migrations selected, in apply order.
+    pub pending: Vec<String>,
+    /// Their positions in the migrations folder (a folder's deploy).
+    pub selected: Vec<usize>,
+    /// Their previews (a folder's deploy).
+    pub previews: Vec<MigrationPreview>,
+}
+
+impl Operation for Deploy {
+    type Plan = DeployPlan;
+    type Done = ();
+
+    fn command(&self) -> &'static str {
+        "migrate"
+    }
+
+    fn operation(&self, dry_run: bool) -> &'static str {
+        if dry_run {
+            "preview-migrations"
+        } else {
+            "deploy-migrations"
+        }
+    }
+
+    async fn check<D: Database>(
+        &self,
+        cx: &Ctx<'_>,
+        db: &mut D,
+        trail: &mut Trail,
+    ) -> Result<(), Error> {
+        super::precheck::run(cx, db, trail).await
+    }
+
+    async fn plan<D: Database>(
+        &self,
+        cx: &Ctx<'_>,
+        db: &mut D,
+        trail: &mut Trail,
+    ) -> Result<DeployPlan, Error> {
+        let plan = match cx.source {
+            Source::Files { handler, set } => {
+                plan_files(cx, db, *handler, set, self.to.as_deref(), trail).await?
+            }
+            Source::External(tool) => super::external::plan(cx, db, tool, trail).await?,
+            Source::Tracking(_) => DeployPlan::default(),
+        };
+        trail.planned = plan.pending.len();
+        trail.pending.clone_from(&plan.pending);
+        Ok(plan)
+    }
+
+    fn is_empty(&self, plan: &DeployPlan) -> bool {
+        plan.pending.is_empty()
+    }
+
+    fn preview(&self, cx: &Ctx<'_>, plan: &DeployPlan) {
+        match cx.source {
+            Source::External(tool) => super::external::preview(cx, tool, plan),
+            _ => {
+                for p in &plan.previews {
+                    cx.reporter.event(Event::Preview(p));
+                }
+                cx.step(
+                    "preview",
+                    Outcome::Ok,
+                    "dry run: nothing was changed".into(),
+                );
+            }
+        }
+    }
+
+    fn summary(&self, cx: &Ctx<'_>, plan: &DeployPlan) -> Summary {
+        if let Source::External(tool) = cx.source {
+            return super::external::summary(cx, tool, plan);
+        }
+        let mut notes = Vec::new();
+        for p in &plan.previews {
+            let atomic = if p.atomic { "atomic" } else { "NOT atomic" };
+            let risks = if p.risks.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", risks: {}",
+                    p.risks
+                        .iter()
+                        .map(|x| x.code)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            };
+            notes.push(format!(
+                "{} (~{:.1} s, {atomic}{risks})",
+                p.name, p.estimated_duration_seconds
+            ));
+        }
+        let backup = super::backup::safeguard(cx.env, cx.options);
+        notes.push(format!(
+            "safeguards: deploy lock held · checksums verified · {backup} · stops at the first failure"
+        ));
+        Summary::Ask {
+            headline: format!(
+                "environment `{}` is protected: {} migration(s) will be applied",
+                cx.env.name,
+                plan.previews.len()
+            ),
+            notes,
+        }
+    }
+
+    fn backs_up(&self) -> bool {
+        true
+    }
+
+    async fn apply<D: Database>(
+        &self,
+        cx: &Ctx<'_>,
+        db: &mut D,
+        approved: Approved<DeployPlan>,
+        trail: &mut Trail,
+    ) -> Result<(), Error> {
+        trail.touched = true;
+        match cx.source {
+            Source::Files { handler, set } => {
+                apply_files(cx, db, *handler, set, &approved, trail).await
+            }
+            Source::External(tool) => super::external::apply(cx, db, tool, &approved, trail).await,
+            Source::Tracking(_) => Ok(()),
+        }
+    }
+
+    async fn verify<D: Database>(
+        &self,
+        cx: &Ctx<'_>,
+        db: &mut D,
+        _done: &(),
+        trail: &mut Trail,
+    ) -> Result<(), Error> {
+        match cx.source {
+            Source::External(tool) => super::external::after(cx, db, tool, trail).await,
+            Source::Files { handler, set } => {
+                super::after::run(cx, db, trail).await?;
+                let expected: Vec<String> = trail.changed.iter().map(|a| a.name.clone()).collect();
+                match super::verify::deployed(cx, db, *handler, set, &expected).await {
+                    Ok(summary) => {
+                        cx.step("verify", Outcome::Ok, summary.clone());
+                        trail.verified = Some(summary);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        cx.step("verify", Outcome::Failed, e.to_string());
+                        Err(e)
+                    }
+                }
+            }
+            Source::Tracking(_) => Ok(()),
+        }
+    }
+}
+
+/// The plan of a folder's deploy, under the lock: the history read again (another deploy may
+/// have applied migrations while this one waited), consistency, drift, what is pending.
+async fn plan_files<D: Database>(
+    cx: &Ctx<'_>,
+    db: &mut D,
+    handler: &dyn Handler,
+    set: &MigrationSet,
+    to: Option<&str>,
+    trail: &mut Trail,
+) -> Result<DeployPlan, Error> {
+    let records = super::verify::read_history(db, handler)
+        .await?
+        .unwrap_or_default();
+    let mut plan = super::pending::plan(set, &records, handler);
+    plan.unreachable = handler.unreachable(
+        set,
+        &records,
+        &crate::history::deployed_migrations(db).await?,
+    );
+    if !plan.failed.is_empty() || (!cx.options.skip_health_check && !plan.is_consistent()) {
+        let drift = plan
+            .drift(&cx.env.name)
+            .expect("inconsistent plan has drift");
+        cx.step("pending", Outcome::Failed, drift.to_string());
+        return Err(drift.into());
+    }
+    super::drift::step(cx, db, trail).await?;
+    for name in plan.modified.iter().chain(&plan.missing) {
+        cx.warn(
+            trail,
+            format!("`{name}` is modified or missing on disk (ignored: --skip-health-check)"),
+        );
+    }
+    for name in &plan.unreachable {
+        cx.warn(
+            trail,
+            format!(
+                "`{name}` was never applied and the tool will never run it (ignored: --skip-health-check)"
+            ),
+        );
+    }
+    for name in &plan.out_of_order {
+        cx.warn(
+            trail,
+            format!(
+                "`{name}` is older than the last applied migration; it will be applied now (out of order)"
+            ),
+        );
+    }
+    let pending = match to {
+        Some(to) => match plan.pending.iter().position(|m| m.name == to) {
+            Some(i) => &plan.pending[..=i],
+            None => &[][..],
+        },
+        None => &plan.pending[..],
+    };
+    if pending.is_empty() {
+        cx.step(
+            "pending",
+            Outcome::Ok,
+            format!("no pending migrations ({} applied)", plan.applied.len()),
+        );
+        return Ok(DeployPlan::default());
+    }
+    cx.step(
+        "pending",
+        Outcome::Ok,
+        format!("{} pending, {} applied", pending.len(), plan.applied.len()),
+    );
+    let rows: HashMap<String, u64> = db
+        .table_rows()
+        .await
+        .map(|rows| {
+            rows.into_iter()
+                .map(|(t, n)| (t.to_ascii_lowercase(), n))
+                .collect()
+        })
+        .unwrap_or_default();
+    let position: HashMap<&str, usize> = set
+        .migrations
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.name.as_str(), i))
+        .collect();
+    Ok(DeployPlan {
+        pending: pending.iter().map(|m| m.name.clone()).collect(),
+        selected: pending.iter().map(|m| position[m.name.as_str()]).collect(),
+        previews: pending
+            .iter()
+            .map(|m| super::preview::preview(m, db.dialect(), db.transactional_ddl(), &rows))
+            .collect(),
+    })
+}
+
+/// Applies the approved migrations; after a failed one, restores this run's backup when the
+/// environment asks for it (on a new session if the connection was lost).
+async fn apply_files<D: Database>(
+    cx: &Ctx<'_>,
+    db: &mut D,
+    handler: &dyn Handler,
+    set: &MigrationSet,
+    approved: &Approved<DeployPlan>,
+    trail: &mut Trail,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let applied = super::apply::run(cx, db, handler, set, approved, trail).await;
+    let n = trail.changed.len();
+    match &applied {
+        Ok(()) => cx.step(
+            "apply",
+            Outcome::Ok,
+            format!("{n} applied in {}", duration(started.elapsed())),
+        ),
+        Err(Error::Interrupted(_)) => cx.step(
+            "apply",
+            Outcome::Failed,
+            format!("interrupted (Ctrl-C): {n} applied, nothing started after that"),
+        ),
+        Err(_) => cx.step(
+            "apply",
+            Outcome::Failed,
+            format!("{n} applied before the failure"),
+        ),
+    }
+    match applied {
+        Err(Error::Interrupted(mut e)) => {
+            // The operator asked to stop: no automatic restore, but say how to get back.
+            e.backup_id = trail.backup_id().map(str::to_owned);
+            Err(Error::Interrupted(e))
+        }
+        Err(Error::Apply(mut e)) => {
+            // Restoring and logging need a session, and restoring needs the lock again.
+            let relocked = !e.connection_lost || super::connect::reconnect(cx, db).await;
+            let unchanged = trail.changed.is_empty() && e.rolled_back;
+            let outcome = if relocked {
+                super::restore::recover(
+                    cx,
+                    db,
+                    trail,
+                    cx.env.rollback_on_failure,
+                    "rollback_on_failure",
+                    unchanged,
+                )
+                .await
+            } else {
+                let reason = "not attempted: the connection was lost and the deploy lock could not be taken again";
+                cx.step("rollback", Outcome::Skipped, reason.into());
+                crate::backup::RollbackOutcome::not_attempted(reason, trail.backup_id())
+            };
+            e.rollback = Some(outcome.clone());
+            trail.rollback = Some(outcome);
+            Err(Error::Apply(e))
+        }
+        other => other,
+    }
+}
