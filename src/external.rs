@@ -32,14 +32,7 @@ const TAIL_LINES: usize = 20;
 /// started may hold the pipe open for much longer.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
 
-/// The two commands of `migration_tool = "command"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExternalTool {
-    /// `status_command`: prints the pending migrations, one per line.
-    pub status: String,
-    /// `apply_command`: applies every pending migration.
-    pub apply: String,
-}
+pub use crate::settings::ExternalTool;
 
 /// An external tool's command failed, or said something dbdeploy cannot accept.
 #[derive(Debug, thiserror::Error)]

@@ -11,7 +11,15 @@ use std::time::Duration;
 use crate::cli::{ColorChoice, GlobalArgs};
 use crate::config::{self, Config, ConfigError, MigrationTool, Mode};
 use crate::engine::Target;
-use crate::external::ExternalTool;
+
+/// The two commands of `migration_tool = "command"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalTool {
+    /// `status_command`: prints the pending migrations, one per line.
+    pub status: String,
+    /// `apply_command`: applies every pending migration.
+    pub apply: String,
+}
 
 /// Output preferences.
 #[derive(Debug, Clone, Copy)]

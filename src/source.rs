@@ -4,9 +4,9 @@
 //! applies its own migrations and keeps its own history, which dbdeploy never reads.
 //! Resolving the source once, up front, is what lets the pipeline be written once.
 
-use crate::external::ExternalTool;
 use crate::handler::Handler;
 use crate::migration::MigrationSet;
+use crate::settings::ExternalTool;
 
 /// What a run works on.
 pub enum Source {

@@ -5,12 +5,12 @@ use serde::Serialize;
 
 use super::{Needs, Setup, setup};
 use crate::error::{Error, exit};
-use crate::external::ExternalTool;
 use crate::handler::Handler;
 use crate::migration::MigrationSet;
 use crate::output::{Line, Printer, Response, listing, to_value};
 use crate::pipeline::{Ctx, Event, Reporter, RunOptions, Trail};
 use crate::settings::EnvSettings;
+use crate::settings::ExternalTool;
 use crate::source::Source;
 
 const OPERATION: &str = "migration-status";

@@ -262,7 +262,7 @@ pub trait Handler: Send + Sync {
 }
 
 /// The handler for a configured tool; `None` for `migration_tool = "command"`, whose tool keeps
-/// its own history (see [`crate::external`]).
+/// its own history.
 #[must_use]
 pub fn for_tool(tool: MigrationTool) -> Option<&'static dyn Handler> {
     Some(match tool {
@@ -275,29 +275,6 @@ pub fn for_tool(tool: MigrationTool) -> Option<&'static dyn Handler> {
         MigrationTool::GolangMigrate => &golang_migrate::GolangMigrate,
         MigrationTool::Command => return None,
     })
-}
-
-/// The name shown for a configured tool, as written in `migration_tool`.
-#[must_use]
-pub fn tool_name(tool: MigrationTool) -> &'static str {
-    for_tool(tool).map_or(crate::external::NAME, |h| h.name())
-}
-
-/// Takes every deploy lock of `tool` for this database (the tool's own, derived from the
-/// database name where the tool does so), waiting up to `timeout`; returns the keys to release.
-///
-/// # Errors
-/// A lock held elsewhere for longer than `timeout`, or a database error.
-pub async fn take_deploy_locks<D: crate::engine::Database>(
-    db: &mut D,
-    tool: MigrationTool,
-    timeout: std::time::Duration,
-) -> Result<Vec<LockKey>, crate::engine::DbError> {
-    let keys = match for_tool(tool) {
-        Some(h) => h.lock_keys(&db.lock_scope().await?),
-        None => vec![dbdeploy_lock()],
-    };
-    crate::engine::lock_all(db, &keys, timeout).await
 }
 
 /// dbdeploy's own deploy lock, for formats whose tool takes none (drizzle, plain SQL).

@@ -5,7 +5,7 @@
 use std::io::Write;
 
 use chrono::{SecondsFormat, Utc};
-use serde_json::json;
+use serde::Serialize;
 
 use super::{Ctx, Event, Outcome, Trail};
 use crate::engine::Database;
@@ -159,28 +159,62 @@ pub fn short(id: &str) -> &str {
     id.get(..8).unwrap_or(id)
 }
 
+/// One line of the audit log.
+#[derive(Serialize)]
+struct AuditLine<'a> {
+    run_id: &'a str,
+    time: String,
+    started_at: String,
+    environment: &'a str,
+    operation: &'a str,
+    status: &'a str,
+    migrations_applied: usize,
+    migrations: &'a [String],
+    duration_ms: i64,
+    database: &'a str,
+    user: String,
+    host: String,
+    tool_version: &'static str,
+    error: Option<AuditError<'a>>,
+    backup_id: Option<&'a str>,
+    rollback_status: Option<&'a str>,
+    schema_fingerprint: Option<&'a str>,
+}
+
+/// The error of a run, in the audit log.
+#[derive(Serialize)]
+struct AuditError<'a> {
+    code: &'static str,
+    message: &'a str,
+}
+
 /// Appends the audit line. Returns a warning instead of failing.
 pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), String> {
     let (user, host) = crate::operator::operator();
-    let line = json!({
-        "run_id": run.run_id,
-        "time": run.finished_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "started_at": run.started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-        "environment": run.environment,
-        "operation": run.operation,
-        "status": run.status,
-        "migrations_applied": run.migrations.len(),
-        "migrations": run.migrations,
-        "duration_ms": (run.finished_at - run.started_at).num_milliseconds(),
-        "database": run.target,
-        "user": user,
-        "host": host,
-        "tool_version": env!("CARGO_PKG_VERSION"),
-        "error": run.error.as_ref().map(|e| json!({"code": e.code, "message": e.message})),
-        "backup_id": run.backup_id,
-        "rollback_status": run.rollback_status,
-        "schema_fingerprint": run.schema.map(|s| s.hash),
-    });
+    let line = AuditLine {
+        run_id: run.run_id,
+        time: run.finished_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        started_at: run.started_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+        environment: run.environment,
+        operation: run.operation,
+        status: run.status,
+        migrations_applied: run.migrations.len(),
+        migrations: &run.migrations,
+        duration_ms: (run.finished_at - run.started_at).num_milliseconds(),
+        database: &run.target,
+        user,
+        host,
+        tool_version: env!("CARGO_PKG_VERSION"),
+        error: run.error.as_ref().map(|e| AuditError {
+            code: e.code,
+            message: &e.message,
+        }),
+        backup_id: run.backup_id,
+        rollback_status: run.rollback_status,
+        schema_fingerprint: run.schema.map(|s| s.hash),
+    };
+    // Through a JSON value: its keys come out sorted, as they always have.
+    let line = serde_json::to_value(&line).unwrap_or_default();
     let text = crate::redact::scrub(&line.to_string()).into_owned();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
