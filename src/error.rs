@@ -171,6 +171,33 @@ impl Error {
         }
     }
 
+    /// The chain of causes under the message, outermost first, each scrubbed of secrets.
+    /// thiserror's transparent variants repeat the same message one level down; those are
+    /// left out.
+    #[must_use]
+    pub fn causes(&self) -> Vec<String> {
+        let top = self.to_string();
+        let mut causes: Vec<String> = Vec::new();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            let text = crate::redact::scrub(&cause.to_string()).into_owned();
+            if text != top && causes.last() != Some(&text) {
+                causes.push(text);
+            }
+            source = cause.source();
+        }
+        causes
+    }
+
+    /// The message with its causes, on one line: for the history row and the audit log.
+    #[must_use]
+    pub fn full_message(&self) -> String {
+        std::iter::once(self.to_string())
+            .chain(self.causes())
+            .collect::<Vec<_>>()
+            .join(": ")
+    }
+
     /// What to do next, one line each.
     #[must_use]
     pub fn hints(&self) -> Vec<String> {

@@ -54,12 +54,15 @@ pub enum BackupError {
         message: String,
     },
     /// A file or folder could not be used.
-    #[error("{}: {message}", path.display())]
+    #[error("{}: {what}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// What dbdeploy was doing with it.
+        what: String,
+        /// The system's error, when there is one.
+        #[source]
+        source: Option<std::io::Error>,
     },
     /// No backup with that id.
     #[error("backup `{id}` not found in {}", dir.display())]

@@ -75,7 +75,8 @@ impl MySqlBackup {
     fn options_file(&self) -> Result<tempfile::NamedTempFile, BackupError> {
         let io = |e: std::io::Error| BackupError::Io {
             path: std::env::temp_dir(),
-            message: format!("cannot write the client options file: {e}"),
+            what: "cannot write the client options file".into(),
+            source: Some(e),
         };
         // tempfile creates files readable by the owner only.
         let mut f = tempfile::Builder::new()
@@ -188,7 +189,8 @@ impl BackupProvider for MySqlBackup {
         let options = self.options_file()?;
         let input = std::fs::File::open(file).map_err(|e| BackupError::Io {
             path: file.to_owned(),
-            message: format!("cannot read: {e}"),
+            what: "cannot read it".into(),
+            source: Some(e),
         })?;
         let mut cmd = Self::command(tool, &options);
         cmd.arg("--binary-mode").arg(&self.database);

@@ -74,7 +74,8 @@ pub async fn dump_to_file(
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let io = |e: std::io::Error| BackupError::Io {
         path: out.to_owned(),
-        message: format!("cannot write the backup: {e}"),
+        what: "cannot write the backup".into(),
+        source: Some(e),
     };
     let mut file = tokio::fs::OpenOptions::new()
         .write(true)
@@ -206,7 +207,8 @@ fn failure_message(status: std::process::ExitStatus, stderr: &str) -> String {
 pub async fn hash_file(path: &Path) -> Result<Written, BackupError> {
     let io = |e: std::io::Error| BackupError::Io {
         path: path.to_owned(),
-        message: format!("cannot read: {e}"),
+        what: "cannot read it".into(),
+        source: Some(e),
     };
     let mut file = tokio::fs::File::open(path).await.map_err(io)?;
     let mut hasher = Sha256::new();

@@ -75,7 +75,8 @@ impl BackupProvider for SqliteBackup {
     ) -> Result<Written, BackupError> {
         let path = out.to_str().ok_or_else(|| BackupError::Io {
             path: out.to_owned(),
-            message: "the backup path is not valid UTF-8".into(),
+            what: "the backup path is not valid UTF-8".into(),
+            source: None,
         })?;
         db.execute(&Stmt::new(
             "VACUUM INTO ?",
@@ -94,7 +95,8 @@ impl BackupProvider for SqliteBackup {
     ) -> Result<(), BackupError> {
         let path = file.to_str().ok_or_else(|| BackupError::Io {
             path: file.to_owned(),
-            message: "the backup path is not valid UTF-8".into(),
+            what: "the backup path is not valid UTF-8".into(),
+            source: None,
         })?;
         let fk = db
             .fetch(&Stmt::raw("PRAGMA foreign_keys"), &[ColKind::Int])

@@ -116,11 +116,12 @@ impl BackupStore {
         }
     }
 
-    fn io(&self, path: &Path, what: &str, e: &std::io::Error) -> BackupError {
+    fn io(&self, path: &Path, what: &str, e: std::io::Error) -> BackupError {
         let _ = self;
         BackupError::Io {
             path: path.to_owned(),
-            message: format!("{what}: {e}"),
+            what: what.to_owned(),
+            source: Some(e),
         }
     }
 
@@ -133,7 +134,7 @@ impl BackupStore {
             .recursive(true)
             .mode(0o700)
             .create(&self.dir)
-            .map_err(|e| self.io(&self.dir, "cannot create the backup folder", &e))
+            .map_err(|e| self.io(&self.dir, "cannot create the backup folder", e))
     }
 
     /// Reserves a fresh id for a backup made at `now`, and creates its empty data file (0600).
@@ -157,13 +158,13 @@ impl BackupStore {
             match create_private(&manifest) {
                 Ok(_) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(self.io(&manifest, "cannot create the manifest", &e)),
+                Err(e) => return Err(self.io(&manifest, "cannot create the manifest", e)),
             }
             let partial = self.dir.join(format!("{id}.{extension}.partial"));
             let _ = fs::remove_file(&partial);
             if let Err(e) = create_private(&partial) {
                 let _ = fs::remove_file(&manifest);
-                return Err(self.io(&partial, "cannot create the backup file", &e));
+                return Err(self.io(&partial, "cannot create the backup file", e));
             }
             return Ok(Reservation {
                 id,
@@ -174,7 +175,8 @@ impl BackupStore {
         }
         Err(BackupError::Io {
             path: self.dir.clone(),
-            message: "too many backups in the same second".into(),
+            what: "too many backups in the same second".into(),
+            source: None,
         })
     }
 
@@ -198,7 +200,7 @@ impl BackupStore {
     ) -> Result<(), BackupError> {
         if has_file {
             fs::rename(&r.partial, &r.file)
-                .map_err(|e| self.io(&r.partial, "cannot rename the backup file", &e))?;
+                .map_err(|e| self.io(&r.partial, "cannot rename the backup file", e))?;
         } else {
             let _ = fs::remove_file(&r.partial);
         }
@@ -207,10 +209,10 @@ impl BackupStore {
         let _ = fs::remove_file(&tmp);
         let written = create_private(&tmp)
             .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-            .map_err(|e| self.io(&tmp, "cannot write the manifest", &e))
+            .map_err(|e| self.io(&tmp, "cannot write the manifest", e))
             .and_then(|()| {
                 fs::rename(&tmp, &r.manifest)
-                    .map_err(|e| self.io(&r.manifest, "cannot write the manifest", &e))
+                    .map_err(|e| self.io(&r.manifest, "cannot write the manifest", e))
             });
         if written.is_err() {
             // A full disk fails here too; leave no half-written manifest behind.
@@ -227,7 +229,7 @@ impl BackupStore {
         let entries = match fs::read_dir(&self.dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io(&self.dir, "cannot list backups", &e)),
+            Err(e) => return Err(self.io(&self.dir, "cannot list backups", e)),
         };
         let mut out: Vec<Manifest> = entries
             .filter_map(Result::ok)

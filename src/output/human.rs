@@ -144,18 +144,12 @@ pub(super) fn render_event(p: &Printer, event: Event<'_>) {
 #[must_use]
 pub fn render_error(err: &Error, color: bool) -> String {
     let mut out = format!("{} {err}", paint(color, RED, "error:"));
-    let mut source = std::error::Error::source(err);
-    let mut first = true;
-    while let Some(cause) = source {
-        // thiserror's transparent variants repeat the same message one level down.
-        if cause.to_string() != err.to_string() {
-            if first {
-                out.push_str("\n\nCaused by:");
-                first = false;
-            }
+    let causes = err.causes();
+    if !causes.is_empty() {
+        out.push_str("\n\nCaused by:");
+        for cause in causes {
             out.push_str(&format!("\n    {cause}"));
         }
-        source = cause.source();
     }
     for hint in err.hints() {
         out.push_str(&format!("\n{} {hint}", paint(color, YELLOW, "hint:")));

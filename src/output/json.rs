@@ -44,6 +44,7 @@ pub fn document(r: &Response) -> Value {
             "code": err.code(),
             "class": err.class(),
             "message": err.to_string(),
+            "causes": err.causes(),
             "hints": err.hints(),
         });
         let mut recovery = super::to_value(&r.recovery.clone().unwrap_or_default());

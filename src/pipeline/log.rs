@@ -70,7 +70,7 @@ pub async fn conclude<D: Database>(
         finished_at: trail.finished_at,
         error: error.map(|e| RunError {
             code: e.code(),
-            message: e.to_string(),
+            message: e.full_message(),
         }),
         target: cx.env.target.describe(),
         schema: schema.as_ref().map(|s| SchemaRecord {

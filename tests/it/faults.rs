@@ -689,7 +689,8 @@ engine_test!(disk_full_while_writing_the_backup, |t: &TestContext| {
     assert_stopped_before_any_change(t, &run, &rows);
     let doc = run.json();
     assert_eq!(doc["error"]["code"], "backup-failed", "{doc}");
-    let message = doc["error"]["message"].as_str().unwrap();
+    // The system's error is the cause under the message.
+    let message = format!("{} {}", doc["error"]["message"], doc["error"]["causes"]);
     assert!(
         message.contains("No space left on device") || message.contains("full"),
         "{message}"
