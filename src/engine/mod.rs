@@ -11,6 +11,7 @@ mod target;
 
 use std::time::{Duration, Instant};
 
+pub use crate::sql::dialect::Dialect;
 pub use target::Target;
 
 /// The least time one connection attempt gets, so that `connect_timeout_seconds = 0` (no
@@ -42,57 +43,6 @@ pub(crate) async fn connect_attempt<C>(
                 target.dialect().server_name()
             ),
         })
-}
-
-/// The SQL dialect of an engine; formats use it to shape their tracking-table SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// PostgreSQL (and compatible servers).
-    Postgres,
-    /// MySQL and MariaDB.
-    MySql,
-    /// SQLite.
-    Sqlite,
-}
-
-impl Dialect {
-    /// A short lowercase engine name for output.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "postgresql",
-            Dialect::MySql => "mysql",
-            Dialect::Sqlite => "sqlite",
-        }
-    }
-
-    /// The server family's name for messages.
-    #[must_use]
-    pub fn server_name(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "PostgreSQL",
-            Dialect::MySql => "MySQL/MariaDB",
-            Dialect::Sqlite => "SQLite",
-        }
-    }
-
-    /// The bind placeholder for the `n`th (1-based) parameter.
-    #[must_use]
-    pub fn placeholder(self, n: usize) -> String {
-        match self {
-            Dialect::Postgres => format!("${n}"),
-            Dialect::MySql | Dialect::Sqlite => "?".to_owned(),
-        }
-    }
-
-    /// Quotes an identifier for this dialect; identifiers never reach SQL any other way.
-    #[must_use]
-    pub fn quote_ident(self, ident: &str) -> String {
-        match self {
-            Dialect::MySql => format!("`{}`", ident.replace('`', "``")),
-            Dialect::Postgres | Dialect::Sqlite => format!("\"{}\"", ident.replace('"', "\"\"")),
-        }
-    }
 }
 
 /// A value bound to a statement, or read back from a row.
