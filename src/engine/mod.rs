@@ -2,98 +2,23 @@
 //!
 //! Everything that does database I/O lives behind this trait; formats (`handler/`) only
 //! describe their tracking table as SQL text plus bound [`Value`]s. Engine quirks stay here:
-//! advisory-lock flavours, read-only sessions, SQLite's foreign-key pragma dance.
+//! advisory-lock flavours, read-only sessions, SQLite's foreign-key pragma dance. What every
+//! engine does alike is written once: running a [`Stmt`] (`statement`), opening a server
+//! session (`connect`), and errors that keep the driver's cause ([`DbError`]).
 
+mod connect;
+mod error;
 pub mod mysql;
 pub mod postgres;
 pub mod sqlite;
+mod statement;
 mod target;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+pub use crate::sql::dialect::Dialect;
+pub use error::{Cause, DbError, ScriptError, driver_message};
 pub use target::Target;
-
-/// The least time one connection attempt gets, so that `connect_timeout_seconds = 0` (no
-/// retries) still leaves room for a handshake.
-const MIN_CONNECT_ATTEMPT: Duration = Duration::from_secs(2);
-
-/// Runs one connection attempt, giving up when the server has not completed the handshake by
-/// `deadline` (or within [`MIN_CONNECT_ATTEMPT`]). A server that accepts TCP connections but
-/// never answers (a wrong port, a hung server, a firewall that swallows packets) would
-/// otherwise keep the deploy waiting forever: the drivers have no handshake timeout.
-///
-/// # Errors
-/// The driver's error, or [`DbError::Connect`] on the timeout.
-pub(crate) async fn connect_attempt<C>(
-    target: &Target,
-    deadline: Instant,
-    attempt: impl Future<Output = Result<C, sqlx::Error>>,
-) -> Result<Result<C, sqlx::Error>, DbError> {
-    let limit = deadline
-        .saturating_duration_since(Instant::now())
-        .max(MIN_CONNECT_ATTEMPT);
-    tokio::time::timeout(limit, attempt)
-        .await
-        .map_err(|_| DbError::Connect {
-            target: target.describe(),
-            message: format!(
-                "the server accepted the connection but did not answer within {} s; check that the host and port are those of a {} server, or raise `connect_timeout_seconds`",
-                limit.as_secs(),
-                target.dialect().server_name()
-            ),
-        })
-}
-
-/// The SQL dialect of an engine; formats use it to shape their tracking-table SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    /// PostgreSQL (and compatible servers).
-    Postgres,
-    /// MySQL and MariaDB.
-    MySql,
-    /// SQLite.
-    Sqlite,
-}
-
-impl Dialect {
-    /// A short lowercase engine name for output.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "postgresql",
-            Dialect::MySql => "mysql",
-            Dialect::Sqlite => "sqlite",
-        }
-    }
-
-    /// The server family's name for messages.
-    #[must_use]
-    pub fn server_name(self) -> &'static str {
-        match self {
-            Dialect::Postgres => "PostgreSQL",
-            Dialect::MySql => "MySQL/MariaDB",
-            Dialect::Sqlite => "SQLite",
-        }
-    }
-
-    /// The bind placeholder for the `n`th (1-based) parameter.
-    #[must_use]
-    pub fn placeholder(self, n: usize) -> String {
-        match self {
-            Dialect::Postgres => format!("${n}"),
-            Dialect::MySql | Dialect::Sqlite => "?".to_owned(),
-        }
-    }
-
-    /// Quotes an identifier for this dialect; identifiers never reach SQL any other way.
-    #[must_use]
-    pub fn quote_ident(self, ident: &str) -> String {
-        match self {
-            Dialect::MySql => format!("`{}`", ident.replace('`', "``")),
-            Dialect::Postgres | Dialect::Sqlite => format!("\"{}\"", ident.replace('"', "\"\"")),
-        }
-    }
-}
 
 /// A value bound to a statement, or read back from a row.
 #[derive(Debug, Clone, PartialEq)]
@@ -258,78 +183,6 @@ pub struct ConnectOptions {
     pub lock_wait: Duration,
 }
 
-/// A failed database operation. Messages are already scrubbed of secrets.
-#[derive(Debug, thiserror::Error)]
-pub enum DbError {
-    /// The server could not be reached or refused the login.
-    #[error("cannot connect to {target}: {message}")]
-    Connect {
-        /// A password-free description of the target.
-        target: String,
-        /// The driver's message.
-        message: String,
-    },
-    /// A statement failed.
-    #[error("{context}: {message}")]
-    Query {
-        /// What dbdeploy was doing.
-        context: String,
-        /// The database's own message.
-        message: String,
-    },
-    /// Another deploy held the lock for longer than the configured wait.
-    #[error("timed out after {seconds} s waiting for the deploy lock{holder}")]
-    LockTimeout {
-        /// The wait.
-        seconds: u64,
-        /// Who holds it, when the engine can tell.
-        holder: String,
-    },
-}
-
-impl DbError {
-    /// Wraps a driver error with what dbdeploy was doing.
-    pub fn query(context: impl Into<String>, err: &sqlx::Error) -> Self {
-        DbError::Query {
-            context: context.into(),
-            message: driver_message(err),
-        }
-    }
-}
-
-/// The database's own message for an error, scrubbed of secrets.
-#[must_use]
-pub fn driver_message(err: &sqlx::Error) -> String {
-    let text = match err {
-        sqlx::Error::Database(db) => db.message().to_owned(),
-        other => other.to_string(),
-    };
-    crate::redact::scrub(&text).into_owned()
-}
-
-/// A script that failed part-way, with where it failed when that is known.
-#[derive(Debug, Clone)]
-pub struct ScriptError {
-    /// The database's message.
-    pub message: String,
-    /// 1-based statement number within the script, when run statement by statement.
-    pub statement: Option<usize>,
-    /// 1-based line of that statement in the file.
-    pub line: Option<usize>,
-}
-
-impl ScriptError {
-    /// A failure that no statement or line of the script is to blame for.
-    #[must_use]
-    pub fn whole(message: String) -> Self {
-        Self {
-            message,
-            statement: None,
-            line: None,
-        }
-    }
-}
-
 /// The operations dbdeploy needs from a database server. One connection, held for the whole run,
 /// so that session-level locks and settings stay in force.
 #[allow(async_fn_in_trait)]
@@ -372,11 +225,18 @@ pub trait Database: Sized {
             .and_then(Value::as_int)
             .is_some_and(|n| n > 0))
     }
+    /// The user tables of the current schema, all of them by name, or the first `limit` (in no
+    /// particular order where ordering would cost the server more than listing).
+    async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError>;
     /// The user tables of the current schema (for the "schema not empty" check and resets).
-    async fn user_tables(&mut self) -> Result<Vec<String>, DbError>;
+    async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
+        self.list_tables(None).await
+    }
     /// The first `limit` user tables of the current schema by name, as [`Database::user_tables`]
     /// lists them: for checks that only need to know whether there are any and name a few.
-    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError>;
+    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
+        self.list_tables(Some(limit)).await
+    }
     /// Approximate row counts per table, for estimates and risk.
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError>;
     /// Runs a query and decodes every row by `cols`.

@@ -1,16 +1,17 @@
 //! MySQL and MariaDB through sqlx: `GET_LOCK`, and DDL that commits implicitly, so
 //! migrations are never atomic here and progress is recorded statement by statement.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
+use sqlx::mysql::{MySqlConnection, MySqlQueryResult, MySqlRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use crate::sql::split;
 
+use super::connect::{self, Session};
+use super::statement::{self, Codec, Query};
 use super::{
     ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
-    driver_message,
 };
 
 /// A MySQL or MariaDB session.
@@ -18,92 +19,55 @@ pub struct MySql {
     conn: MySqlConnection,
 }
 
-type MyQuery = sqlx::query::Query<'static, sqlx::MySql, sqlx::mysql::MySqlArguments>;
-
-fn bind(stmt: &Stmt) -> MyQuery {
-    let mut q = sqlx::query(AssertSqlSafe(stmt.sql.clone()));
-    for v in &stmt.args {
-        q = match v {
-            Value::Null => q.bind(None::<String>),
-            Value::Text(s) => q.bind(s.clone()),
-            Value::Int(i) => q.bind(*i),
-            Value::Bool(b) => q.bind(*b),
-            Value::Bytes(b) => q.bind(b.clone()),
-            // DATETIME has no time zone: store UTC wall-clock time, as Prisma does.
-            Value::Timestamp(t) => q.bind(t.naive_utc()),
-        };
+impl Codec for sqlx::MySql {
+    fn bind(stmt: &Stmt) -> Query<Self> {
+        // DATETIME has no time zone: store UTC wall-clock time, as Prisma does.
+        statement::bind(stmt, |q, t| q.bind(t.naive_utc()))
     }
-    q
-}
 
-fn decode(row: &MySqlRow, cols: &[ColKind]) -> Result<Vec<Value>, sqlx::Error> {
-    cols.iter()
-        .enumerate()
-        .map(|(i, kind)| {
-            Ok(match kind {
-                ColKind::Text => row
-                    .try_get::<Option<String>, _>(i)
-                    .or_else(|_| {
-                        row.try_get::<Option<Vec<u8>>, _>(i)
-                            .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
-                    })?
-                    .map_or(Value::Null, Value::Text),
-                ColKind::Int => {
-                    let v = row
-                        .try_get::<Option<i64>, _>(i)
-                        .or_else(|_| {
-                            row.try_get::<Option<u64>, _>(i)
-                                .map(|v| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
-                        })
-                        .or_else(|_| row.try_get::<Option<u32>, _>(i).map(|v| v.map(i64::from)))
-                        .or_else(|_| row.try_get::<Option<i32>, _>(i).map(|v| v.map(i64::from)))
-                        .or_else(|_| row.try_get::<Option<i8>, _>(i).map(|v| v.map(i64::from)))
-                        .or_else(|_| row.try_get::<Option<bool>, _>(i).map(|v| v.map(i64::from)))?;
-                    v.map_or(Value::Null, Value::Int)
-                }
-                ColKind::Bytes => row
-                    .try_get::<Option<Vec<u8>>, _>(i)?
-                    .map_or(Value::Null, Value::Bytes),
-            })
+    fn text(row: &MySqlRow, i: usize) -> Result<Option<String>, sqlx::Error> {
+        row.try_get::<Option<String>, _>(i).or_else(|_| {
+            row.try_get::<Option<Vec<u8>>, _>(i)
+                .map(|b| b.map(|b| String::from_utf8_lossy(&b).into_owned()))
         })
-        .collect()
+    }
+
+    fn int(row: &MySqlRow, i: usize) -> Result<Option<i64>, sqlx::Error> {
+        row.try_get::<Option<i64>, _>(i)
+            .or_else(|_| {
+                row.try_get::<Option<u64>, _>(i)
+                    .map(|v| v.map(|v| i64::try_from(v).unwrap_or(i64::MAX)))
+            })
+            .or_else(|_| row.try_get::<Option<u32>, _>(i).map(|v| v.map(i64::from)))
+            .or_else(|_| row.try_get::<Option<i32>, _>(i).map(|v| v.map(i64::from)))
+            .or_else(|_| row.try_get::<Option<i8>, _>(i).map(|v| v.map(i64::from)))
+            .or_else(|_| row.try_get::<Option<bool>, _>(i).map(|v| v.map(i64::from)))
+    }
+
+    fn bytes(row: &MySqlRow, i: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        row.try_get(i)
+    }
+
+    fn rows_affected(result: &MySqlQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
+/// Whether a connection error is worth retrying: the server is not listening yet.
 fn retryable(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Io(_))
 }
 
+/// How sessions open.
+const SESSION: Session<MySqlConnection> = Session {
+    configure: |o| o,
+    retryable,
+    read_only: "SET SESSION TRANSACTION READ ONLY",
+};
+
 impl Database for MySql {
     async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
-        let Target::MySql { url } = target else {
-            unreachable!("the engine is chosen from the target");
-        };
-        let connect_error = |e: &sqlx::Error| DbError::Connect {
-            target: target.describe(),
-            message: driver_message(e),
-        };
-        let options: MySqlConnectOptions = url
-            .parse::<MySqlConnectOptions>()
-            .map_err(|e| connect_error(&e))?;
-        let deadline = Instant::now() + opts.wait;
-        let mut conn = loop {
-            match super::connect_attempt(target, deadline, MySqlConnection::connect_with(&options))
-                .await?
-            {
-                Ok(conn) => break conn,
-                Err(e) if retryable(&e) && Instant::now() < deadline => {
-                    tracing::debug!("connection refused, retrying: {}", driver_message(&e));
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                Err(e) => return Err(connect_error(&e)),
-            }
-        };
-        if opts.read_only {
-            sqlx::raw_sql("SET SESSION TRANSACTION READ ONLY")
-                .execute(&mut conn)
-                .await
-                .map_err(|e| DbError::query("cannot make the session read-only", &e))?;
-        }
+        let conn = connect::open(target, opts, &SESSION).await?;
         Ok(Self { conn })
     }
 
@@ -134,12 +98,22 @@ impl Database for MySql {
         Ok(n > 0)
     }
 
-    async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
-        self.list_tables(None).await
-    }
-
-    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
-        self.list_tables(Some(limit)).await
+    /// The base tables of the current database by name; the first `limit` when given.
+    async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
+        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let stmt = Stmt::raw(format!(
+            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1{limit}"
+        ));
+        let rows = self.fetch(&stmt, &[ColKind::Text]).await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                r.into_iter()
+                    .next()
+                    .and_then(|v| v.as_text().map(str::to_owned))
+            })
+            .collect())
     }
 
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
@@ -159,22 +133,11 @@ impl Database for MySql {
     }
 
     async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError> {
-        let rows = bind(stmt)
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| DbError::query("query failed", &e))?;
-        rows.iter()
-            .map(|r| decode(r, cols))
-            .collect::<Result<_, _>>()
-            .map_err(|e| DbError::query("cannot decode a row", &e))
+        statement::fetch(&mut self.conn, stmt, cols, &|c, e| DbError::query(c, e)).await
     }
 
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
-        bind(stmt)
-            .execute(&mut self.conn)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(|e| DbError::query("statement failed", &e))
+        statement::execute(&mut self.conn, stmt, &|c, e| DbError::query(c, e)).await
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
@@ -195,11 +158,7 @@ impl Database for MySql {
                 {
                     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
                 }
-                Err(ScriptError {
-                    message: driver_message(&e),
-                    statement: None,
-                    line: None,
-                })
+                Err(ScriptError::driver(&e, None))
             }
         }
     }
@@ -259,24 +218,6 @@ impl Database for MySql {
 }
 
 impl MySql {
-    /// The base tables of the current database by name; the first `limit` when given.
-    async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
-        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
-        let stmt = Stmt::raw(format!(
-            "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1{limit}"
-        ));
-        let rows = self.fetch(&stmt, &[ColKind::Text]).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                r.into_iter()
-                    .next()
-                    .and_then(|v| v.as_text().map(str::to_owned))
-            })
-            .collect())
-    }
-
     /// Who holds the named lock, from `IS_USED_LOCK` and the process list.
     async fn lock_holder(&mut self, key: &LockKey) -> String {
         let stmt = Stmt::new(

@@ -2,14 +2,15 @@
 
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sqlx::postgres::{PgConnection, PgQueryResult, PgRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use crate::sql::split;
 
+use super::connect::{self, Session};
+use super::statement::{self, Codec, Query};
 use super::{
     ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
-    driver_message,
 };
 
 /// The privilege test of `information_schema.tables`: tables the user has some right on.
@@ -22,45 +23,29 @@ pub struct Postgres {
     conn: PgConnection,
 }
 
-type PgQuery = sqlx::query::Query<'static, sqlx::Postgres, sqlx::postgres::PgArguments>;
-
-fn bind(stmt: &Stmt) -> PgQuery {
-    let mut q = sqlx::query(AssertSqlSafe(stmt.sql.clone()));
-    for v in &stmt.args {
-        q = match v {
-            Value::Null => q.bind(None::<String>),
-            Value::Text(s) => q.bind(s.clone()),
-            Value::Int(i) => q.bind(*i),
-            Value::Bool(b) => q.bind(*b),
-            Value::Bytes(b) => q.bind(b.clone()),
-            Value::Timestamp(t) => q.bind(*t),
-        };
+impl Codec for sqlx::Postgres {
+    fn bind(stmt: &Stmt) -> Query<Self> {
+        statement::bind(stmt, |q, t| q.bind(t))
     }
-    q
-}
 
-fn decode(row: &PgRow, cols: &[ColKind]) -> Result<Vec<Value>, sqlx::Error> {
-    cols.iter()
-        .enumerate()
-        .map(|(i, kind)| {
-            Ok(match kind {
-                ColKind::Text => row
-                    .try_get::<Option<String>, _>(i)?
-                    .map_or(Value::Null, Value::Text),
-                ColKind::Int => {
-                    let v = row
-                        .try_get::<Option<i64>, _>(i)
-                        .or_else(|_| row.try_get::<Option<i32>, _>(i).map(|v| v.map(i64::from)))
-                        .or_else(|_| row.try_get::<Option<i16>, _>(i).map(|v| v.map(i64::from)))
-                        .or_else(|_| row.try_get::<Option<bool>, _>(i).map(|v| v.map(i64::from)))?;
-                    v.map_or(Value::Null, Value::Int)
-                }
-                ColKind::Bytes => row
-                    .try_get::<Option<Vec<u8>>, _>(i)?
-                    .map_or(Value::Null, Value::Bytes),
-            })
-        })
-        .collect()
+    fn text(row: &PgRow, i: usize) -> Result<Option<String>, sqlx::Error> {
+        row.try_get(i)
+    }
+
+    fn int(row: &PgRow, i: usize) -> Result<Option<i64>, sqlx::Error> {
+        row.try_get::<Option<i64>, _>(i)
+            .or_else(|_| row.try_get::<Option<i32>, _>(i).map(|v| v.map(i64::from)))
+            .or_else(|_| row.try_get::<Option<i16>, _>(i).map(|v| v.map(i64::from)))
+            .or_else(|_| row.try_get::<Option<bool>, _>(i).map(|v| v.map(i64::from)))
+    }
+
+    fn bytes(row: &PgRow, i: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        row.try_get(i)
+    }
+
+    fn rows_affected(result: &PgQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 /// Whether a connection error is worth retrying: the server is starting, or not listening yet.
@@ -72,38 +57,16 @@ fn retryable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// How sessions open.
+const SESSION: Session<PgConnection> = Session {
+    configure: |o| o.application_name("dbdeploy"),
+    retryable,
+    read_only: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
+};
+
 impl Database for Postgres {
     async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
-        let Target::Postgres { url } = target else {
-            unreachable!("the engine is chosen from the target");
-        };
-        let connect_error = |e: &sqlx::Error| DbError::Connect {
-            target: target.describe(),
-            message: driver_message(e),
-        };
-        let options: PgConnectOptions = url
-            .parse::<PgConnectOptions>()
-            .map_err(|e| connect_error(&e))?
-            .application_name("dbdeploy");
-        let deadline = Instant::now() + opts.wait;
-        let mut conn = loop {
-            match super::connect_attempt(target, deadline, PgConnection::connect_with(&options))
-                .await?
-            {
-                Ok(conn) => break conn,
-                Err(e) if retryable(&e) && Instant::now() < deadline => {
-                    tracing::debug!("connection refused, retrying: {}", driver_message(&e));
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                Err(e) => return Err(connect_error(&e)),
-            }
-        };
-        if opts.read_only {
-            sqlx::raw_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-                .execute(&mut conn)
-                .await
-                .map_err(|e| DbError::query("cannot make the session read-only", &e))?;
-        }
+        let conn = connect::open(target, opts, &SESSION).await?;
         Ok(Self { conn })
     }
 
@@ -133,12 +96,21 @@ impl Database for Postgres {
         .map_err(|e| DbError::query(format!("cannot look up table {table}"), &e))
     }
 
-    async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
-        self.list_tables(None).await
-    }
-
-    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
-        self.list_tables(Some(limit)).await
+    /// What `information_schema.tables` lists with `table_type = 'BASE TABLE'`, from the
+    /// catalogs, by name; the first `limit` of them when given.
+    async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
+        // A few names need no order: sorting would test the privileges of every table first.
+        let order = if limit.is_some() { "" } else { "ORDER BY 1" };
+        let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
+             AND c.relpersistence <> 't' AND {VISIBLE} {order} LIMIT NULLIF($1, -1)"
+        )))
+        .bind(limit)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| DbError::query("cannot list tables", &e))
     }
 
     async fn table_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
@@ -179,22 +151,11 @@ impl Database for Postgres {
     }
 
     async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError> {
-        let rows = bind(stmt)
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| DbError::query("query failed", &e))?;
-        rows.iter()
-            .map(|r| decode(r, cols))
-            .collect::<Result<_, _>>()
-            .map_err(|e| DbError::query("cannot decode a row", &e))
+        statement::fetch(&mut self.conn, stmt, cols, &|c, e| DbError::query(c, e)).await
     }
 
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
-        bind(stmt)
-            .execute(&mut self.conn)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(|e| DbError::query("statement failed", &e))
+        statement::execute(&mut self.conn, stmt, &|c, e| DbError::query(c, e)).await
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
@@ -285,23 +246,6 @@ impl Database for Postgres {
 }
 
 impl Postgres {
-    /// What `information_schema.tables` lists with `table_type = 'BASE TABLE'`, from the
-    /// catalogs, by name; the first `limit` of them when given.
-    async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
-        // A few names need no order: sorting would test the privileges of every table first.
-        let order = if limit.is_some() { "" } else { "ORDER BY 1" };
-        let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        sqlx::query_scalar(AssertSqlSafe(format!(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
-             AND c.relpersistence <> 't' AND {VISIBLE} {order} LIMIT NULLIF($1, -1)"
-        )))
-        .bind(limit)
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(|e| DbError::query("cannot list tables", &e))
-    }
-
     /// Runs `text` as one simple query; `script` is the migration script, which starts at byte
     /// `offset` of `text` (after a prefix of ASCII statements), for the line of an error.
     async fn run_text(
@@ -342,11 +286,7 @@ impl Postgres {
         if own_transaction || self.conn.is_in_transaction() {
             let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
         }
-        Err(ScriptError {
-            message: driver_message(&e),
-            statement: None,
-            line,
-        })
+        Err(ScriptError::driver(&e, line))
     }
 
     /// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.

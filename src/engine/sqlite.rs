@@ -9,12 +9,12 @@
 
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteQueryResult, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
+use super::statement::{self, Codec, Query};
 use super::{
     ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
-    driver_message,
 };
 use crate::sql::split;
 
@@ -27,45 +27,30 @@ pub struct Sqlite {
     fk_suspended: bool,
 }
 
-type LiteQuery = sqlx::query::Query<'static, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
-
-fn bind(stmt: &Stmt) -> LiteQuery {
-    let mut q = sqlx::query(AssertSqlSafe(stmt.sql.clone()));
-    for v in &stmt.args {
-        q = match v {
-            Value::Null => q.bind(None::<String>),
-            Value::Text(s) => q.bind(s.clone()),
-            Value::Int(i) => q.bind(*i),
-            Value::Bool(b) => q.bind(*b),
-            Value::Bytes(b) => q.bind(b.clone()),
-            // Prisma stores SQLite timestamps as epoch milliseconds.
-            Value::Timestamp(t) => q.bind(t.timestamp_millis()),
-        };
+impl Codec for sqlx::Sqlite {
+    fn bind(stmt: &Stmt) -> Query<Self> {
+        // Prisma stores SQLite timestamps as epoch milliseconds.
+        statement::bind(stmt, |q, t| q.bind(t.timestamp_millis()))
     }
-    q
-}
 
-fn decode(row: &SqliteRow, cols: &[ColKind]) -> Result<Vec<Value>, sqlx::Error> {
-    cols.iter()
-        .enumerate()
-        .map(|(i, kind)| {
-            Ok(match kind {
-                ColKind::Text => row
-                    .try_get::<Option<String>, _>(i)
-                    .or_else(|_| {
-                        row.try_get::<Option<i64>, _>(i)
-                            .map(|v| v.map(|v| v.to_string()))
-                    })?
-                    .map_or(Value::Null, Value::Text),
-                ColKind::Int => row
-                    .try_get::<Option<i64>, _>(i)?
-                    .map_or(Value::Null, Value::Int),
-                ColKind::Bytes => row
-                    .try_get::<Option<Vec<u8>>, _>(i)?
-                    .map_or(Value::Null, Value::Bytes),
-            })
+    fn text(row: &SqliteRow, i: usize) -> Result<Option<String>, sqlx::Error> {
+        row.try_get::<Option<String>, _>(i).or_else(|_| {
+            row.try_get::<Option<i64>, _>(i)
+                .map(|v| v.map(|v| v.to_string()))
         })
-        .collect()
+    }
+
+    fn int(row: &SqliteRow, i: usize) -> Result<Option<i64>, sqlx::Error> {
+        row.try_get(i)
+    }
+
+    fn bytes(row: &SqliteRow, i: usize) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        row.try_get(i)
+    }
+
+    fn rows_affected(result: &SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
 }
 
 /// The file is locked by another connection (another deploy, or an application writing to
@@ -127,10 +112,6 @@ impl Database for Sqlite {
         let Target::Sqlite { path } = target else {
             unreachable!("the engine is chosen from the target");
         };
-        let connect_error = |e: &sqlx::Error| DbError::Connect {
-            target: target.describe(),
-            message: driver_message(e),
-        };
         let busy = opts.lock_wait.max(Duration::from_secs(5));
         let options = if opts.read_only && !path.exists() {
             // A dry run must not create the file: an empty in-memory database answers the
@@ -143,6 +124,7 @@ impl Database for Sqlite {
                 std::fs::create_dir_all(parent).map_err(|e| DbError::Connect {
                     target: target.describe(),
                     message: format!("cannot create directory {}: {e}", parent.display()),
+                    source: None,
                 })?;
             }
             SqliteConnectOptions::new()
@@ -153,7 +135,7 @@ impl Database for Sqlite {
         };
         let conn = SqliteConnection::connect_with(&options)
             .await
-            .map_err(|e| connect_error(&e))?;
+            .map_err(|e| DbError::connect(target, &e))?;
         Ok(Self {
             conn,
             busy,
@@ -184,13 +166,15 @@ impl Database for Sqlite {
         Ok(n > 0)
     }
 
-    async fn user_tables(&mut self) -> Result<Vec<String>, DbError> {
-        self.list_tables(-1).await
-    }
-
-    async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
-        self.list_tables(i64::try_from(limit).unwrap_or(i64::MAX))
-            .await
+    async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
+        let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1 LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| locked_or_query(self.busy, "cannot list tables", &e))
     }
 
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
@@ -212,22 +196,16 @@ impl Database for Sqlite {
     }
 
     async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError> {
-        let rows = bind(stmt)
-            .fetch_all(&mut self.conn)
-            .await
-            .map_err(|e| locked_or_query(self.busy, "query failed", &e))?;
-        rows.iter()
-            .map(|r| decode(r, cols))
-            .collect::<Result<_, _>>()
-            .map_err(|e| locked_or_query(self.busy, "cannot decode a row", &e))
+        let busy = self.busy;
+        statement::fetch(&mut self.conn, stmt, cols, &|c, e| {
+            locked_or_query(busy, c, e)
+        })
+        .await
     }
 
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError> {
-        bind(stmt)
-            .execute(&mut self.conn)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(|e| locked_or_query(self.busy, "statement failed", &e))
+        let busy = self.busy;
+        statement::execute(&mut self.conn, stmt, &|c, e| locked_or_query(busy, c, e)).await
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
@@ -247,11 +225,7 @@ impl Database for Sqlite {
                 {
                     let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
                 }
-                return Err(ScriptError {
-                    message: driver_message(&e),
-                    statement: None,
-                    line: None,
-                });
+                return Err(ScriptError::driver(&e, None));
             }
         }
         Ok(())
@@ -291,6 +265,7 @@ impl Database for Sqlite {
                 return Err(DbError::Query {
                     context: "the migration breaks foreign keys".into(),
                     message: list.join("; "),
+                    source: None,
                 });
             }
         }
@@ -384,17 +359,6 @@ impl Database for Sqlite {
 }
 
 impl Sqlite {
-    /// The tables by name; the first `limit` of them (all when negative).
-    async fn list_tables(&mut self, limit: i64) -> Result<Vec<String>, DbError> {
-        sqlx::query_scalar(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY 1 LIMIT ?",
-        )
-        .bind(limit)
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(|e| locked_or_query(self.busy, "cannot list tables", &e))
-    }
-
     async fn restore_foreign_keys(&mut self) -> Result<(), DbError> {
         if std::mem::take(&mut self.fk_suspended) {
             self.execute(&Stmt::raw("PRAGMA foreign_keys = ON")).await?;

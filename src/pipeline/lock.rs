@@ -107,6 +107,7 @@ async fn lock_file(db_file: &Path, timeout: Duration) -> Result<std::fs::File, D
     let failed = |e: &dyn std::fmt::Display| DbError::Query {
         context: format!("cannot take the deploy lock {}", path.display()),
         message: e.to_string(),
+        source: None,
     };
     let file = std::fs::OpenOptions::new()
         .create(true)

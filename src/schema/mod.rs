@@ -274,9 +274,12 @@ async fn query<D: Database>(
     let kinds = vec![ColKind::Text; cols];
     match db.fetch(&Stmt::raw(sql), &kinds).await {
         Ok(rows) => Ok(rows.into_iter().map(Row).collect()),
-        Err(DbError::Query { message, .. }) => Err(DbError::Query {
+        Err(DbError::Query {
+            message, source, ..
+        }) => Err(DbError::Query {
             context: format!("cannot read the schema ({what})"),
             message,
+            source,
         }),
         Err(other) => Err(other),
     }

@@ -131,10 +131,13 @@ pub async fn read<D: Database>(db: &mut D) -> Result<Option<String>, DbError> {
     };
     let rows = match db.fetch(&Stmt::raw(sql), &[ColKind::Text]).await {
         Ok(rows) => rows,
-        Err(DbError::Query { message, .. }) => {
+        Err(DbError::Query {
+            message, source, ..
+        }) => {
             return Err(DbError::Query {
                 context: "cannot read the catalog stamp".into(),
                 message,
+                source,
             });
         }
         Err(e) => return Err(e),

@@ -1,3 +1,5 @@
-//! SQL text utilities: splitting migration scripts and classifying statements.
+//! SQL text utilities: the engines' dialects, splitting migration scripts and classifying
+//! statements.
 
+pub mod dialect;
 pub mod split;

@@ -11,7 +11,7 @@
 
 #![allow(clippy::doc_markdown, reason = "product names are not code")]
 
-use crate::engine::Dialect;
+use super::dialect::Dialect;
 
 /// One statement of a migration script, borrowed from the script text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

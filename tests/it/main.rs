@@ -5,6 +5,7 @@ mod common;
 mod concurrency;
 mod config_errors;
 mod drift_stamp;
+mod error_causes;
 mod external_command;
 mod faults;
 mod formats_flyway_drizzle_sql;
