@@ -11,24 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::common::{Engine, Run, TestContext, sha256_file};
+use crate::common::{Engine, Run, TestContext, audit_lines, checksum, has_table, write_migrations};
 use crate::engine_test;
 
 pub const INIT: &str = "20240101000000_init";
 pub const SLOW: &str = "20240102000000_slow";
 pub const AFTER: &str = "20240103000000_after";
-
-/// Writes a Prisma migrations folder: one folder per migration with its `migration.sql`.
-pub fn write_migrations(t: &TestContext, migrations: &[(&str, String)]) {
-    let _ = std::fs::remove_dir_all(t.migrations());
-    for (name, sql) in migrations {
-        let dir = t.migrations().join(name);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("migration.sql"), sql).expect("write migration");
-    }
-}
 
 /// A statement that keeps the server busy for about `secs` seconds.
 pub fn slow_statement(engine: Engine, secs: u32) -> String {
@@ -104,26 +92,8 @@ pub fn assert_users_kept(t: &TestContext) {
     );
 }
 
-/// The checksum Prisma records for a migration of the project.
-pub fn checksum(t: &TestContext, name: &str) -> String {
-    sha256_file(&t.migrations().join(name).join("migration.sql"))
-}
-
 pub fn finished(t: &TestContext, name: &str) -> String {
     format!("{name}|{}|finished|-|1|-", checksum(t, name))
-}
-
-pub fn has_table(t: &TestContext, table: &str) -> bool {
-    t.tables().iter().any(|x| x == table)
-}
-
-/// The lines of the project's audit log, parsed.
-pub fn audit_lines(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join(".dbdeploy/audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line ({e}): {l}")))
-        .collect()
 }
 
 /// The schema fingerprint dbdeploy recorded at the end of the newest successful run.
