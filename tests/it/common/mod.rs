@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 mod inspect;
+pub mod snapshot;
 
 pub use inspect::{
     audit_lines, checksum, has_table, health_check, migration_names, sqlite_basic, write_migrations,
