@@ -35,7 +35,8 @@ fn project(t: &TestContext, tool: &str, dir: &str, fixture: &str) -> PathBuf {
     dst
 }
 
-fn sqlx_project(t: &TestContext, fixture: &str) -> PathBuf {
+/// A sqlx project with `migrations-fixtures/sqlx/<fixture>` in `migrations/`.
+pub(crate) fn sqlx_project(t: &TestContext, fixture: &str) -> PathBuf {
     project(t, "sqlx", "migrations", fixture)
 }
 

@@ -70,12 +70,12 @@ pub fn run_and_format(
             run.code, run.stdout, run.stderr
         ))
     };
-    (settings(context, &args), run, snapshot)
+    (settings(context, &args, json), run, snapshot)
 }
 
 /// Filters and redactions for `context`, with the command line (without `-C DIR`, filtered
 /// too) as the snapshot's description.
-fn settings(context: &TestContext, args: &[String]) -> insta::Settings {
+fn settings(context: &TestContext, args: &[String], json: bool) -> insta::Settings {
     let mut s = insta::Settings::clone_current();
     let filters = filters(context);
     let mut shown = Vec::new();
@@ -109,21 +109,20 @@ fn settings(context: &TestContext, args: &[String]) -> insta::Settings {
     s.add_redaction(".**.user", "[USER]");
     s.add_redaction(".**.host", "[HOST]");
     s.add_redaction(".**.tool_version", "[VERSION]");
-    if args.iter().any(|a| a == "--json") {
+    if json {
         s.set_snapshot_suffix("json");
     }
     s
 }
 
 /// JSON keys whose numbers are measured times (or ages), different on every run.
-const DURATION_KEYS: [&str; 7] = [
+const DURATION_KEYS: [&str; 6] = [
     "duration_seconds",
     "total_duration_seconds",
     "estimated_duration_seconds",
     "total_estimated_duration_seconds",
     "duration_ms",
     "age_seconds",
-    "execution_time",
 ];
 
 /// `(regex, replacement)` pairs, applied in order: the exact values of this test first (its
@@ -189,9 +188,11 @@ pub fn filters(context: &TestContext) -> Vec<(String, String)> {
         // sha256 checksums, schema fingerprints and short digests.
         (r"\b[0-9a-f]{40,}\b", "[HASH]"),
         (r"\bsha256:[0-9a-f]{16}\b", "sha256:[HASH]"),
+        (r"\bfingerprint [0-9a-f]{12}\b", "fingerprint [HASH]"),
         // Free space, ages and durations.
         (r"\b\d+(\.\d+)? (B|KB|MB|GB|TB) free\b", "[SIZE] free"),
-        (r"\b\d+[smhd] ago\b", "[AGE] ago"),
+        // An age is right-aligned in the `backups` table: its padding goes with it.
+        (r" *\b\d+[smhd] ago\b", " [AGE] ago"),
         (r"\b\d+ min \d+ s\b", "[TIME]"),
         (r"\b\d+(\.\d+)? ?(ms|s)\b", "[TIME]"),
         // Server and client versions.
