@@ -6,15 +6,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use crate::common::{Engine, Run, TestContext};
+use crate::common::{Engine, Run, TestContext, audit_lines, sqlite_basic, write_migrations};
 use crate::engine_test;
-use crate::faults::{audit_lines, write_migrations};
-
-fn sqlite(test: &str) -> TestContext {
-    let t = TestContext::new(Engine::Sqlite, test).expect("sqlite always runs");
-    t.fixture("basic");
-    t
-}
 
 #[track_caller]
 fn no_panic(run: &Run) {
@@ -54,7 +47,7 @@ const HEADER: &str = "[project]\nmigration_tool = \"prisma\"\n";
 
 #[test]
 fn malformed_configuration_shapes_are_usage_errors() {
-    let t = sqlite("bad_config_shapes");
+    let t = sqlite_basic("bad_config_shapes");
     let env = "[environments.dev]\nurl_env = \"DATABASE_URL\"\n";
     let cases: Vec<(String, &str)> = vec![
         // wrong types
@@ -116,7 +109,7 @@ fn malformed_configuration_shapes_are_usage_errors() {
 
 #[test]
 fn non_utf8_and_empty_configuration() {
-    let t = sqlite("bad_config_bytes");
+    let t = sqlite_basic("bad_config_bytes");
     let mut bytes =
         format!("{HEADER}[environments.dev]\nurl_env = \"DATABASE_URL\"\n# caf").into_bytes();
     bytes.extend_from_slice(&[0xe9, b'\n']);
@@ -142,7 +135,7 @@ fn non_utf8_and_empty_configuration() {
 
 #[test]
 fn unknown_flags_and_values_are_usage_errors() {
-    let t = sqlite("bad_flags");
+    let t = sqlite_basic("bad_flags");
     for (args, needle) in [
         (&["migrate", "dev", "--frobnicate"][..], "--frobnicate"),
         (&["migrate", "dev", "--color", "purple"][..], "purple"),
@@ -159,7 +152,7 @@ fn unknown_flags_and_values_are_usage_errors() {
 
 #[test]
 fn unreadable_migrations_are_named() {
-    let t = sqlite("bad_migrations");
+    let t = sqlite_basic("bad_migrations");
     let first = t.migrations().join("20240101000000_init/migration.sql");
 
     // Latin-1 text: the file and the line are named.
@@ -199,7 +192,7 @@ fn unreadable_migrations_are_named() {
 
 #[test]
 fn sql_with_nul_bytes_is_refused_clearly() {
-    let t = sqlite("nul_bytes");
+    let t = sqlite_basic("nul_bytes");
     std::fs::write(
         t.migrations()
             .join("20240103000000_post_views/migration.sql"),
@@ -330,7 +323,7 @@ fn ten_thousand_migrations_deploy_and_report_quickly() {
 
 #[test]
 fn fifty_megabyte_migration_deploys() {
-    let t = sqlite("fifty_megabytes");
+    let t = sqlite_basic("fifty_megabytes");
     let file = t
         .migrations()
         .join("20240103000000_post_views/migration.sql");

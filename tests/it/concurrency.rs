@@ -4,11 +4,10 @@
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::{Engine, Run, TestContext};
+use crate::common::{Engine, Run, TestContext, audit_lines};
 use crate::engine_test;
 use crate::faults::{
-    AFTER, INIT, SLOW, Spawned, assert_users_kept, audit_lines, finished, seed_users,
-    three_migrations,
+    AFTER, INIT, SLOW, Spawned, assert_users_kept, finished, seed_users, three_migrations,
 };
 
 engine_test!(

@@ -1,16 +1,10 @@
 //! Bad input is exit code 2 with a message that says what and where, and changes nothing.
 
-use crate::common::{Engine, TestContext};
-
-fn sqlite(test: &str) -> TestContext {
-    let t = TestContext::new(Engine::Sqlite, test).expect("sqlite needs no server");
-    t.fixture("basic");
-    t
-}
+use crate::common::{Engine, TestContext, sqlite_basic};
 
 #[test]
 fn unknown_key_names_key_and_line() {
-    let t = sqlite("unknown_key");
+    let t = sqlite_basic("unknown_key");
     t.write_config("[environments.qa]\nurl_env = \"DATABASE_URL\"\nprotcted = true\n");
     let run = t.run(&["migrate", "qa"]);
     run.code(2);
@@ -24,7 +18,7 @@ fn unknown_key_names_key_and_line() {
 
 #[test]
 fn unknown_environment_lists_the_known_ones() {
-    let t = sqlite("unknown_env");
+    let t = sqlite_basic("unknown_env");
     let run = t.run(&["migrate", "prod"]);
     run.code(2);
     assert!(
@@ -36,7 +30,7 @@ fn unknown_environment_lists_the_known_ones() {
 
 #[test]
 fn missing_variable_names_the_variable() {
-    let t = sqlite("missing_var");
+    let t = sqlite_basic("missing_var");
     let run = crate::common::Run::from(
         t.cmd(&["migrate", "dev"])
             .env_remove("DATABASE_URL")
@@ -49,7 +43,7 @@ fn missing_variable_names_the_variable() {
 
 #[test]
 fn malformed_url_is_a_usage_error_without_the_url() {
-    let t = sqlite("bad_url");
+    let t = sqlite_basic("bad_url");
     for url in [
         "postgres://user:hunter22@:5432/db",
         "oracle://user:hunter22@h/db",
@@ -83,6 +77,6 @@ fn provider_mismatch_is_refused_before_connecting() {
 
 #[test]
 fn unknown_to_target_is_a_usage_error() {
-    let t = sqlite("bad_to");
+    let t = sqlite_basic("bad_to");
     t.run(&["migrate", "dev", "--to", "nope"]).code(2);
 }

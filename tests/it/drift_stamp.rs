@@ -3,7 +3,7 @@
 //! hash; every hand-made change must still move the stamp, so that the next deploy reads the
 //! schema and refuses the drift, naming it.
 
-use crate::common::{Engine, TestContext, run_on};
+use crate::common::{Engine, TestContext, health_check, run_on};
 
 /// What `-vv` prints when the drift check took the stamp path.
 const STAMP_PATH: &str = "the catalog stamp is the recorded one";
@@ -268,14 +268,8 @@ fn history_stores_each_schema_once(t: &TestContext) {
     assert_eq!(doc["result"]["recorded_fingerprint"], first[1]);
     assert_eq!(doc["result"]["live_fingerprint"], first[1]);
     let run = t.run(&["health", "staging", "--json"]);
-    let checks = run.json()["result"]["checks"].clone();
-    let drift = checks
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "schema_drift")
-        .cloned()
-        .unwrap();
+    let doc = run.json();
+    let drift = health_check(&doc, "schema_drift");
     assert_eq!(drift["status"], "passed", "{drift}");
 
     // A change taken as the new baseline is stored in full; the no-op after it is not.

@@ -97,7 +97,7 @@ dir = "backups"
 "#;
 
 /// A project with the tool, its config and migrations `001_users.sql` and `002_posts.sql`.
-fn project(t: &TestContext) {
+pub(crate) fn project(t: &TestContext) {
     let tool = t.path().join("tool");
     std::fs::write(&tool, TOOL).unwrap();
     std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();

@@ -11,24 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::common::{Engine, Run, TestContext, sha256_file};
+use crate::common::{Engine, Run, TestContext, audit_lines, checksum, has_table, write_migrations};
 use crate::engine_test;
 
 pub const INIT: &str = "20240101000000_init";
 pub const SLOW: &str = "20240102000000_slow";
 pub const AFTER: &str = "20240103000000_after";
-
-/// Writes a Prisma migrations folder: one folder per migration with its `migration.sql`.
-pub fn write_migrations(t: &TestContext, migrations: &[(&str, String)]) {
-    let _ = std::fs::remove_dir_all(t.migrations());
-    for (name, sql) in migrations {
-        let dir = t.migrations().join(name);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        std::fs::write(dir.join("migration.sql"), sql).expect("write migration");
-    }
-}
 
 /// A statement that keeps the server busy for about `secs` seconds.
 pub fn slow_statement(engine: Engine, secs: u32) -> String {
@@ -104,26 +92,8 @@ pub fn assert_users_kept(t: &TestContext) {
     );
 }
 
-/// The checksum Prisma records for a migration of the project.
-pub fn checksum(t: &TestContext, name: &str) -> String {
-    sha256_file(&t.migrations().join(name).join("migration.sql"))
-}
-
 pub fn finished(t: &TestContext, name: &str) -> String {
     format!("{name}|{}|finished|-|1|-", checksum(t, name))
-}
-
-pub fn has_table(t: &TestContext, table: &str) -> bool {
-    t.tables().iter().any(|x| x == table)
-}
-
-/// The lines of the project's audit log, parsed.
-pub fn audit_lines(dir: &Path) -> Vec<Value> {
-    std::fs::read_to_string(dir.join(".dbdeploy/audit.jsonl"))
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line ({e}): {l}")))
-        .collect()
 }
 
 /// The schema fingerprint dbdeploy recorded at the end of the newest successful run.
@@ -640,20 +610,53 @@ fn assert_stopped_before_any_change(t: &TestContext, run: &Run, rows_before: &[S
     );
 }
 
-/// A 64 KB tmpfs mounted on `dir`, unmounted on drop; `None` where mounting is not permitted.
+/// A 64 KB tmpfs mounted on `dir`, unmounted on drop.
 struct SmallDisk(std::path::PathBuf);
 
 impl SmallDisk {
-    fn mount(dir: &Path) -> Option<Self> {
+    /// Mounts the tmpfs, or says why it could not be mounted.
+    fn mount(dir: &Path) -> Result<Self, String> {
         std::fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("mount")
+        let out = Command::new("mount")
             .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
             .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Self(dir.to_owned()))
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run `mount`: {e}"))?;
+        if out.status.success() {
+            Ok(Self(dir.to_owned()))
+        } else {
+            Err(format!(
+                "`mount -t tmpfs` failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
     }
+
+    /// The tmpfs for `test`, or `None` (with the reason on stderr) where this machine does not
+    /// let the tests mount one. As root under `DBDEPLOY_REQUIRE_SERVICES=1` the test fails
+    /// instead: root can mount a tmpfs, so a refusal there is a real fault, not a skip.
+    fn mount_or_skip(dir: &Path, test: &str) -> Option<Self> {
+        match Self::mount(dir) {
+            Ok(disk) => Some(disk),
+            Err(reason) => {
+                let required = std::env::var("DBDEPLOY_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
+                assert!(
+                    !(required && running_as_root()),
+                    "{test}: {reason} (running as root with DBDEPLOY_REQUIRE_SERVICES=1)"
+                );
+                eprintln!("skipping {test}: {reason}; the file_size_limit_* tests still run");
+                None
+            }
+        }
+    }
+}
+
+/// Whether the tests run as root: `/proc/self` belongs to the process's effective user.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 impl Drop for SmallDisk {
@@ -665,8 +668,10 @@ impl Drop for SmallDisk {
 engine_test!(disk_full_while_writing_the_backup, |t: &TestContext| {
     deployed_with_data(t);
     let rows = t.prisma_rows();
-    let Some(disk) = SmallDisk::mount(&t.path().join("backups")) else {
-        eprintln!("skipping: cannot mount a tmpfs here (not root?); see file_size_limit_*");
+    let Some(disk) = SmallDisk::mount_or_skip(
+        &t.path().join("backups"),
+        &format!("disk_full_while_writing_the_backup on {:?}", t.engine),
+    ) else {
         return;
     };
     // The pre-flight check sees that the database cannot fit.
@@ -760,8 +765,10 @@ fn disk_full_while_writing_the_manifest() {
         .len();
     std::fs::remove_dir_all(t.path().join("backups")).unwrap();
     let rows = t.prisma_rows();
-    let Some(_disk) = SmallDisk::mount(&t.path().join("backups")) else {
-        eprintln!("skipping: cannot mount a tmpfs here");
+    let Some(_disk) = SmallDisk::mount_or_skip(
+        &t.path().join("backups"),
+        "disk_full_while_writing_the_manifest",
+    ) else {
         return;
     };
     let page = 4096;

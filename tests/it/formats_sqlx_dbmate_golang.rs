@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use sha2::Digest;
 
-use crate::common::{Engine, Run, TestContext};
+use crate::common::{Engine, Run, TestContext, copy_dir, has_table, migration_names};
 use crate::engine_test;
 
 // Helpers --------------------------------------------------------------------------------------
@@ -36,15 +35,8 @@ fn project(t: &TestContext, tool: &str, dir: &str, fixture: &str) -> PathBuf {
     dst
 }
 
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).expect("mkdir");
-    for entry in std::fs::read_dir(src).expect("read fixture") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), dst.join(entry.file_name())).expect("copy");
-    }
-}
-
-fn sqlx_project(t: &TestContext, fixture: &str) -> PathBuf {
+/// A sqlx project with `migrations-fixtures/sqlx/<fixture>` in `migrations/`.
+pub(crate) fn sqlx_project(t: &TestContext, fixture: &str) -> PathBuf {
     project(t, "sqlx", "migrations", fixture)
 }
 
@@ -54,10 +46,6 @@ fn dbmate_project(t: &TestContext, fixture: &str) -> PathBuf {
 
 fn golang_project(t: &TestContext, fixture: &str) -> PathBuf {
     project(t, "golang-migrate", "migrations", fixture)
-}
-
-fn has_table(t: &TestContext, table: &str) -> bool {
-    t.tables().iter().any(|x| x == table)
 }
 
 /// `name|type` of each column of `table`, in table order, as the engine describes it.
@@ -116,15 +104,6 @@ fn dbmate_versions(t: &TestContext) -> Vec<String> {
     t.sql("SELECT version FROM schema_migrations ORDER BY version")
 }
 
-fn applied_names(doc: &Value) -> Vec<String> {
-    doc["result"]["migrations"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no result.migrations in {doc}"))
-        .iter()
-        .map(|m| m["name"].as_str().expect("name").to_owned())
-        .collect()
-}
-
 #[track_caller]
 fn assert_contains(run: &Run, needle: &str) {
     assert!(
@@ -155,7 +134,7 @@ engine_test!(
         let doc = run.json();
         // Numeric order: 10 after 2, although "10" sorts before "2" as text.
         assert_eq!(
-            applied_names(&doc),
+            migration_names(&doc),
             ["1", "2", "3", "4", "5", "6", "10"],
             "{doc}"
         );
@@ -310,7 +289,7 @@ engine_test!(sqlx_dirty_row_blocks_until_resolved, |t: &TestContext| {
     assert_eq!(sqlx_rows(t).len(), 2);
     let run = t.run(&["migrate", "dev", "--json"]);
     run.code(0);
-    assert_eq!(applied_names(&run.json()), ["3", "4", "5", "6", "10"]);
+    assert_eq!(migration_names(&run.json()), ["3", "4", "5", "6", "10"]);
     assert!(sqlx_rows(t).iter().all(|r| r.contains("|ok|")));
 });
 
@@ -474,7 +453,10 @@ engine_test!(
         golang_project(t, "basic");
         let run = t.run(&["migrate", "dev", "--json"]);
         run.code(0);
-        assert_eq!(applied_names(&run.json()), ["1", "2", "3", "4", "5", "10"]);
+        assert_eq!(
+            migration_names(&run.json()),
+            ["1", "2", "3", "4", "5", "10"]
+        );
         assert_eq!(golang_row(t), ["10|clean"]);
         let expected_columns: &[&str] = match t.engine {
             Engine::Postgres => &["version|bigint", "dirty|boolean"],
@@ -522,7 +504,7 @@ engine_test!(
         );
         let run = t.run(&["migrate", "dev", "--json"]);
         run.code(0);
-        assert_eq!(applied_names(&run.json()), ["3", "4", "5", "10"]);
+        assert_eq!(migration_names(&run.json()), ["3", "4", "5", "10"]);
         assert_eq!(golang_row(t), ["10|clean"]);
     }
 );
@@ -584,7 +566,7 @@ engine_test!(
         assert_eq!(golang_row(t), ["3|clean"]);
         let run = t.run(&["migrate", "dev", "--json"]);
         run.code(0);
-        assert_eq!(applied_names(&run.json()), ["4", "5", "10"]);
+        assert_eq!(migration_names(&run.json()), ["4", "5", "10"]);
         assert_eq!(golang_row(t), ["10|clean"]);
     }
 );
@@ -663,7 +645,7 @@ engine_test!(
         assert_eq!(golang_row(t), ["10|clean"]);
         let run = t.run(&["migrate", "dev", "--json"]);
         run.code(0);
-        assert_eq!(applied_names(&run.json()), ["11"]);
+        assert_eq!(migration_names(&run.json()), ["11"]);
         assert_eq!(golang_row(t), ["11|clean"]);
         t.run(&["status", "dev"]).code(0);
     }
@@ -915,7 +897,7 @@ fn postgres_concurrently_index_deploys_in_every_format() {
         let run = t.run(&["migrate", "dev", "--json"]);
         run.code(0);
         let doc = run.json();
-        assert_eq!(applied_names(&doc)[1], index_version, "{tool}: {doc}");
+        assert_eq!(migration_names(&doc)[1], index_version, "{tool}: {doc}");
         assert_eq!(
             t.sql(
                 "SELECT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid \
@@ -1003,7 +985,7 @@ engine_test!(
         run.code(0);
         let doc = run.json();
         assert_eq!(doc["operation"], "revert-migrations");
-        assert_eq!(applied_names(&doc), ["3"], "{doc}");
+        assert_eq!(migration_names(&doc), ["3"], "{doc}");
         assert_eq!(doc["result"]["migrations"][0]["atomic"], false, "{doc}");
         assert!(t.sql("SELECT id FROM users").is_empty());
 
@@ -1032,7 +1014,7 @@ engine_test!(
         // Reverted migrations deploy again.
         let run = t.run(&["migrate", "dev", "--json"]);
         run.code(0);
-        assert_eq!(applied_names(&run.json()), ["2", "3"]);
+        assert_eq!(migration_names(&run.json()), ["2", "3"]);
         assert_eq!(sqlx_rows(t).len(), 3);
     }
 );
@@ -1099,7 +1081,7 @@ engine_test!(
         t.run(&["migrate", "dev"]).code(0);
         let run = t.run(&["down", "dev", "--steps", "2", "--json"]);
         run.code(0);
-        assert_eq!(applied_names(&run.json()), ["10", "5"]);
+        assert_eq!(migration_names(&run.json()), ["10", "5"]);
         assert_eq!(golang_row(t), ["4|clean"]);
         assert!(t.sql("SELECT id FROM users").is_empty());
         assert!(!columns(t, "posts").iter().any(|c| c.starts_with("views|")));
@@ -1175,7 +1157,7 @@ engine_test!(
         t.run(&["diff", "safe"]).code(0);
         let run = t.run(&["migrate", "safe", "--yes", "--json"]);
         run.code(0);
-        assert_eq!(applied_names(&run.json()), ["3"]);
+        assert_eq!(migration_names(&run.json()), ["3"]);
         // The backup taken before the revert restores the reverted migration's state.
         t.run(&["rollback", "safe", "--yes", "--to", &id]).code(0);
         assert_eq!(sqlx_rows(t).len(), 3);

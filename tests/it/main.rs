@@ -15,3 +15,4 @@ mod proptests;
 mod safety_net;
 mod scenarios;
 mod schema_fingerprint;
+mod snapshots;

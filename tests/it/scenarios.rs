@@ -6,9 +6,9 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::common::{Engine, Run, TestContext, sha256_file};
+use crate::common::{
+    Engine, Run, TestContext, audit_lines, checksum, has_table, migration_names, sha256_file,
+};
 use crate::engine_test;
 
 const BASIC: [&str; 3] = [
@@ -22,35 +22,6 @@ const HALFWAY: [&str; 3] = [
     "20240102000000_broken",
     "20240103000000_after",
 ];
-
-/// The `name` of every entry of `result.migrations`.
-fn migration_names(doc: &Value) -> Vec<String> {
-    doc["result"]["migrations"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no result.migrations in {doc}"))
-        .iter()
-        .map(|m| m["name"].as_str().expect("migration name").to_owned())
-        .collect()
-}
-
-/// The checksum dbdeploy (and Prisma) record for a migration of the project.
-fn checksum(t: &TestContext, name: &str) -> String {
-    sha256_file(&t.migrations().join(name).join("migration.sql"))
-}
-
-/// The lines of the project's audit log, parsed.
-fn audit_lines(dir: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(dir.join(".dbdeploy/audit.jsonl")).unwrap_or_default();
-    text.lines()
-        .map(|l| {
-            serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line is not JSON ({e}): {l}"))
-        })
-        .collect()
-}
-
-fn has_table(t: &TestContext, table: &str) -> bool {
-    t.tables().iter().any(|x| x == table)
-}
 
 // 1. SQLite table redefinition --------------------------------------------------------------
 

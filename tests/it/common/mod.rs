@@ -7,6 +7,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
+mod inspect;
+pub mod snapshot;
+
+pub use inspect::{
+    audit_lines, checksum, has_table, health_check, migration_names, sqlite_basic, write_migrations,
+};
+
 /// The engines every scenario runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
