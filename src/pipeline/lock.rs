@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::event::duration;
-use super::{Ctx, Outcome, Trail};
+use super::{Ctx, Outcome};
 use crate::engine::{Database, DbError, LockKey, Target};
 use crate::error::Error;
 use crate::interrupt;
@@ -81,21 +81,16 @@ pub async fn acquire<D: Database>(cx: &Ctx<'_>, db: &mut D) -> Result<Held, DbEr
 }
 
 impl Held {
-    /// Releases the lock; a failure is a warning of the run.
-    pub async fn release<D: Database>(self, db: &mut D, trail: &mut Trail) {
+    /// Releases the lock; returns what went wrong, as warnings of the run.
+    pub async fn release<D: Database>(self, db: &mut D) -> Vec<String> {
         match self {
-            Held::Server(keys) => trail
-                .warnings
-                .extend(crate::engine::unlock_all(db, &keys).await),
+            Held::Server(keys) => crate::engine::unlock_all(db, &keys).await,
             // The file stays: removing it would let a run that opened it before the removal
             // lock a file nobody else sees.
-            Held::File(file) => {
-                if let Err(e) = file.unlock() {
-                    trail
-                        .warnings
-                        .push(format!("cannot release the deploy lock file: {e}"));
-                }
-            }
+            Held::File(file) => match file.unlock() {
+                Ok(()) => Vec::new(),
+                Err(e) => vec![format!("cannot release the deploy lock file: {e}")],
+            },
         }
     }
 }

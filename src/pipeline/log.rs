@@ -7,6 +7,7 @@ use std::io::Write;
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
 
+use super::lock::Held;
 use super::{Ctx, Event, Outcome, Trail};
 use crate::engine::Database;
 use crate::error::Error;
@@ -19,6 +20,7 @@ pub async fn conclude<D: Database>(
     cx: &Ctx<'_>,
     operation: &str,
     mut db: Option<D>,
+    held: Option<Held>,
     trail: &mut Trail,
     error: Option<&Error>,
 ) {
@@ -92,6 +94,9 @@ pub async fn conclude<D: Database>(
             Ok(()) => logged.push(HISTORY_TABLE.to_owned()),
             Err(w) => warnings.push(w),
         }
+    }
+    if let (Some(held), Some(db)) = (held, db.as_mut()) {
+        warnings.extend(held.release(db).await);
     }
     match write_audit(&cx.env.audit_file, &record) {
         Ok(()) => logged.push(cx.env.audit_file.display().to_string()),

@@ -202,9 +202,12 @@ pub async fn run<D: Database, O: Operation>(cx: &Ctx<'_>, op: &O) -> Finished<O>
     });
     validate::report(cx, op.command(), &mut trail);
     let mut db: Option<D> = None;
-    let result = steps(cx, op, &mut db, &mut trail).await;
+    let mut held: Option<lock::Held> = None;
+    let result = steps(cx, op, &mut db, &mut held, &mut trail).await;
     let operation = op.operation(cx.options.dry_run);
-    log::conclude(cx, operation, db, &mut trail, result.as_ref().err()).await;
+    // The lock is released only once the run is recorded: the next deploy's drift check reads
+    // the schema this run recorded, and must not see its changes without its record.
+    log::conclude(cx, operation, db, held, &mut trail, result.as_ref().err()).await;
     Finished { trail, result }
 }
 
@@ -217,6 +220,7 @@ async fn steps<D: Database, O: Operation>(
     cx: &Ctx<'_>,
     op: &O,
     slot: &mut Option<D>,
+    held: &mut Option<lock::Held>,
     trail: &mut Trail,
 ) -> Result<Ended<O::Plan, O::Done>, Error> {
     let read_only = cx.options.dry_run;
@@ -235,11 +239,9 @@ async fn steps<D: Database, O: Operation>(
         op.preview(cx, &plan);
         return Ok(Ended::Previewed(plan));
     }
-    let held = lock::take(cx, db).await?;
+    *held = Some(lock::take(cx, db).await?);
     trail.locked = true;
-    let result = locked(cx, op, db, trail).await;
-    held.release(db, trail).await;
-    result
+    locked(cx, op, db, trail).await
 }
 
 /// The steps that run while the deploy lock is held.
