@@ -199,38 +199,25 @@ impl ApplyFailure {
     #[must_use]
     pub fn hints(&self) -> Vec<String> {
         let env = &self.environment;
-        let id = self.rollback.as_ref().and_then(|r| r.backup_id.clone());
-        match (&self.rollback, id) {
-            (Some(r), Some(id)) if r.succeeded() => vec![
-                format!(
-                    "the database was restored from backup {id} and verified: it is as it was before this deploy"
-                ),
-                format!(
-                    "fix the failure shown in the tool's output, then run `dbdeploy migrate {env}` again"
-                ),
-            ],
-            (Some(r), Some(id)) if r.initiated => vec![
-                format!(
-                    "the automatic restore from backup {id} did not complete ({}); inspect the database",
-                    r.status
-                ),
-                format!("retry with `dbdeploy rollback {env} --to {id}`"),
-            ],
-            (_, Some(id)) => vec![
-                format!(
+        RollbackOutcome::hints(
+            self.rollback.as_ref(),
+            env,
+            format!(
+                "fix the failure shown in the tool's output, then run `dbdeploy migrate {env}` again"
+            ),
+            |id| {
+                let mut hints = vec![format!(
                     "the tool may have applied some migrations before it failed: `dbdeploy status {env}` shows what it still reports pending"
-                ),
-                format!(
-                    "to return to the state before this deploy: `dbdeploy rollback {env} --to {id}`"
-                ),
-            ],
-            (_, None) => vec![
-                format!(
-                    "the tool may have applied some migrations before it failed: `dbdeploy status {env}` shows what it still reports pending"
-                ),
-                "there is no backup from this run; fix forward, or restore your own backup".into(),
-            ],
-        }
+                )];
+                hints.push(match id {
+                    Some(id) => format!(
+                        "to return to the state before this deploy: `dbdeploy rollback {env} --to {id}`"
+                    ),
+                    None => "there is no backup from this run; fix forward, or restore your own backup".into(),
+                });
+                hints
+            },
+        )
     }
 }
 

@@ -186,6 +186,35 @@ impl RollbackOutcome {
     pub fn succeeded(&self) -> bool {
         self.initiated && self.status == "succeeded"
     }
+
+    /// What to do after a failure that an automatic restore may have undone: once restored,
+    /// `then` (what to fix before deploying again); when the restore failed, inspect and retry
+    /// it; when none was made, `otherwise` with this run's backup id, if any.
+    #[must_use]
+    pub fn hints(
+        rollback: Option<&Self>,
+        environment: &str,
+        then: String,
+        otherwise: impl FnOnce(Option<&str>) -> Vec<String>,
+    ) -> Vec<String> {
+        let id = rollback.and_then(|r| r.backup_id.as_deref());
+        match (rollback, id) {
+            (Some(r), Some(id)) if r.succeeded() => vec![
+                format!(
+                    "the database was restored from backup {id} and verified: it is as it was before this deploy"
+                ),
+                then,
+            ],
+            (Some(r), Some(id)) if r.initiated => vec![
+                format!(
+                    "the automatic restore from backup {id} did not complete ({}); inspect the database",
+                    r.status
+                ),
+                format!("retry with `dbdeploy rollback {environment} --to {id}`"),
+            ],
+            _ => otherwise(id),
+        }
+    }
 }
 
 /// What a provider wrote.

@@ -4,14 +4,13 @@
 
 use serde::Serialize;
 
-use super::{Needs, execute, setup};
+use super::{Entry, Needs, execute, setup};
 use crate::cli::DownArgs;
 use crate::config::ConfigError;
 use crate::error::{Error, exit};
 use crate::output::{Line, Printer, Response, Status, to_value};
 use crate::pipeline::preview::MigrationPreview;
 use crate::pipeline::revert::{Revert, RevertPlan};
-use crate::pipeline::trail::round_seconds;
 use crate::pipeline::{Ended, RunOptions, Trail};
 use crate::settings::Settings;
 use crate::source::Source;
@@ -23,26 +22,6 @@ const OPERATION: &str = "revert-migrations";
 struct Preview<'a> {
     migrations_to_revert: usize,
     migrations: &'a [MigrationPreview],
-}
-
-/// One migration of a revert's result.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Entry<'a> {
-    Reverted {
-        name: &'a str,
-        status: &'static str,
-        duration_seconds: f64,
-        atomic: bool,
-    },
-    Failed {
-        name: &'a str,
-        status: &'static str,
-        error: &'a str,
-        statement: Option<usize>,
-        line: Option<usize>,
-        rolled_back: bool,
-    },
 }
 
 /// A revert's result.
@@ -162,24 +141,12 @@ fn respond(
         let mut migrations: Vec<Entry<'_>> = trail
             .changed
             .iter()
-            .map(|r| Entry::Reverted {
-                name: &r.name,
-                status: "reverted",
-                duration_seconds: round_seconds(r.duration),
-                atomic: r.atomic,
-            })
+            .map(|r| Entry::done(r, "reverted"))
             .collect();
         let mut failed_migration = None;
         if let Some(Error::Revert(e)) = &err {
-            migrations.push(Entry::Failed {
-                name: &e.migration,
-                status: "failed",
-                error: &e.message,
-                statement: e.statement,
-                line: e.line,
-                rolled_back: e.rolled_back,
-            });
-            failed_migration = Some(e.migration.as_str());
+            migrations.push(Entry::failed(&e.failed, e.rolled_back));
+            failed_migration = Some(e.failed.migration.as_str());
         }
         to_value(&Reverted {
             run_id: &trail.run_id,

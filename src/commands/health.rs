@@ -12,7 +12,6 @@ use crate::engine::{ConnectOptions, Database};
 use crate::error::{Error, exit};
 use crate::output::{Line, Printer, Response, Status};
 use crate::pipeline::health::{self, Check, CheckStatus};
-use crate::pipeline::{Event, Reporter};
 use crate::settings::Settings;
 use crate::source::Source;
 
@@ -37,15 +36,7 @@ pub async fn run(settings: &Settings, args: HealthArgs, printer: &Printer) -> Re
         setup.env.connect_wait = Duration::from_secs(wait);
     }
     let env = &setup.env;
-    let target = env.target.describe();
-    printer.event(Event::Start {
-        command: "health",
-        environment,
-        mode: env.mode,
-        target: &target,
-        tool: setup.source.tool_name(),
-        dry_run: false,
-    });
+    crate::pipeline::start(printer, "health", env, &setup.source, false);
     let mut checks = Vec::new();
     let error =
         crate::with_database!(env.target, D => checks_on::<D>(&setup, &mut checks).await).err();

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Needs, execute, setup};
+use super::{Entry, Needs, execute, setup};
 use crate::backup::RollbackOutcome;
 use crate::cli::MigrateArgs;
 use crate::error::{Error, ErrorClass, exit};
@@ -15,7 +15,6 @@ use crate::pipeline::event::duration;
 use crate::pipeline::external::{ApplyRun, ExternalRun};
 use crate::pipeline::health::Check;
 use crate::pipeline::preview::MigrationPreview;
-use crate::pipeline::trail::round_seconds;
 use crate::pipeline::{Ended, RunOptions, Trail};
 use crate::settings::Settings;
 use crate::source::Source;
@@ -286,36 +285,6 @@ fn preview_result(trail: &Trail, external: bool, plan: Option<&DeployPlan>) -> s
     })
 }
 
-/// One migration of a deploy's result.
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Entry<'a> {
-    Applied {
-        name: &'a str,
-        status: &'static str,
-        duration_seconds: f64,
-        atomic: bool,
-    },
-    Failed {
-        name: &'a str,
-        status: &'static str,
-        error: &'a str,
-        statement: Option<usize>,
-        line: Option<usize>,
-        rolled_back: bool,
-    },
-    Interrupted {
-        name: &'a str,
-        status: &'static str,
-        statement: usize,
-        rolled_back: bool,
-    },
-    External {
-        name: &'a str,
-        status: &'static str,
-    },
-}
-
 /// The result of a deploy, also when it failed part-way.
 #[derive(Serialize)]
 struct DeployResult<'a> {
@@ -374,12 +343,7 @@ fn deploy_result<'a>(trail: &'a Trail, external: bool, err: Option<&'a Error>) -
         migrations: trail
             .changed
             .iter()
-            .map(|a| Entry::Applied {
-                name: &a.name,
-                status: "applied",
-                duration_seconds: round_seconds(a.duration),
-                atomic: a.atomic,
-            })
+            .map(|a| Entry::done(a, "applied"))
             .collect(),
         failed_migration: None,
         migrations_applied_before_failure: None,
@@ -395,15 +359,8 @@ fn deploy_result<'a>(trail: &'a Trail, external: bool, err: Option<&'a Error>) -
         external_result(&mut r, trail, err);
     } else {
         if let Some(Error::Apply(e)) = err {
-            r.migrations.push(Entry::Failed {
-                name: &e.migration,
-                status: "failed",
-                error: &e.message,
-                statement: e.statement,
-                line: e.line,
-                rolled_back: e.rolled_back,
-            });
-            r.failed_migration = Some(Some(&e.migration));
+            r.migrations.push(Entry::failed(&e.failed, e.rolled_back));
+            r.failed_migration = Some(Some(&e.failed.migration));
             r.migrations_applied_before_failure = Some(e.applied_before);
             r.failed_migration_rolled_back = Some(e.rolled_back);
         }

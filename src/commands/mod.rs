@@ -174,3 +174,58 @@ pub async fn execute<O: Operation>(
     };
     with_database!(setup.env.target, D => crate::pipeline::run::<D, O>(&cx, op).await)
 }
+
+/// One migration in the result of a run that changes migrations (`migrate`, `down`).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum Entry<'a> {
+    /// Applied or reverted by this run.
+    Done {
+        name: &'a str,
+        status: &'static str,
+        duration_seconds: f64,
+        atomic: bool,
+    },
+    /// Its script failed.
+    Failed {
+        name: &'a str,
+        status: &'static str,
+        error: &'a str,
+        statement: Option<usize>,
+        line: Option<usize>,
+        rolled_back: bool,
+    },
+    /// Stopped by Ctrl-C after some of its statements.
+    Interrupted {
+        name: &'a str,
+        status: &'static str,
+        statement: usize,
+        rolled_back: bool,
+    },
+    /// As an external tool's `status_command` reports it.
+    External { name: &'a str, status: &'static str },
+}
+
+impl<'a> Entry<'a> {
+    /// A migration this run changed; `status` is `applied` or `reverted`.
+    fn done(c: &'a crate::pipeline::trail::Changed, status: &'static str) -> Self {
+        Entry::Done {
+            name: &c.name,
+            status,
+            duration_seconds: crate::pipeline::trail::round_seconds(c.duration),
+            atomic: c.atomic,
+        }
+    }
+
+    /// The migration whose script failed.
+    fn failed(f: &'a crate::pipeline::apply::FailedScript, rolled_back: bool) -> Self {
+        Entry::Failed {
+            name: &f.migration,
+            status: "failed",
+            error: &f.message,
+            statement: f.statement,
+            line: f.line,
+            rolled_back,
+        }
+    }
+}

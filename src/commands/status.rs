@@ -8,7 +8,7 @@ use crate::error::{Error, exit};
 use crate::handler::Handler;
 use crate::migration::MigrationSet;
 use crate::output::{Line, Printer, Response, listing, to_value};
-use crate::pipeline::{Ctx, Event, Reporter, RunOptions, Trail};
+use crate::pipeline::{Ctx, RunOptions, Trail};
 use crate::settings::EnvSettings;
 use crate::settings::ExternalTool;
 use crate::source::Source;
@@ -62,15 +62,7 @@ pub async fn run(
         Err(e) => return Response::failed(OPERATION, environment, e),
     };
     let Setup { env, source } = &setup;
-    let target = env.target.describe();
-    printer.event(Event::Start {
-        command: "status",
-        environment,
-        mode: env.mode,
-        target: &target,
-        tool: source.tool_name(),
-        dry_run: false,
-    });
+    crate::pipeline::start(printer, "status", env, source, false);
     match source {
         Source::Files { handler, set } => {
             match crate::with_database!(env.target, D => files::<D>(env, source, *handler, set, printer).await)

@@ -23,13 +23,12 @@ use crate::interrupt::{self, Interrupted, Partial};
 use crate::migration::{Migration, MigrationSet, TxMode};
 use crate::sql::split;
 
-/// A migration failed; what ran, what was undone, and where.
-#[derive(Debug, thiserror::Error)]
-#[error("migration `{migration}` failed{}: {message}", position(.statement, .line))]
-pub struct ApplyError {
+/// A migration's script (up or down) that failed: which, where, and the database's message.
+#[derive(Debug)]
+pub struct FailedScript {
     /// The environment, for hints.
     pub environment: String,
-    /// The failed migration.
+    /// The migration.
     pub migration: String,
     /// Its file.
     pub path: PathBuf,
@@ -39,6 +38,19 @@ pub struct ApplyError {
     pub statement: Option<usize>,
     /// 1-based line in the file.
     pub line: Option<usize>,
+}
+
+/// A migration failed; what ran, what was undone, and where.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "migration `{}` failed{}: {}",
+    .failed.migration,
+    position(&.failed.statement, &.failed.line),
+    .failed.message
+)]
+pub struct ApplyError {
+    /// The failed migration and where it failed.
+    pub failed: FailedScript,
     /// Migrations applied in this run before it.
     pub applied_before: usize,
     /// Its changes and its tracking row were rolled back: the database is as before it.
@@ -69,8 +81,8 @@ impl ApplyError {
     /// What to do.
     #[must_use]
     pub fn hints(&self) -> Vec<String> {
-        let env = &self.environment;
-        let name = &self.migration;
+        let env = &self.failed.environment;
+        let name = &self.failed.migration;
         let mut hints = Vec::new();
         if let Some(r) = self.rollback.as_ref().filter(|r| r.initiated) {
             let id = r.backup_id.as_deref().unwrap_or("?");
@@ -80,7 +92,7 @@ impl ApplyError {
                 ));
                 hints.push(format!(
                     "fix {} and run `dbdeploy migrate {env}` again",
-                    self.path.display()
+                    self.failed.path.display()
                 ));
             } else {
                 hints.push(format!(
@@ -112,7 +124,7 @@ impl ApplyError {
         } else if self.rolled_back {
             hints.push(format!(
                 "`{name}` was rolled back: the database is as it was before it; fix {} and run `dbdeploy migrate {env}` again",
-                self.path.display()
+                self.failed.path.display()
             ));
         } else {
             hints.push(format!(
@@ -245,12 +257,14 @@ pub async fn run<D: Database>(
                     .into());
                 }
                 return Err(Box::new(ApplyError {
-                    environment: cx.env.name.clone(),
-                    migration: m.name.clone(),
-                    path: m.path.clone(),
-                    message: failure.error.message,
-                    statement: failure.error.statement,
-                    line: failure.error.line,
+                    failed: FailedScript {
+                        environment: cx.env.name.clone(),
+                        migration: m.name.clone(),
+                        path: m.path.clone(),
+                        message: failure.error.message,
+                        statement: failure.error.statement,
+                        line: failure.error.line,
+                    },
                     applied_before: applied.len(),
                     rolled_back: failure.rolled_back && !commit_unknown,
                     connection_lost,

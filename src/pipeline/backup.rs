@@ -234,13 +234,8 @@ impl Operation for BackupNow {
     type Plan = ();
     type Done = Created;
 
-    fn command(&self) -> &'static str {
-        "backup"
-    }
-
-    fn operation(&self, _dry_run: bool) -> &'static str {
-        "create-backup"
-    }
+    const COMMAND: &'static str = "backup";
+    const OPERATION: &'static str = "create-backup";
 
     async fn plan<D: Database>(
         &self,
@@ -252,19 +247,9 @@ impl Operation for BackupNow {
         Ok(())
     }
 
-    fn is_empty(&self, _plan: &()) -> bool {
-        false
-    }
-
-    fn preview(&self, _cx: &Ctx<'_>, _plan: &()) {}
-
     fn summary(&self, _cx: &Ctx<'_>, _plan: &()) -> Summary {
         // A backup reads the database and writes a file: nothing to approve.
         Summary::NotNeeded
-    }
-
-    fn backs_up(&self) -> bool {
-        false
     }
 
     async fn apply<D: Database>(

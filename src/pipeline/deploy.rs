@@ -38,9 +38,8 @@ impl Operation for Deploy {
     type Plan = DeployPlan;
     type Done = ();
 
-    fn command(&self) -> &'static str {
-        "migrate"
-    }
+    const COMMAND: &'static str = "migrate";
+    const OPERATION: &'static str = "deploy-migrations";
 
     fn operation(&self, dry_run: bool) -> &'static str {
         if dry_run {
@@ -101,26 +100,7 @@ impl Operation for Deploy {
         if let Source::External(tool) = cx.source {
             return super::external::summary(cx, tool, plan);
         }
-        let mut notes = Vec::new();
-        for p in &plan.previews {
-            let atomic = if p.atomic { "atomic" } else { "NOT atomic" };
-            let risks = if p.risks.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", risks: {}",
-                    p.risks
-                        .iter()
-                        .map(|x| x.code)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            };
-            notes.push(format!(
-                "{} (~{:.1} s, {atomic}{risks})",
-                p.name, p.estimated_duration_seconds
-            ));
-        }
+        let mut notes: Vec<String> = plan.previews.iter().map(|p| p.summary_line(true)).collect();
         let backup = super::backup::safeguard(cx.env, cx.options);
         notes.push(format!(
             "safeguards: deploy lock held · checksums verified · {backup} · stops at the first failure"

@@ -95,24 +95,27 @@ impl HealthAfterError {
     #[must_use]
     pub fn hints(&self) -> Vec<String> {
         let env = &self.environment;
-        let id = self.rollback.as_ref().and_then(|r| r.backup_id.clone());
-        match (&self.rollback, id) {
-            (Some(r), Some(id)) if r.succeeded() => vec![
-                format!("the database was restored from backup {id} and verified: it is as it was before this deploy"),
-                format!("find out why `{}` failed, then run `dbdeploy migrate {env}` again", self.check),
-            ],
-            (Some(r), Some(id)) if r.initiated => vec![
-                format!("the automatic restore from backup {id} did not complete ({}); inspect the database", r.status),
-                format!("retry with `dbdeploy rollback {env} --to {id}`"),
-            ],
-            (_, Some(id)) => vec![
-                "the migrations are applied".into(),
-                format!("to return to the state before this deploy: `dbdeploy rollback {env} --to {id}`"),
-            ],
-            (_, None) => vec![
-                "the migrations are applied and there is no backup from this run; fix forward with a new migration, or restore your own backup".into(),
-            ],
-        }
+        RollbackOutcome::hints(
+            self.rollback.as_ref(),
+            env,
+            format!(
+                "find out why `{}` failed, then run `dbdeploy migrate {env}` again",
+                self.check
+            ),
+            |id| {
+                match id {
+                Some(id) => vec![
+                    "the migrations are applied".into(),
+                    format!(
+                        "to return to the state before this deploy: `dbdeploy rollback {env} --to {id}`"
+                    ),
+                ],
+                None => vec![
+                    "the migrations are applied and there is no backup from this run; fix forward with a new migration, or restore your own backup".into(),
+                ],
+            }
+            },
+        )
     }
 }
 

@@ -117,9 +117,14 @@ pub trait Operation {
     /// What the operation did, for the report.
     type Done;
     /// The command shown in the start banner (`migrate`, `down`, ...).
-    fn command(&self) -> &'static str;
+    const COMMAND: &'static str;
     /// The operation recorded in the history and the JSON (`deploy-migrations`, ...).
-    fn operation(&self, dry_run: bool) -> &'static str;
+    const OPERATION: &'static str;
+    /// The operation of this run: a dry run may be recorded as another.
+    fn operation(&self, dry_run: bool) -> &'static str {
+        let _ = dry_run;
+        Self::OPERATION
+    }
     /// Checks before the lock, on the run's session (nothing to check by default).
     async fn check<D: Database>(
         &self,
@@ -138,13 +143,20 @@ pub trait Operation {
         trail: &mut Trail,
     ) -> Result<Self::Plan, Error>;
     /// Whether the plan has nothing to do (the run ends successfully there).
-    fn is_empty(&self, plan: &Self::Plan) -> bool;
-    /// Shows the plan of a dry run.
-    fn preview(&self, cx: &Ctx<'_>, plan: &Self::Plan);
+    fn is_empty(&self, plan: &Self::Plan) -> bool {
+        let _ = plan;
+        false
+    }
+    /// Shows the plan of a dry run (operations without a dry run show nothing).
+    fn preview(&self, cx: &Ctx<'_>, plan: &Self::Plan) {
+        let _ = (cx, plan);
+    }
     /// What a person reads before `Proceed?`.
     fn summary(&self, cx: &Ctx<'_>, plan: &Self::Plan) -> approve::Summary;
     /// Whether the backup step runs before [`Operation::apply`].
-    fn backs_up(&self) -> bool;
+    fn backs_up(&self) -> bool {
+        false
+    }
     /// Carries out the approved plan.
     async fn apply<D: Database>(
         &self,
@@ -191,16 +203,14 @@ pub async fn run<D: Database, O: Operation>(cx: &Ctx<'_>, op: &O) -> Finished<O>
     // From here on Ctrl-C stops a run that may write at its next safe point, and the run is
     // still logged.
     let _guard = (!cx.options.dry_run).then(interrupt::Guard::new);
-    let target = cx.env.target.describe();
-    cx.reporter.event(Event::Start {
-        command: op.command(),
-        environment: &cx.env.name,
-        mode: cx.env.mode,
-        target: &target,
-        tool: cx.source.tool_name(),
-        dry_run: cx.options.dry_run,
-    });
-    validate::report(cx, op.command(), &mut trail);
+    start(
+        cx.reporter,
+        O::COMMAND,
+        cx.env,
+        cx.source,
+        cx.options.dry_run,
+    );
+    validate::report(cx, O::COMMAND, &mut trail);
     let mut db: Option<D> = None;
     let mut held: Option<lock::Held> = None;
     let result = steps(cx, op, &mut db, &mut held, &mut trail).await;
@@ -209,6 +219,25 @@ pub async fn run<D: Database, O: Operation>(cx: &Ctx<'_>, op: &O) -> Finished<O>
     // the schema this run recorded, and must not see its changes without its record.
     log::conclude(cx, operation, db, held, &mut trail, result.as_ref().err()).await;
     Finished { trail, result }
+}
+
+/// The start banner of a command: what runs, against which database, with which tool.
+pub fn start(
+    reporter: &dyn Reporter,
+    command: &str,
+    env: &EnvSettings,
+    source: &Source,
+    dry_run: bool,
+) {
+    let target = env.target.describe();
+    reporter.event(Event::Start {
+        command,
+        environment: &env.name,
+        mode: env.mode,
+        target: &target,
+        tool: source.tool_name(),
+        dry_run,
+    });
 }
 
 /// Stopped by Ctrl-C before anything was changed.

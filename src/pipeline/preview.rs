@@ -40,6 +40,27 @@ pub struct MigrationPreview {
     pub transaction_note: String,
 }
 
+impl MigrationPreview {
+    /// Its line in an approval summary: the name, the estimate (when `estimate`), whether it
+    /// is atomic, and its risk codes.
+    #[must_use]
+    pub fn summary_line(&self, estimate: bool) -> String {
+        let atomic = if self.atomic { "atomic" } else { "NOT atomic" };
+        let estimate = if estimate {
+            format!("~{:.1} s, ", self.estimated_duration_seconds)
+        } else {
+            String::new()
+        };
+        let risks = if self.risks.is_empty() {
+            String::new()
+        } else {
+            let codes: Vec<&str> = self.risks.iter().map(|r| r.code).collect();
+            format!(", risks: {}", codes.join(", "))
+        };
+        format!("{} ({estimate}{atomic}{risks})", self.name)
+    }
+}
+
 /// Rows per second assumed for statements that rewrite or scan a table.
 const ROWS_PER_SECOND: f64 = 200_000.0;
 /// Time assumed for any statement, whatever it touches.

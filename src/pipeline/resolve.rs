@@ -35,13 +35,8 @@ impl Operation for Resolve {
     type Plan = ResolvePlan;
     type Done = ();
 
-    fn command(&self) -> &'static str {
-        "resolve"
-    }
-
-    fn operation(&self, _dry_run: bool) -> &'static str {
-        "resolve-migration"
-    }
+    const COMMAND: &'static str = "resolve";
+    const OPERATION: &'static str = "resolve-migration";
 
     async fn plan<D: Database>(
         &self,
@@ -73,12 +68,6 @@ impl Operation for Resolve {
         })
     }
 
-    fn is_empty(&self, _plan: &ResolvePlan) -> bool {
-        false
-    }
-
-    fn preview(&self, _cx: &Ctx<'_>, _plan: &ResolvePlan) {}
-
     fn summary(&self, cx: &Ctx<'_>, _plan: &ResolvePlan) -> Summary {
         let what = match self.resolution {
             Resolution::Applied => "applied",
@@ -91,10 +80,6 @@ impl Operation for Resolve {
             ),
             notes: Vec::new(),
         }
-    }
-
-    fn backs_up(&self) -> bool {
-        false
     }
 
     async fn apply<D: Database>(

@@ -223,13 +223,8 @@ impl Operation for Restore {
     type Plan = RestorePlan;
     type Done = Vec<String>;
 
-    fn command(&self) -> &'static str {
-        "rollback"
-    }
-
-    fn operation(&self, _dry_run: bool) -> &'static str {
-        "rollback"
-    }
+    const COMMAND: &'static str = "rollback";
+    const OPERATION: &'static str = "rollback";
 
     async fn plan<D: Database>(
         &self,
@@ -259,12 +254,6 @@ impl Operation for Restore {
         Ok(RestorePlan { applied_now })
     }
 
-    fn is_empty(&self, _plan: &RestorePlan) -> bool {
-        false
-    }
-
-    fn preview(&self, _cx: &Ctx<'_>, _plan: &RestorePlan) {}
-
     fn summary(&self, cx: &Ctx<'_>, plan: &RestorePlan) -> Summary {
         let m = &self.manifest;
         let mut notes = Vec::new();
@@ -285,10 +274,6 @@ impl Operation for Restore {
             ),
             notes,
         }
-    }
-
-    fn backs_up(&self) -> bool {
-        false
     }
 
     async fn apply<D: Database>(

@@ -4,9 +4,9 @@
 //! scripts (Prisma) are pointed at restoring a backup instead.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Instant;
 
+use super::apply::FailedScript;
 use super::approve::{Approved, Summary};
 use super::event::duration;
 use super::preview::{self, MigrationPreview};
@@ -23,20 +23,15 @@ use crate::sql::split;
 
 /// A down script failed; what was reverted before it, and what state it left.
 #[derive(Debug, thiserror::Error)]
-#[error("reverting migration `{migration}` failed{}: {message}", position(.statement, .line))]
+#[error(
+    "reverting migration `{}` failed{}: {}",
+    .failed.migration,
+    position(&.failed.statement, &.failed.line),
+    .failed.message
+)]
 pub struct RevertError {
-    /// The environment, for hints.
-    pub environment: String,
-    /// The migration whose down script failed.
-    pub migration: String,
-    /// Its file.
-    pub path: PathBuf,
-    /// The database's message.
-    pub message: String,
-    /// 1-based statement number, when run statement by statement.
-    pub statement: Option<usize>,
-    /// 1-based line in the down script.
-    pub line: Option<usize>,
+    /// The migration whose down script failed, and where.
+    pub failed: FailedScript,
     /// Migrations reverted in this run before it.
     pub reverted_before: usize,
     /// The down script and its tracking-table writes were rolled back together.
@@ -56,8 +51,8 @@ impl RevertError {
     /// What to do.
     #[must_use]
     pub fn hints(&self) -> Vec<String> {
-        let env = &self.environment;
-        let name = &self.migration;
+        let env = &self.failed.environment;
+        let name = &self.failed.migration;
         let mut hints = Vec::new();
         if self.rolled_back {
             hints.push(format!(
@@ -111,13 +106,8 @@ impl Operation for Revert {
     type Plan = RevertPlan;
     type Done = ();
 
-    fn command(&self) -> &'static str {
-        "down"
-    }
-
-    fn operation(&self, _dry_run: bool) -> &'static str {
-        "revert-migrations"
-    }
+    const COMMAND: &'static str = "down";
+    const OPERATION: &'static str = "revert-migrations";
 
     async fn plan<D: Database>(
         &self,
@@ -247,19 +237,7 @@ impl Operation for Revert {
         let notes = plan
             .previews
             .iter()
-            .map(|p| {
-                let atomic = if p.atomic { "atomic" } else { "NOT atomic" };
-                let risks: Vec<&str> = p.risks.iter().map(|r| r.code).collect();
-                format!(
-                    "{} ({atomic}{})",
-                    p.name,
-                    if risks.is_empty() {
-                        String::new()
-                    } else {
-                        format!(", risks: {}", risks.join(", "))
-                    }
-                )
-            })
+            .map(|p| p.summary_line(false))
             .collect();
         Summary::Ask {
             headline: format!(
@@ -325,12 +303,14 @@ impl Operation for Revert {
                         format!("{} reverted before the failure", trail.changed.len()),
                     );
                     return Err(Box::new(RevertError {
-                        environment: cx.env.name.clone(),
-                        migration: m.name.clone(),
-                        path: m.path.clone(),
-                        message: error.message,
-                        statement: error.statement,
-                        line: error.line,
+                        failed: FailedScript {
+                            environment: cx.env.name.clone(),
+                            migration: m.name.clone(),
+                            path: m.path.clone(),
+                            message: error.message,
+                            statement: error.statement,
+                            line: error.line,
+                        },
                         reverted_before: trail.changed.len(),
                         rolled_back,
                     })
