@@ -24,6 +24,8 @@ use crate::config::MigrationTool;
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, TxMode};
 
+pub use crate::checksum::{crc32_ieee, hex, sha256_hex};
+
 /// A problem with the migrations folder or a migration file.
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
@@ -412,32 +414,6 @@ pub fn dbdeploy_opt_out(sql: &str) -> Option<String> {
     None
 }
 
-/// Lowercase hex SHA-256.
-#[must_use]
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex(&sha2::Sha256::digest(bytes))
-}
-
-/// Lowercase hex of `bytes`, two digits per byte.
-#[must_use]
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
-}
-
-/// CRC-32 (IEEE 802.3, the `crc32.ChecksumIEEE` of Go and `CRC_32_ISO_HDLC` of the `crc`
-/// crate), which tools hash database names with to derive their advisory-lock ids.
-#[must_use]
-pub fn crc32_ieee(bytes: &[u8]) -> u32 {
-    crc32fast::hash(bytes)
-}
-
 /// An expression that renders a timestamp column as text, whatever the engine stores
 /// (SQLite rows written by Prisma hold epoch milliseconds; column defaults write text).
 #[must_use]
@@ -683,20 +659,5 @@ mod tests {
             err.contains("d_dangling") && err.contains("cannot be read"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn hex_is_two_lowercase_digits_per_byte() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
-        assert_eq!(hex(&[]), "");
-    }
-
-    #[test]
-    fn crc32_is_the_ieee_polynomial() {
-        // The standard check value of CRC-32/ISO-HDLC.
-        assert_eq!(crc32_ieee(b"123456789"), 0xCBF4_3926);
-        // python3 -c 'import zlib; print(zlib.crc32(b"dbdeploy"))'
-        assert_eq!(crc32_ieee(b"dbdeploy"), 240_367_037);
-        assert_eq!(crc32_ieee(b""), 0);
     }
 }
