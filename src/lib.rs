@@ -4,6 +4,7 @@
 //! The binary is a thin wrapper around [`main`]; everything is testable from here.
 
 pub mod backup;
+pub mod checksum;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -1,6 +1,6 @@
 //! Migrations as dbdeploy sees them, whatever tool wrote them, and their tracking rows.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::engine::Dialect;
 use crate::sql::split;
@@ -25,6 +25,45 @@ pub struct Migration {
     /// The down script (reverting this migration), when the format keeps one: a sqlx or
     /// golang-migrate `.down.sql` file, or dbmate's `-- migrate:down` section.
     pub down: Option<String>,
+}
+
+impl Migration {
+    /// A migration without format data or a down script; [`Migration::with_tool_data`] and
+    /// [`Migration::with_down`] add those. The script comes last, so that the checksum and the
+    /// transaction mode can be worked out from it in the same call.
+    #[must_use]
+    pub fn new(
+        name: impl Into<String>,
+        path: impl Into<PathBuf>,
+        checksum: String,
+        transaction: TxMode,
+        sql: String,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+            sql,
+            checksum,
+            transaction,
+            tool_data: None,
+            down: None,
+        }
+    }
+
+    /// The same migration with the format's own data attached.
+    #[must_use]
+    pub fn with_tool_data(self, tool_data: String) -> Self {
+        Self {
+            tool_data: Some(tool_data),
+            ..self
+        }
+    }
+
+    /// The same migration with its down script, when it has one.
+    #[must_use]
+    pub fn with_down(self, down: Option<String>) -> Self {
+        Self { down, ..self }
+    }
 }
 
 /// Whether a migration can run inside dbdeploy's per-migration transaction.
@@ -83,6 +122,16 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
+    /// The migrations of the folder `dir`, in the order they apply.
+    #[must_use]
+    pub fn new(dir: &Path, migrations: Vec<Migration>, warnings: Vec<String>) -> Self {
+        Self {
+            dir: dir.to_owned(),
+            migrations,
+            warnings,
+        }
+    }
+
     /// The migration a user means: by its name, or by its file name with or without the
     /// extension (`1_users.sql`, `1_users.up.sql`, `1_users`), since version-keyed formats
     /// name migrations by number.
@@ -141,20 +190,14 @@ mod tests {
 
     #[test]
     fn migrations_are_found_by_name_or_file_name() {
-        let m = |name: &str, path: &str| Migration {
-            tool_data: None,
-            name: name.into(),
-            path: path.into(),
-            sql: String::new(),
-            checksum: String::new(),
-            transaction: TxMode::Wrapped,
-            down: None,
+        let m = |name: &str, path: &str| {
+            Migration::new(name, path, String::new(), TxMode::Wrapped, String::new())
         };
-        let set = MigrationSet {
-            dir: "m".into(),
-            migrations: vec![m("1", "m/1_users.sql"), m("2", "m/2_posts.up.sql")],
-            warnings: Vec::new(),
-        };
+        let set = MigrationSet::new(
+            Path::new("m"),
+            vec![m("1", "m/1_users.sql"), m("2", "m/2_posts.up.sql")],
+            Vec::new(),
+        );
         for key in ["1", "1_users.sql", "1_users"] {
             assert_eq!(set.find(key).map(|m| m.name.as_str()), Some("1"), "{key}");
         }
@@ -163,11 +206,11 @@ mod tests {
         }
         assert!(set.find("3").is_none());
         assert!(set.find("users").is_none());
-        let prisma = MigrationSet {
-            dir: "m".into(),
-            migrations: vec![m("20240101_init", "m/20240101_init/migration.sql")],
-            warnings: Vec::new(),
-        };
+        let prisma = MigrationSet::new(
+            Path::new("m"),
+            vec![m("20240101_init", "m/20240101_init/migration.sql")],
+            Vec::new(),
+        );
         assert!(prisma.find("migration.sql").is_none());
         assert!(prisma.find("20240101_init").is_some());
     }

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use super::{BackupError, Written};
-use crate::handler::hex;
+use crate::checksum::hex;
 
 /// The most of a tool's stderr kept for an error message.
 const STDERR_LIMIT: usize = 8 * 1024;

@@ -64,7 +64,6 @@ impl Manifest {
 /// A digest of the tracking table that ignores row order and timestamps' formatting quirks.
 #[must_use]
 pub fn tracking_digest(records: &[AppliedRecord]) -> String {
-    use sha2::{Digest, Sha256};
     let mut lines: Vec<String> = records
         .iter()
         .map(|r| {
@@ -81,7 +80,7 @@ pub fn tracking_digest(records: &[AppliedRecord]) -> String {
         })
         .collect();
     lines.sort();
-    crate::handler::hex(&Sha256::digest(lines.join("\n").as_bytes()))
+    crate::checksum::sha256_hex(lines.join("\n").as_bytes())
 }
 
 /// One environment's backup folder.

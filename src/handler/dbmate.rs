@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Handler, HandlerError, Resolution, Revert, check_unique, crc32_ieee, list_files, read_script,
-    sha256_hex,
-};
+use super::folder::{Script, check_unique, list_files, scripts};
+use super::resolve::{self, Action, Checked, Rules};
+use super::{Handler, HandlerError, Resolution, ResolveResult, Revert};
+use crate::checksum::{crc32_ieee, sha256_hex};
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
@@ -197,6 +197,12 @@ fn parse(text: &str) -> Result<Parsed, (Option<usize>, String)> {
     })
 }
 
+/// dbmate keeps no checksum; this one is dbdeploy's own, for its history: SHA-256 of the
+/// whole file, both sections, so that an edited down section counts as a change too.
+fn checksum(text: &str) -> String {
+    sha256_hex(text.as_bytes())
+}
+
 /// dbmate's version: the leading digits of a `^(\d+).*\.sql$` file name.
 fn file_version(name: &str) -> Option<&str> {
     let digits = name.bytes().take_while(u8::is_ascii_digit).count();
@@ -216,16 +222,15 @@ impl Handler for Dbmate {
         let mut migrations = Vec::new();
         let mut warnings = Vec::new();
         // Sorted by file name, as dbmate orders them.
-        for (name, path) in list_files(dir)? {
-            let Some(version) = file_version(&name) else {
-                continue;
-            };
-            let text = read_script(&path)?;
-            let parsed = parse(&text).map_err(|(line, reason)| HandlerError::File {
-                path: path.clone(),
-                line,
-                reason,
-            })?;
+        let files = list_files(dir)?;
+        for script in scripts(files, |name, _| Ok(file_version(name).map(str::to_owned))) {
+            let Script {
+                key: version,
+                path,
+                text,
+            } = script?;
+            let parsed = parse(&text)
+                .map_err(|(line, reason)| HandlerError::file_at(&path, line, reason))?;
             for (line, w) in parsed.warnings {
                 warnings.push(format!("{}:{line}: {w}", path.display()));
             }
@@ -233,31 +238,18 @@ impl Handler for Dbmate {
                 .then(|| {
                     "its `-- migrate:up` line says `transaction:false`, dbmate's opt-out".to_owned()
                 });
-            migrations.push(Migration {
-                tool_data: None,
-                name: version.to_owned(),
-                // dbmate keeps no checksum; this one is dbdeploy's, over the whole file.
-                checksum: sha256_hex(text.as_bytes()),
-                transaction: TxMode::analyze(&parsed.up, dialect, opt_out),
-                path,
-                sql: parsed.up,
-                down: parsed.down,
-            });
+            let transaction = TxMode::analyze(&parsed.up, dialect, opt_out);
+            migrations.push(
+                Migration::new(version, path, checksum(&text), transaction, parsed.up)
+                    .with_down(parsed.down),
+            );
         }
         check_unique(&migrations)?;
-        Ok(MigrationSet {
-            dir: dir.to_owned(),
-            migrations,
-            warnings,
-        })
+        Ok(MigrationSet::new(dir, migrations, warnings))
     }
 
     fn table(&self) -> &'static str {
         TABLE
-    }
-
-    fn lock_key(&self) -> LockKey {
-        self.lock_keys(&LockScope::default()).remove(0)
     }
 
     fn lock_keys(&self, scope: &LockScope) -> Vec<LockKey> {
@@ -408,40 +400,35 @@ impl Handler for Dbmate {
         })
     }
 
-    fn resolve(
-        &self,
-        dialect: Dialect,
-        records: &[AppliedRecord],
-        local: Option<&Migration>,
-        name: &str,
-        resolution: Resolution,
-        _now: DateTime<Utc>,
-    ) -> Result<Vec<Stmt>, HandlerError> {
-        let applied = records.iter().any(|r| r.name == name);
-        match resolution {
-            Resolution::RolledBack => Err(HandlerError::Resolve(if applied {
-                format!(
-                    "migration `{name}` is recorded as applied, not failed: dbmate records no failed migrations (to revert it, run its down section with `dbmate rollback`)"
-                )
-            } else {
-                format!(
-                    "migration `{name}` cannot be marked rolled back: dbmate records no failed migrations, so it is simply pending and runs again at the next deploy"
-                )
-            })),
-            Resolution::Applied => {
-                if applied {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is already recorded as applied"
-                    )));
+    fn resolve_rules(&self) -> Rules {
+        Rules {
+            naming: "name it by its version (the digits the file name starts with)",
+            // dbmate's table lists applied versions only: a row is the answer, whether or not
+            // the file is still there, and nothing is ever failed.
+            first: |request, recorded| match request.resolution {
+                Resolution::RolledBack if recorded.exists => Err(HandlerError::Resolve(format!(
+                    "migration `{}` is recorded as applied, not failed: dbmate records no failed migrations (to revert it, run its down section with `dbmate rollback`)",
+                    request.name
+                ))),
+                Resolution::RolledBack => Err(HandlerError::Resolve(format!(
+                    "migration `{}` cannot be marked rolled back: dbmate records no failed migrations, so it is simply pending and runs again at the next deploy",
+                    request.name
+                ))),
+                Resolution::Applied if recorded.exists => {
+                    Err(resolve::already_applied(request.name))
                 }
-                if local.is_none() {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is not in the migrations folder; name it by its version (the digits the file name starts with)"
-                    )));
-                }
-                Ok(vec![insert(dialect, name)])
-            }
+                Resolution::Applied => Ok(()),
+            },
+            ..Rules::DEFAULT
         }
+    }
+
+    fn resolve_rows(&self, dialect: Dialect, to: &Checked<'_>) -> ResolveResult {
+        // Only `--applied` gets here: `first` refuses every `--rolled-back`.
+        Ok(match to.action {
+            Action::Apply(_) => vec![insert(dialect, to.name)],
+            Action::RollBack => Vec::new(),
+        })
     }
 }
 

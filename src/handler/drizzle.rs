@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Handler, HandlerError, Resolution, read_script, sha256_hex, unfinished};
-use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
+use super::folder::{check_folder, list_files, read_script};
+use super::resolve::{Action, Checked, Rules};
+use super::{Handler, HandlerError, ResolveResult, unfinished};
+use crate::checksum::sha256_hex;
+use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
 /// The drizzle-kit format.
@@ -45,9 +48,10 @@ struct Entry {
 }
 
 /// The hash drizzle records: SHA-256 of the file as read, byte for byte (a BOM and CRLF line
-/// endings included). That is what the released drizzle-orm 0.x writes (checked against
-/// drizzle-orm 0.45.4 by `tests/compat`); unreleased drizzle-orm sources normalise CRLF to LF
-/// first, which [`Handler::checksum_matches`] accepts too.
+/// endings included), in lowercase hex. SHA-256 because drizzle-orm's `readMigrationFiles`
+/// hashes with it and writes it to `hash`; that is what the released drizzle-orm 0.x writes
+/// (checked against drizzle-orm 0.45.4 by `tests/compat`). Unreleased drizzle-orm sources
+/// normalise CRLF to LF first, which [`Handler::checksum_matches`] accepts too.
 #[must_use]
 pub fn hash(text: &str) -> String {
     sha256_hex(text.as_bytes())
@@ -91,14 +95,13 @@ fn check_dialect(journal: &Journal, path: &Path, dialect: Dialect) -> Result<(),
     if matches {
         return Ok(());
     }
-    Err(HandlerError::File {
-        path: path.to_owned(),
-        line: None,
-        reason: format!(
+    Err(HandlerError::file(
+        path,
+        format!(
             "says dialect \"{declared}\" but the target database is {}; these migrations were generated for another database (point the environment at a {declared} database, or regenerate the migrations)",
             dialect.name()
         ),
-    })
+    ))
 }
 
 fn parse_row_id(row_id: &str) -> (i64, &str, &str) {
@@ -142,69 +145,63 @@ impl Handler for Drizzle {
     }
 
     fn load(&self, dir: &Path, dialect: Dialect) -> Result<MigrationSet, HandlerError> {
-        super::check_folder(dir)?;
+        check_folder(dir)?;
         let journal_path = dir.join(JOURNAL);
         if !journal_path.is_file() {
-            return Err(HandlerError::File {
-                path: journal_path,
-                line: None,
-                reason: "is missing: drizzle-kit writes it next to the migrations (is `migrations_dir` the `out` folder of drizzle.config?)".into(),
-            });
+            return Err(HandlerError::file(
+                journal_path,
+                "is missing: drizzle-kit writes it next to the migrations (is `migrations_dir` the `out` folder of drizzle.config?)",
+            ));
         }
         let text = read_script(&journal_path)?;
-        let journal: Journal = serde_json::from_str(&text).map_err(|e| HandlerError::File {
-            path: journal_path.clone(),
-            line: Some(e.line()),
-            reason: format!("is not a drizzle-kit journal: {e}"),
+        let journal: Journal = serde_json::from_str(&text).map_err(|e| {
+            HandlerError::file_at(
+                &journal_path,
+                e.line(),
+                format!("is not a drizzle-kit journal: {e}"),
+            )
         })?;
         check_dialect(&journal, &journal_path, dialect)?;
 
         let mut migrations: Vec<Migration> = Vec::with_capacity(journal.entries.len());
         for entry in &journal.entries {
             if let Some(other) = migrations.iter().find(|m| m.name == entry.tag) {
-                return Err(HandlerError::File {
-                    path: journal_path.clone(),
-                    line: None,
-                    reason: format!("lists `{}` twice ({})", entry.tag, other.path.display()),
-                });
+                return Err(HandlerError::file(
+                    &journal_path,
+                    format!("lists `{}` twice ({})", entry.tag, other.path.display()),
+                ));
             }
             if let Some(other) = migrations.iter().find(|m| Self::when(m) == entry.when) {
-                return Err(HandlerError::File {
-                    path: journal_path.clone(),
-                    line: None,
-                    reason: format!(
+                return Err(HandlerError::file(
+                    &journal_path,
+                    format!(
                         "gives `{}` and `{}` the same `when` ({}); drizzle tells migrations apart by it, so give one a new `when`",
                         other.name, entry.tag, entry.when
                     ),
-                });
+                ));
             }
             let path = dir.join(format!("{}.sql", entry.tag));
             if !path.is_file() {
-                return Err(HandlerError::File {
+                return Err(HandlerError::file(
                     path,
-                    line: None,
-                    reason: format!(
+                    format!(
                         "is missing: {JOURNAL} lists `{}`; restore the file or remove the entry with `drizzle-kit drop`",
                         entry.tag
                     ),
-                });
+                ));
             }
             let raw = read_script(&path)?;
             let body = raw.strip_prefix('\u{feff}').unwrap_or(&raw);
             let sql = body.replace(BREAKPOINT, BREAK);
-            migrations.push(Migration {
-                down: None,
-                name: entry.tag.clone(),
-                checksum: hash(&raw),
-                transaction: TxMode::analyze(&sql, dialect, super::dbdeploy_opt_out(&sql)),
-                tool_data: Some(entry.when.to_string()),
-                path,
-                sql,
-            });
+            let transaction = TxMode::analyze(&sql, dialect, super::dbdeploy_opt_out(&sql));
+            migrations.push(
+                Migration::new(entry.tag.clone(), path, hash(&raw), transaction, sql)
+                    .with_tool_data(entry.when.to_string()),
+            );
         }
 
         let mut warnings = Vec::new();
-        for (file, _) in super::list_files(dir)? {
+        for (file, _) in list_files(dir)? {
             if let Some(tag) = file.strip_suffix(".sql")
                 && !migrations.iter().any(|m| m.name == tag)
             {
@@ -213,11 +210,7 @@ impl Handler for Drizzle {
                 ));
             }
         }
-        Ok(MigrationSet {
-            dir: dir.to_owned(),
-            migrations,
-            warnings,
-        })
+        Ok(MigrationSet::new(dir, migrations, warnings))
     }
 
     fn table(&self) -> &'static str {
@@ -232,9 +225,9 @@ impl Handler for Drizzle {
         Some((unfinished::TABLE, unfinished::select(dialect, TOOL)))
     }
 
-    fn lock_key(&self) -> LockKey {
+    fn lock_keys(&self, _scope: &LockScope) -> Vec<LockKey> {
         // drizzle takes no lock; dbdeploy deploys still exclude each other.
-        super::dbdeploy_lock()
+        vec![super::dbdeploy_lock()]
     }
 
     fn create_table(&self, dialect: Dialect) -> Vec<Stmt> {
@@ -398,52 +391,32 @@ impl Handler for Drizzle {
         vec![unfinished::failed(dialect, TOOL, tag, logs)]
     }
 
-    fn resolve(
-        &self,
-        dialect: Dialect,
-        records: &[AppliedRecord],
-        local: Option<&Migration>,
-        name: &str,
-        resolution: Resolution,
-        _now: DateTime<Utc>,
-    ) -> Result<Vec<Stmt>, HandlerError> {
-        let mine = || records.iter().filter(move |r| r.name == name);
-        let failed = mine().any(|r| r.state == RecordState::Failed);
-        let applied = mine().any(|r| r.state == RecordState::Applied);
-        match resolution {
-            Resolution::RolledBack => {
-                if !failed {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` cannot be marked rolled back because it is not in a failed state"
-                    )));
-                }
-                Ok(vec![unfinished::finished(dialect, TOOL, name)])
-            }
-            Resolution::Applied => {
-                let Some(local) = local else {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is not in {JOURNAL}; check the name (the journal's `tag`)"
-                    )));
-                };
-                if applied && !failed {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is already recorded as applied"
-                    )));
-                }
-                let mut stmts = Vec::new();
-                if !applied {
-                    stmts.push(Self::insert_row(
-                        dialect,
-                        &local.checksum,
-                        Self::when(local),
-                    ));
-                }
-                if failed {
-                    stmts.push(unfinished::finished(dialect, TOOL, name));
-                }
-                Ok(stmts)
-            }
+    fn resolve_rules(&self) -> Rules {
+        Rules {
+            place: JOURNAL,
+            naming: "check the name (the journal's `tag`)",
+            // drizzle's row is written before the note is removed, so an applied migration
+            // can still be noted as unfinished: that one may be resolved.
+            already_applied: |_, recorded| recorded.applied.is_some() && !recorded.failed,
+            ..Rules::DEFAULT
         }
+    }
+
+    fn resolve_rows(&self, dialect: Dialect, to: &Checked<'_>) -> ResolveResult {
+        let mut stmts = Vec::new();
+        if let Action::Apply(local) = to.action
+            && to.recorded.applied.is_none()
+        {
+            stmts.push(Self::insert_row(
+                dialect,
+                &local.checksum,
+                Self::when(local),
+            ));
+        }
+        if to.recorded.failed {
+            stmts.push(unfinished::finished(dialect, TOOL, to.name));
+        }
+        Ok(stmts)
     }
 }
 
@@ -456,14 +429,11 @@ mod tests {
             dir: "drizzle".into(),
             migrations: entries
                 .iter()
-                .map(|(tag, when)| Migration {
-                    down: None,
-                    name: (*tag).into(),
-                    path: format!("{tag}.sql").into(),
-                    sql: format!("SELECT 1{BREAK}\nSELECT 2;"),
-                    checksum: hash(&format!("SELECT 1{BREAKPOINT}\nSELECT 2;")),
-                    transaction: TxMode::Wrapped,
-                    tool_data: Some(when.to_string()),
+                .map(|(tag, when)| {
+                    let sql = format!("SELECT 1{BREAK}\nSELECT 2;");
+                    let checksum = hash(&format!("SELECT 1{BREAKPOINT}\nSELECT 2;"));
+                    Migration::new(*tag, format!("{tag}.sql"), checksum, TxMode::Wrapped, sql)
+                        .with_tool_data(when.to_string())
                 })
                 .collect(),
             warnings: Vec::new(),

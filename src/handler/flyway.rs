@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Handler, HandlerError, Resolution, read_script};
-use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
+use super::folder::{check_folder, entries, read_script};
+use super::resolve::{Action, Checked, Rules};
+use super::{Handler, HandlerError, ResolveResult};
+use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
 /// The Flyway format.
@@ -156,6 +158,8 @@ fn compare_versions(a: &str, b: &str) -> Ordering {
 /// Flyway's checksum: CRC-32 over the UTF-8 bytes of each line without its terminator (so
 /// `\n`, `\r\n` and `\r` files agree), a leading byte-order mark removed, as a signed 32-bit
 /// integer — `ChecksumCalculator` feeding `BufferedReader.readLine()` into `java.util.zip.CRC32`.
+/// CRC-32 because that is the `checksum INTEGER` column Flyway fills and `flyway validate`
+/// compares; dbdeploy writes the same number so that either tool can validate the other's rows.
 #[must_use]
 pub fn checksum(text: &str) -> i32 {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -208,7 +212,7 @@ fn opt_out(path: &Path, sql: &str) -> Result<Option<String>, HandlerError> {
 
 /// Every `.sql` file under `dir`, recursively, as (path relative to `dir`, path), sorted.
 fn scan(dir: &Path, rel: &str, out: &mut Vec<(String, PathBuf)>) -> Result<(), HandlerError> {
-    for (name, path, is_dir) in super::entries(dir)? {
+    for (name, path, is_dir) in entries(dir)? {
         let rel_name = if rel.is_empty() {
             name.clone()
         } else {
@@ -236,6 +240,23 @@ fn name_of(m: &Migration) -> Name {
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
+}
+
+/// The columns a row starts with, in the table's order: written by every insert and read back
+/// by the history query.
+const ROW_COLUMNS: [&str; 6] = [
+    "installed_rank",
+    "version",
+    "description",
+    "type",
+    "script",
+    "checksum",
+];
+
+/// `columns` quoted for `d`, separated by `, `.
+fn column_list(d: Dialect, columns: &[&str]) -> String {
+    let quoted: Vec<String> = columns.iter().map(|c| d.quote_ident(c)).collect();
+    quoted.join(", ")
 }
 
 fn boolean(d: Dialect, v: bool) -> &'static str {
@@ -280,14 +301,9 @@ impl Flyway {
             }
         };
         let sql = format!(
-            "INSERT INTO {t} ({}, {}, {}, {}, {}, {}, {}, {}, {}) \
+            "INSERT INTO {t} ({}, {}, {}, {}) \
              SELECT COALESCE(MAX({}), 0) + 1, {}, {}, 'SQL', {}, {}, {installed_by}, 0, {} FROM {t}",
-            q("installed_rank"),
-            q("version"),
-            q("description"),
-            q("type"),
-            q("script"),
-            q("checksum"),
+            column_list(d, &ROW_COLUMNS),
             q("installed_by"),
             q("execution_time"),
             q("success"),
@@ -330,7 +346,7 @@ impl Handler for Flyway {
     }
 
     fn load(&self, dir: &Path, dialect: Dialect) -> Result<MigrationSet, HandlerError> {
-        super::check_folder(dir)?;
+        check_folder(dir)?;
         let mut files = Vec::new();
         scan(dir, "", &mut files)?;
         let mut warnings = Vec::new();
@@ -340,11 +356,7 @@ impl Handler for Flyway {
             let file = path
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            let parsed = parse_name(&file).map_err(|reason| HandlerError::File {
-                path: path.clone(),
-                line: None,
-                reason,
-            })?;
+            let parsed = parse_name(&file).map_err(|reason| HandlerError::file(&path, reason))?;
             let name = match &parsed {
                 Name::Ignored(why) => {
                     let conf = file.ends_with(".sql.conf");
@@ -364,15 +376,10 @@ impl Handler for Flyway {
                     "{rel} contains `${{...}}`: Flyway would replace placeholders there, dbdeploy runs the text as written"
                 ));
             }
-            let migration = Migration {
-                down: None,
-                name,
-                checksum: checksum(&text).to_string(),
-                transaction: TxMode::analyze(&sql, dialect, opt_out(&path, &sql)?),
-                tool_data: Some(rel),
-                path,
-                sql,
-            };
+            let transaction = TxMode::analyze(&sql, dialect, opt_out(&path, &sql)?);
+            let migration =
+                Migration::new(name, path, checksum(&text).to_string(), transaction, sql)
+                    .with_tool_data(rel);
             match parsed {
                 Name::Versioned { version, .. } => versioned.push((version, migration)),
                 _ => repeatable.push(migration),
@@ -382,63 +389,56 @@ impl Handler for Flyway {
         for pair in versioned.windows(2) {
             let ((va, a), (vb, b)) = (&pair[0], &pair[1]);
             if compare_versions(va, vb) == Ordering::Equal {
-                return Err(HandlerError::File {
-                    path: b.path.clone(),
-                    line: None,
-                    reason: format!(
+                return Err(HandlerError::file(
+                    &b.path,
+                    format!(
                         "has version {vb}, the same as {} (Flyway: found more than one migration with version {va}); give one of them a new version",
                         a.path.display()
                     ),
-                });
+                ));
             }
         }
         repeatable.sort_by(|a, b| a.name.cmp(&b.name));
         for pair in repeatable.windows(2) {
             if pair[0].name == pair[1].name {
-                return Err(HandlerError::File {
-                    path: pair[1].path.clone(),
-                    line: None,
-                    reason: format!(
+                return Err(HandlerError::file(
+                    &pair[1].path,
+                    format!(
                         "has the description `{}`, the same as {}; repeatable migrations are identified by description",
                         pair[1].name,
                         pair[0].path.display()
                     ),
-                });
+                ));
             }
         }
         if let Some(r) = repeatable
             .iter()
             .find(|r| versioned.iter().any(|(_, v)| v.name == r.name))
         {
-            return Err(HandlerError::File {
-                path: r.path.clone(),
-                line: None,
-                reason: format!(
+            return Err(HandlerError::file(
+                &r.path,
+                format!(
                     "has the description `{}`, which is also a version of this folder; dbdeploy names migrations by version or description, so rename it",
                     r.name
                 ),
-            });
+            ));
         }
         let mut migrations: Vec<Migration> = versioned.into_iter().map(|(_, m)| m).collect();
         // Flyway applies pending repeatable migrations after every versioned one.
         migrations.extend(repeatable);
-        Ok(MigrationSet {
-            dir: dir.to_owned(),
-            migrations,
-            warnings,
-        })
+        Ok(MigrationSet::new(dir, migrations, warnings))
     }
 
     fn table(&self) -> &'static str {
         TABLE
     }
 
-    fn lock_key(&self) -> LockKey {
-        LockKey {
+    fn lock_keys(&self, _scope: &LockScope) -> Vec<LockKey> {
+        vec![LockKey {
             postgres: PG_LOCK_ID,
             // Flyway's MySQL lock name hashes the database name, which a handler cannot know.
             mysql: "dbdeploy_flyway".into(),
-        }
+        }]
     }
 
     fn create_table(&self, dialect: Dialect) -> Vec<Stmt> {
@@ -515,13 +515,8 @@ impl Handler for Flyway {
             Dialect::Sqlite => "CAST(\"installed_on\" AS TEXT)".to_owned(),
         };
         let sql = format!(
-            "SELECT {}, {}, {}, {}, {}, {}, {installed_on}, {} FROM {} ORDER BY {}",
-            q("installed_rank"),
-            q("version"),
-            q("description"),
-            q("type"),
-            q("script"),
-            q("checksum"),
+            "SELECT {}, {installed_on}, {} FROM {} ORDER BY {}",
+            column_list(dialect, &ROW_COLUMNS),
             q("success"),
             q(TABLE),
             q("installed_rank"),
@@ -706,54 +701,33 @@ impl Handler for Flyway {
         Vec::new()
     }
 
-    fn resolve(
-        &self,
-        dialect: Dialect,
-        records: &[AppliedRecord],
-        local: Option<&Migration>,
-        name: &str,
-        resolution: Resolution,
-        _now: DateTime<Utc>,
-    ) -> Result<Vec<Stmt>, HandlerError> {
-        let mine = || records.iter().filter(move |r| r.name == name);
-        let failed = mine().any(|r| r.state == RecordState::Failed);
-        match resolution {
-            Resolution::RolledBack => {
-                if !failed {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` cannot be marked rolled back because it is not in a failed state"
-                    )));
-                }
-                Ok(vec![Self::delete_failed(dialect, name)])
-            }
-            Resolution::Applied => {
-                let Some(local) = local else {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is not in the migrations folder; check the name (versioned migrations are named by version, e.g. `1.2`, repeatable ones by description)"
-                    )));
-                };
-                let applied = mine().rev().find(|r| r.state == RecordState::Applied);
-                let current = applied
-                    .and_then(|r| r.checksum.as_deref())
-                    .is_some_and(|c| self.checksum_matches(local, c));
-                let already = if self.is_repeatable(local) {
-                    current
+    fn resolve_rules(&self) -> Rules {
+        Rules {
+            naming: "check the name (versioned migrations are named by version, e.g. `1.2`, repeatable ones by description)",
+            // A repeatable migration is applied again whenever it changed since its last run.
+            already_applied: |local, recorded| {
+                if Flyway.is_repeatable(local) {
+                    recorded
+                        .applied
+                        .and_then(|r| r.checksum.as_deref())
+                        .is_some_and(|c| Flyway.checksum_matches(local, c))
                 } else {
-                    applied.is_some()
-                };
-                if already {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is already recorded as applied"
-                    )));
+                    recorded.applied.is_some()
                 }
-                let mut stmts = Vec::new();
-                if failed {
-                    stmts.push(Self::delete_failed(dialect, name));
-                }
-                stmts.push(Self::insert_row(dialect, local, true));
-                Ok(stmts)
-            }
+            },
+            ..Rules::DEFAULT
         }
+    }
+
+    fn resolve_rows(&self, dialect: Dialect, to: &Checked<'_>) -> ResolveResult {
+        let mut stmts = Vec::new();
+        if to.recorded.failed {
+            stmts.push(Self::delete_failed(dialect, to.name));
+        }
+        if let Action::Apply(local) = to.action {
+            stmts.push(Self::insert_row(dialect, local, true));
+        }
+        Ok(stmts)
     }
 }
 

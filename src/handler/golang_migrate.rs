@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Handler, HandlerError, Resolution, Revert, check_unique, crc32_ieee, list_files, read_script,
-    sha256_hex,
-};
+use super::folder::{Down, Script, attach_downs, list_files, order_by_version, scripts};
+use super::resolve::{self, Action, Checked, Rules};
+use super::{Handler, HandlerError, Resolution, ResolveResult, Revert};
+use crate::checksum::{crc32_ieee, sha256_hex};
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
@@ -55,6 +55,12 @@ fn parse_file_name(name: &str) -> Option<(&str, Direction)> {
     Some((&name[..digits], direction))
 }
 
+/// golang-migrate keeps no checksum; this one is dbdeploy's own, for its history: SHA-256 of
+/// the up file, the hash dbdeploy uses wherever the tool prescribes none.
+fn checksum(sql: &str) -> String {
+    sha256_hex(sql.as_bytes())
+}
+
 fn version(name: &str) -> i64 {
     // Names are built from parsed versions in `load`; `-1` is golang-migrate's "no version".
     name.parse().unwrap_or(-1)
@@ -76,96 +82,73 @@ impl Handler for GolangMigrate {
     }
 
     fn load(&self, dir: &Path, dialect: Dialect) -> Result<MigrationSet, HandlerError> {
-        let mut ups: Vec<(u64, PathBuf, String)> = Vec::new();
-        let mut downs: Vec<(u64, PathBuf, String)> = Vec::new();
-        for (name, path) in list_files(dir)? {
+        // golang-migrate refuses a second file of a version in either direction before it
+        // reads anything; so does the name parser, which remembers the first one.
+        let mut seen: Vec<(u64, Direction, PathBuf)> = Vec::new();
+        let parse = |name: &str, path: &Path| {
             // Files that do not match golang-migrate's pattern are ignored, as it does.
-            let Some((digits, direction)) = parse_file_name(&name) else {
-                continue;
+            let Some((digits, direction)) = parse_file_name(name) else {
+                return Ok(None);
             };
             let version = digits
                 .parse::<u64>()
                 .ok()
                 .filter(|v| i64::try_from(*v).is_ok())
-                .ok_or_else(|| HandlerError::File {
-                    path: path.clone(),
-                    line: None,
-                    reason: format!(
-                        "has version {digits}, larger than the `bigint` column golang-migrate stores it in; use a smaller version"
-                    ),
-                })?;
-            let list = match direction {
-                Direction::Up => &mut ups,
-                Direction::Down => &mut downs,
-            };
-            if let Some((_, first, _)) = list.iter().find(|(v, _, _)| *v == version) {
-                return Err(HandlerError::File {
-                    path,
-                    line: None,
-                    reason: format!(
-                        "has version {version} like {}: golang-migrate refuses duplicate migration files (give one of them a new version)",
-                        first.display()
-                    ),
-                });
-            }
-            let sql = read_script(&path)?;
-            list.push((version, path, sql));
-        }
-        let mut warnings = Vec::new();
-        for (v, path, _) in &downs {
-            if !ups.iter().any(|(u, _, _)| u == v) {
-                warnings.push(format!(
-                    "{} has no matching up file; golang-migrate applies version {v} as an empty migration, and so does dbdeploy",
-                    path.display()
+                .ok_or_else(|| format!(
+                    "has version {digits}, larger than the `bigint` column golang-migrate stores it in; use a smaller version"
+                ))?;
+            if let Some((_, _, first)) = seen
+                .iter()
+                .find(|(v, d, _)| (*v, *d) == (version, direction))
+            {
+                return Err(format!(
+                    "has version {version} like {}: golang-migrate refuses duplicate migration files (give one of them a new version)",
+                    first.display()
                 ));
             }
-        }
-        let mut migrations: Vec<Migration> = ups
-            .into_iter()
-            .map(|(v, path, sql)| Migration {
-                tool_data: None,
-                name: v.to_string(),
-                checksum: sha256_hex(sql.as_bytes()),
-                transaction: TxMode::analyze(&sql, dialect, None),
+            seen.push((version, direction, path.to_owned()));
+            Ok(Some((version.to_string(), direction)))
+        };
+        let mut migrations = Vec::new();
+        let mut downs = Vec::new();
+        for script in scripts(list_files(dir)?, parse) {
+            let Script {
+                key: (name, direction),
                 path,
-                sql,
-                down: None,
-            })
-            .collect();
-        for (v, path, _) in &downs {
-            if !migrations.iter().any(|m| m.name == v.to_string()) {
-                migrations.push(Migration {
-                    tool_data: None,
-                    name: v.to_string(),
-                    path: path.clone(),
-                    sql: String::new(),
-                    checksum: sha256_hex(b""),
-                    transaction: TxMode::Wrapped,
-                    down: None,
-                });
+                text: sql,
+            } = script?;
+            match direction {
+                Direction::Up => {
+                    let transaction = TxMode::analyze(&sql, dialect, None);
+                    migrations.push(Migration::new(name, path, checksum(&sql), transaction, sql));
+                }
+                Direction::Down => downs.push(Down { name, path, sql }),
             }
         }
-        for (v, _, sql) in downs {
-            if let Some(m) = migrations.iter_mut().find(|m| m.name == v.to_string()) {
-                m.down = Some(sql);
-            }
+        let mut warnings = Vec::new();
+        for orphan in attach_downs(&mut migrations, downs) {
+            warnings.push(format!(
+                "{} has no matching up file; golang-migrate applies version {} as an empty migration, and so does dbdeploy",
+                orphan.path.display(),
+                orphan.name
+            ));
+            migrations.push(
+                Migration::new(
+                    orphan.name,
+                    orphan.path,
+                    checksum(""),
+                    TxMode::Wrapped,
+                    String::new(),
+                )
+                .with_down(Some(orphan.sql)),
+            );
         }
-        // Numeric order, as golang-migrate's source drivers keep it: `2_` before `10_`.
-        migrations.sort_by_key(|m| version(&m.name));
-        check_unique(&migrations)?;
-        Ok(MigrationSet {
-            dir: dir.to_owned(),
-            migrations,
-            warnings,
-        })
+        order_by_version(&mut migrations)?;
+        Ok(MigrationSet::new(dir, migrations, warnings))
     }
 
     fn table(&self) -> &'static str {
         TABLE
-    }
-
-    fn lock_key(&self) -> LockKey {
-        self.lock_keys(&LockScope::default()).remove(0)
     }
 
     fn lock_keys(&self, scope: &LockScope) -> Vec<LockKey> {
@@ -384,87 +367,84 @@ impl Handler for GolangMigrate {
         })
     }
 
-    fn resolve(
-        &self,
-        dialect: Dialect,
-        records: &[AppliedRecord],
-        local: Option<&Migration>,
-        name: &str,
-        resolution: Resolution,
-        _now: DateTime<Utc>,
-    ) -> Result<Vec<Stmt>, HandlerError> {
-        let Ok(n) = name.parse::<i64>() else {
-            return Err(HandlerError::Resolve(format!(
-                "`{name}` is not a golang-migrate version: name migrations by their version number (the digits before `_`)"
-            )));
-        };
-        let dirty = records.iter().find(|r| r.state == RecordState::Failed);
-        let current = records
+    fn resolve_rules(&self) -> Rules {
+        Rules {
+            failed_state: "a failed (dirty) state",
+            naming: "check the version",
+            // golang-migrate counts a version as applied by where the one row points, which
+            // `resolve_rows` weighs; a version is never refused for a row of its own.
+            already_applied: |_, _| false,
+            first: |request, _| {
+                resolve::version(request.name, "golang-migrate", "the digits before `_`")?;
+                // The one row holds one dirty version: that one is resolved first.
+                match dirty(request.records) {
+                    Some(d)
+                        if request.resolution == Resolution::Applied && d.name != request.name =>
+                    {
+                        Err(HandlerError::Resolve(format!(
+                            "version {} is the failed (dirty) migration; resolve it first",
+                            d.name
+                        )))
+                    }
+                    _ => Ok(()),
+                }
+            },
+            ..Rules::DEFAULT
+        }
+    }
+
+    fn resolve_rows(&self, dialect: Dialect, to: &Checked<'_>) -> ResolveResult {
+        let n = version(to.name);
+        if let Action::RollBack = to.action {
+            // Back to the version before it, as `migrate force <previous>` would.
+            let previous = to
+                .records
+                .iter()
+                .filter(|r| r.state == RecordState::Applied)
+                .map(|r| version(&r.name))
+                .filter(|v| *v < n)
+                .max();
+            return Ok(match previous {
+                Some(p) => set_version(dialect, p, false),
+                None => vec![delete_all(dialect)],
+            });
+        }
+        if dirty(to.records).is_some() {
+            // `migrate force N` on the dirty version.
+            return Ok(set_version(dialect, n, false));
+        }
+        let current = to
+            .records
             .iter()
             .filter(|r| r.state != RecordState::RolledBack)
             .map(|r| version(&r.name))
             .max();
-        match resolution {
-            Resolution::RolledBack => {
-                if dirty.is_none_or(|d| d.name != name) {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` cannot be marked rolled back because it is not in a failed (dirty) state"
-                    )));
-                }
-                // Back to the version before it, as `migrate force <previous>` would.
-                let previous = records
-                    .iter()
-                    .filter(|r| r.state == RecordState::Applied)
-                    .map(|r| version(&r.name))
-                    .filter(|v| *v < n)
-                    .max();
-                Ok(match previous {
-                    Some(p) => set_version(dialect, p, false),
-                    None => vec![delete_all(dialect)],
-                })
-            }
-            Resolution::Applied => {
-                if let Some(d) = dirty
-                    && d.name != name
-                {
-                    return Err(HandlerError::Resolve(format!(
-                        "version {} is the failed (dirty) migration; resolve it first",
-                        d.name
-                    )));
-                }
-                let Some(local) = local else {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is not in the migrations folder; check the version"
-                    )));
-                };
-                if dirty.is_some() {
-                    // `migrate force N` on the dirty version.
-                    return Ok(set_version(dialect, n, false));
-                }
-                if let Some(c) = current
-                    && c >= n
-                {
-                    // golang-migrate already counts it as applied; the run dbdeploy logs for
-                    // this resolve tells its own history so, which is all that is left to do.
-                    return Ok(Vec::new());
-                }
-                let _ = local;
-                // The table keeps one version: recording N also records every version below it.
-                let skipped: Vec<&str> = records
-                    .iter()
-                    .filter(|r| r.state == RecordState::RolledBack && version(&r.name) < n)
-                    .map(|r| r.name.as_str())
-                    .collect();
-                if !skipped.is_empty() {
-                    return Err(HandlerError::Resolve(format!(
-                        "golang-migrate stores only the current version, so marking `{name}` applied would also mark {} applied, and they would never run; deploy or resolve them first, in order",
-                        skipped.join(", ")
-                    )));
-                }
-                Ok(set_version(dialect, n, false))
-            }
+        if current.is_some_and(|c| c >= n) {
+            // golang-migrate already counts it as applied; the run dbdeploy logs for this
+            // resolve tells its own history so, which is all that is left to do.
+            return Ok(Vec::new());
         }
+        // The table keeps one version: recording N also records every version below it.
+        let skipped: Vec<&str> = to
+            .records
+            .iter()
+            .filter(|r| r.state == RecordState::RolledBack && version(&r.name) < n)
+            .map(|r| r.name.as_str())
+            .collect();
+        if !skipped.is_empty() {
+            return Err(HandlerError::Resolve(format!(
+                "golang-migrate stores only the current version, so marking `{}` applied would also mark {} applied, and they would never run; deploy or resolve them first, in order",
+                to.name,
+                skipped.join(", ")
+            )));
+        }
+        Ok(set_version(dialect, n, false))
     }
+}
+
+/// The version golang-migrate says is dirty: a migration that started and did not finish.
+fn dirty(records: &[AppliedRecord]) -> Option<&AppliedRecord> {
+    records.iter().find(|r| r.state == RecordState::Failed)
 }
 
 /// Replaces the one row, as golang-migrate's `SetVersion` does (it truncates, then inserts).
@@ -555,14 +535,9 @@ mod tests {
             dir: "m".into(),
             migrations: versions
                 .iter()
-                .map(|v| Migration {
-                    tool_data: None,
-                    name: (*v).into(),
-                    path: format!("{v}_x.up.sql").into(),
-                    sql: String::new(),
-                    checksum: String::new(),
-                    transaction: TxMode::Wrapped,
-                    down: None,
+                .map(|v| {
+                    let path = format!("{v}_x.up.sql");
+                    Migration::new(*v, path, String::new(), TxMode::Wrapped, String::new())
                 })
                 .collect(),
             warnings: Vec::new(),

@@ -5,14 +5,20 @@
 //! engine runs. Prisma is the first format; the trait is shaped so that sqlx (version rows,
 //! byte checksums), dbmate (version only), golang-migrate (one dirty-flag row) and Flyway
 //! (ranked rows, CRC checksums) fit it too.
+//!
+//! What the formats have in common is written once: reading the folder in [`folder`], the
+//! checks of `dbdeploy resolve` in [`resolve`], hashing in [`crate::checksum`]. A format's own
+//! file holds only what is its own: its name parser, table, rows and checksum algorithm.
 
 pub mod dbmate;
 pub mod detect;
 pub mod drizzle;
 pub mod flyway;
+pub mod folder;
 pub mod golang_migrate;
 pub mod plain;
 pub mod prisma;
+pub mod resolve;
 pub mod sqlx;
 pub mod unfinished;
 
@@ -65,6 +71,32 @@ pub enum HandlerError {
     /// A `resolve` request that does not fit the recorded state.
     #[error("{0}")]
     Resolve(String),
+}
+
+impl HandlerError {
+    /// A [`HandlerError::File`] that blames the whole file.
+    #[must_use]
+    pub fn file(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::File {
+            path: path.into(),
+            line: None,
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`HandlerError::File`] that blames one line of it, when one is known.
+    #[must_use]
+    pub fn file_at(
+        path: impl Into<PathBuf>,
+        line: impl Into<Option<usize>>,
+        reason: impl Into<String>,
+    ) -> Self {
+        Self::File {
+            path: path.into(),
+            line: line.into(),
+            reason: reason.into(),
+        }
+    }
 }
 
 /// How one applied migration is reverted by `dbdeploy down`.
@@ -144,15 +176,18 @@ pub trait Handler: Send + Sync {
         let _ = dialect;
         Vec::new()
     }
-    /// The deploy lock, shared with the tool itself.
-    fn lock_key(&self) -> LockKey;
-    /// The deploy locks for one database, in the order they are taken. Tools whose lock id is
-    /// derived from the database name (sqlx, golang-migrate) override this; the default is
-    /// [`Handler::lock_key`].
-    fn lock_keys(&self, scope: &LockScope) -> Vec<LockKey> {
-        let _ = scope;
-        vec![self.lock_key()]
+    /// The deploy lock when the database cannot be asked for its name: the first of
+    /// [`Handler::lock_keys`] for an unnamed database.
+    fn lock_key(&self) -> LockKey {
+        self.lock_keys(&LockScope::default())
+            .into_iter()
+            .next()
+            .unwrap_or_else(dbdeploy_lock)
     }
+    /// The deploy locks for one database, shared with the tool itself, in the order they are
+    /// taken. Tools that derive their lock id from the database name (sqlx, golang-migrate)
+    /// read `scope`; the others have one fixed lock.
+    fn lock_keys(&self, scope: &LockScope) -> Vec<LockKey>;
     /// Checks the columns of an existing tracking table (lowercase names) before it is read, so
     /// that another tool's table of the same name is reported instead of misread.
     ///
@@ -246,7 +281,19 @@ pub trait Handler: Send + Sync {
     }
     /// Statements that record a failure the tool's way (only for non-atomic runs).
     fn record_failed(&self, dialect: Dialect, row_id: &str, logs: &str) -> Vec<Stmt>;
-    /// Statements that resolve a failed migration.
+    /// How [`Handler::resolve`] words the checks every format makes, and the checks this
+    /// format adds; the default is the wording of most formats.
+    fn resolve_rules(&self) -> resolve::Rules {
+        resolve::Rules::DEFAULT
+    }
+    /// The statements that resolve a migration that passed the checks.
+    ///
+    /// # Errors
+    /// When the recorded state does not allow the resolution after all (golang-migrate: a
+    /// version that would also mark pending ones applied).
+    fn resolve_rows(&self, dialect: Dialect, to: &resolve::Checked<'_>) -> ResolveResult;
+    /// Statements that resolve a failed migration: the checks of [`resolve::check`] with
+    /// [`Handler::resolve_rules`], then the rows of [`Handler::resolve_rows`].
     ///
     /// # Errors
     /// When the recorded state does not allow the resolution.
@@ -258,8 +305,20 @@ pub trait Handler: Send + Sync {
         name: &str,
         resolution: Resolution,
         now: DateTime<Utc>,
-    ) -> Result<Vec<Stmt>, HandlerError>;
+    ) -> ResolveResult {
+        let request = resolve::Request {
+            records,
+            local,
+            name,
+            resolution,
+            now,
+        };
+        self.resolve_rows(dialect, &resolve::check(&self.resolve_rules(), request)?)
+    }
 }
+
+/// The statements that resolve a migration, or why it cannot be resolved so.
+pub type ResolveResult = Result<Vec<Stmt>, HandlerError>;
 
 /// The handler for a configured tool; `None` for `migration_tool = "command"`, whose tool keeps
 /// its own history.
@@ -287,90 +346,6 @@ pub fn dbdeploy_lock() -> LockKey {
     }
 }
 
-/// Checks that the migrations folder exists and is a directory.
-///
-/// # Errors
-/// When it is missing, unreadable or a file.
-pub fn check_folder(dir: &Path) -> Result<(), HandlerError> {
-    let folder_error = |reason: String| HandlerError::Folder {
-        path: dir.to_owned(),
-        reason,
-    };
-    let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => {
-            folder_error("does not exist; set `migrations_dir` in dbdeploy.toml".into())
-        }
-        _ => folder_error(format!("cannot be read: {e}")),
-    })?;
-    if meta.is_dir() {
-        Ok(())
-    } else {
-        Err(folder_error("is not a directory".into()))
-    }
-}
-
-/// The files directly in `dir` (symlinks followed), as (file name, path), sorted by name.
-///
-/// # Errors
-/// When the folder or an entry cannot be read, or a name is not UTF-8.
-pub fn list_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, HandlerError> {
-    check_folder(dir)?;
-    let mut out = Vec::new();
-    for (name, path, is_dir) in entries(dir)? {
-        if !is_dir {
-            out.push((name, path));
-        }
-    }
-    Ok(out)
-}
-
-/// The entries of `dir` as (name, path, is a directory), sorted by name.
-///
-/// # Errors
-/// When the folder or an entry cannot be read, or a name is not UTF-8.
-pub fn entries(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, HandlerError> {
-    let unreadable = |e: std::io::Error| HandlerError::Folder {
-        path: dir.to_owned(),
-        reason: format!("cannot be read: {e}"),
-    };
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(unreadable)? {
-        let entry = entry.map_err(unreadable)?;
-        let path = entry.path();
-        let is_dir = is_dir(&entry, &path)?;
-        let name = entry
-            .file_name()
-            .into_string()
-            .map_err(|_| HandlerError::File {
-                path: path.clone(),
-                line: None,
-                reason: "the name is not valid UTF-8; rename it".into(),
-            })?;
-        out.push((name, path, is_dir));
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Whether a folder entry is a directory, following symlinks. The type comes with the listing
-/// (no system call per entry); only a symlink needs a look at what it points to.
-///
-/// # Errors
-/// When the entry, or a symlink's target, cannot be read.
-pub fn is_dir(entry: &std::fs::DirEntry, path: &Path) -> Result<bool, HandlerError> {
-    let cannot_read = |e: std::io::Error| HandlerError::File {
-        path: path.to_owned(),
-        line: None,
-        reason: format!("cannot be read: {e}"),
-    };
-    let kind = entry.file_type().map_err(cannot_read)?;
-    if kind.is_symlink() {
-        Ok(std::fs::metadata(path).map_err(cannot_read)?.is_dir())
-    } else {
-        Ok(kind.is_dir())
-    }
-}
-
 /// The reason given when a script opts out of the transaction with `-- dbdeploy:no-transaction`
 /// on a line of its leading comments (before the first statement).
 #[must_use]
@@ -389,32 +364,6 @@ pub fn dbdeploy_opt_out(sql: &str) -> Option<String> {
     None
 }
 
-/// Lowercase hex SHA-256.
-#[must_use]
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex(&sha2::Sha256::digest(bytes))
-}
-
-/// Lowercase hex of `bytes`, two digits per byte.
-#[must_use]
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    s
-}
-
-/// CRC-32 (IEEE 802.3, the `crc32.ChecksumIEEE` of Go and `CRC_32_ISO_HDLC` of the `crc`
-/// crate), which tools hash database names with to derive their advisory-lock ids.
-#[must_use]
-pub fn crc32_ieee(bytes: &[u8]) -> u32 {
-    crc32fast::hash(bytes)
-}
-
 /// An expression that renders a timestamp column as text, whatever the engine stores
 /// (SQLite rows written by Prisma hold epoch milliseconds; column defaults write text).
 #[must_use]
@@ -429,163 +378,6 @@ pub fn timestamp_text(dialect: Dialect, col: &str) -> String {
              WHEN 'real' THEN strftime('%Y-%m-%d %H:%M:%f', {col} / 1000.0, 'unixepoch') ELSE {col} END"
         ),
     }
-}
-
-/// Finds two migrations that share an identity, which every version-keyed tool refuses.
-///
-/// # Errors
-/// [`HandlerError::File`] naming both files.
-pub fn check_unique(migrations: &[Migration]) -> Result<(), HandlerError> {
-    for (i, m) in migrations.iter().enumerate() {
-        if let Some(first) = migrations[..i].iter().find(|o| o.name == m.name) {
-            return Err(HandlerError::File {
-                path: m.path.clone(),
-                line: None,
-                reason: format!(
-                    "has version {} like {}: versions must be unique (give one of them a new version)",
-                    m.name,
-                    first.path.display()
-                ),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Reads a migration file as UTF-8, with an error that names the file.
-///
-/// # Errors
-/// When the file cannot be read, is not a regular file, or is not UTF-8.
-pub fn read_script(path: &Path) -> Result<String, HandlerError> {
-    let cannot_read = |reason: String| HandlerError::File {
-        path: path.to_owned(),
-        line: None,
-        reason: format!("cannot be read: {reason}"),
-    };
-    match read_regular(path) {
-        Ok(Some(bytes)) => script_text(path, bytes),
-        Ok(None) => Err(cannot_read("it is not a regular file".into())),
-        Err(e) => Err(cannot_read(e.to_string())),
-    }
-}
-
-/// The bytes of the regular file at `path`; `None` when it is something else (a folder, a
-/// FIFO, ...). One open, one fstat, one read and one close for a file that does not change
-/// while it is read: thousands of migrations are read on every run.
-///
-/// # Errors
-/// When it cannot be opened or read (missing: [`std::io::ErrorKind::NotFound`]).
-pub fn read_regular(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    // Non-blocking, so that opening a FIFO does not wait for a writer; no effect on files.
-    let mut file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Ok(None);
-    }
-    let size = usize::try_from(meta.len()).unwrap_or(0);
-    // One byte more than the file holds: a read that does not fill the buffer is at the end
-    // of a regular file, so no second read is needed to see end-of-file.
-    let mut buf = vec![0; size + 1];
-    let mut len = 0;
-    loop {
-        if len == buf.len() {
-            // The file grew since the fstat.
-            buf.resize(buf.len() * 2, 0);
-        }
-        match file.read(&mut buf[len..]) {
-            Ok(0) => break,
-            Ok(n) => {
-                len += n;
-                if len >= size && len < buf.len() {
-                    break;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    buf.truncate(len);
-    Ok(Some(buf))
-}
-
-/// A migration file's bytes as SQL text, kept for the whole run (so without spare capacity).
-///
-/// # Errors
-/// When they are not UTF-8 or hold a NUL byte.
-pub fn script_text(path: &Path, bytes: Vec<u8>) -> Result<String, HandlerError> {
-    let mut text = String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-        HandlerError::File {
-            path: path.to_owned(),
-            line: Some(line),
-            reason: "is not valid UTF-8 text; save it as UTF-8".into(),
-        }
-    })?;
-    // No SQL text holds a NUL byte, and drivers mishandle one (sqlx's SQLite driver loops
-    // forever on it): refuse the file before anything runs.
-    if let Some(at) = text.find('\0') {
-        let line = text[..at].matches('\n').count() + 1;
-        return Err(HandlerError::File {
-            path: path.to_owned(),
-            line: Some(line),
-            reason: "contains a NUL byte, so it is not SQL text (a binary or UTF-16 file?); save it as UTF-8 text".into(),
-        });
-    }
-    text.shrink_to_fit();
-    Ok(text)
-}
-
-/// Loads migrations from their names on a few threads: with thousands of files, opening,
-/// reading and hashing them is most of a no-op run. The result is in the order of `names`,
-/// and the error is the one of the first name that failed, as a sequential loop would give.
-///
-/// # Errors
-/// The first error of `load`, in the order of `names`.
-pub fn load_in_parallel<F>(names: Vec<String>, load: F) -> Result<Vec<Migration>, HandlerError>
-where
-    F: Fn(String) -> Result<Migration, HandlerError> + Sync,
-{
-    // Below this, starting threads costs more than it saves.
-    const PARALLEL_FROM: usize = 512;
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if names.len() < PARALLEL_FROM || threads < 2 {
-        return names.into_iter().map(load).collect();
-    }
-    let per_thread = names.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<String>> = Vec::with_capacity(threads);
-    let mut names = names.into_iter();
-    loop {
-        let chunk: Vec<String> = names.by_ref().take(per_thread).collect();
-        if chunk.is_empty() {
-            break;
-        }
-        chunks.push(chunk);
-    }
-    let load = &load;
-    let results: Vec<Result<Vec<Migration>, HandlerError>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| scope.spawn(move || chunk.into_iter().map(load).collect()))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    });
-    let mut migrations = Vec::new();
-    for chunk in results {
-        migrations.extend(chunk?);
-    }
-    Ok(migrations)
 }
 
 #[cfg(test)]
@@ -604,76 +396,5 @@ mod tests {
         assert!(dbdeploy_opt_out("SELECT 1;\n-- dbdeploy:no-transaction\n").is_none());
         assert!(dbdeploy_opt_out("-- dbdeploy:no-transactions\nSELECT 1;").is_none());
         assert!(dbdeploy_opt_out("").is_none());
-    }
-
-    #[test]
-    fn regular_files_are_read_whole_and_other_entries_are_not_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.sql");
-        for text in ["", "x", "CREATE TABLE t (id INT);\n"] {
-            std::fs::write(&path, text).unwrap();
-            assert_eq!(read_regular(&path).unwrap().unwrap(), text.as_bytes());
-        }
-        let big = "SELECT 1;\n".repeat(100_000);
-        std::fs::write(&path, &big).unwrap();
-        assert_eq!(read_script(&path).unwrap(), big);
-        assert!(read_regular(dir.path()).unwrap().is_none());
-        let missing = read_regular(&dir.path().join("nope.sql")).unwrap_err();
-        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
-        let err = read_script(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("not a regular file"), "{err}");
-    }
-
-    #[test]
-    fn a_fifo_is_refused_without_waiting_for_a_writer() {
-        let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("m.sql");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
-        if !made.is_ok_and(|s| s.success()) {
-            return;
-        }
-        assert!(read_regular(&fifo).unwrap().is_none());
-    }
-
-    #[test]
-    fn entries_follow_symlinks_to_tell_folders() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("b_dir")).unwrap();
-        std::fs::write(dir.path().join("c_file.sql"), "").unwrap();
-        std::os::unix::fs::symlink("b_dir", dir.path().join("a_link")).unwrap();
-        let found: Vec<(String, bool)> = entries(dir.path())
-            .unwrap()
-            .into_iter()
-            .map(|(name, _, is_dir)| (name, is_dir))
-            .collect();
-        assert_eq!(
-            found,
-            [
-                ("a_link".to_owned(), true),
-                ("b_dir".to_owned(), true),
-                ("c_file.sql".to_owned(), false)
-            ]
-        );
-        std::os::unix::fs::symlink("gone", dir.path().join("d_dangling")).unwrap();
-        let err = entries(dir.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("d_dangling") && err.contains("cannot be read"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn hex_is_two_lowercase_digits_per_byte() {
-        assert_eq!(hex(&[0x00, 0x0f, 0xa0, 0xff]), "000fa0ff");
-        assert_eq!(hex(&[]), "");
-    }
-
-    #[test]
-    fn crc32_is_the_ieee_polynomial() {
-        // The standard check value of CRC-32/ISO-HDLC.
-        assert_eq!(crc32_ieee(b"123456789"), 0xCBF4_3926);
-        // python3 -c 'import zlib; print(zlib.crc32(b"dbdeploy"))'
-        assert_eq!(crc32_ieee(b"dbdeploy"), 240_367_037);
-        assert_eq!(crc32_ieee(b""), 0);
     }
 }

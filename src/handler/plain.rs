@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Handler, HandlerError, Resolution, read_script, sha256_hex};
-use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
+use super::folder::{Script, check_folder, entries, scripts};
+use super::resolve::{Action, Checked, Rules};
+use super::{Handler, HandlerError, ResolveResult};
+use crate::checksum::sha256_hex;
+use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
 /// The plain SQL format.
@@ -22,11 +25,20 @@ pub struct PlainSql;
 /// The tracking table.
 pub const TABLE: &str = "_dbdeploy_migrations";
 
+/// The checksum dbdeploy records for a plain SQL file: SHA-256 of the file as it is, in
+/// lowercase hex. There is no tool to agree with, so it is the hash dbdeploy uses wherever no
+/// tool prescribes one; [`Handler::checksum_matches`] also accepts the file's other line
+/// endings, so that a checkout with `core.autocrlf` is not drift.
+fn checksum(sql: &str) -> String {
+    sha256_hex(sql.as_bytes())
+}
+
 impl PlainSql {
-    fn upsert_applied(d: Dialect, m: &Migration, failed: bool) -> Stmt {
+    /// Records `m` as applied: over its row when it has one (a failed run), or as a new row.
+    fn upsert_applied(d: Dialect, m: &Migration, has_row: bool) -> Stmt {
         let t = d.quote_ident(TABLE);
         let p = |n| d.placeholder(n);
-        let sql = if failed {
+        let sql = if has_row {
             format!(
                 "UPDATE {t} SET checksum = {}, success = TRUE, execution_ms = 0, \
                  applied_at = CURRENT_TIMESTAMP, error = NULL WHERE name = {}",
@@ -57,51 +69,46 @@ impl Handler for PlainSql {
     }
 
     fn load(&self, dir: &Path, dialect: Dialect) -> Result<MigrationSet, HandlerError> {
-        super::check_folder(dir)?;
-        let mut migrations = Vec::new();
+        check_folder(dir)?;
         let mut warnings = Vec::new();
-        for (name, path, is_dir) in super::entries(dir)? {
+        let mut files = Vec::new();
+        for (name, path, is_dir) in entries(dir)? {
             if is_dir {
                 warnings.push(format!(
                     "{name}/ is ignored: plain SQL migrations are the .sql files directly in {}",
                     dir.display()
                 ));
-                continue;
+            } else {
+                files.push((name, path));
             }
-            if !name.ends_with(".sql") {
-                continue;
-            }
-            if name.ends_with(".down.sql") {
-                return Err(HandlerError::File {
-                    path,
-                    line: None,
-                    reason: "is a down script, which plain SQL migrations do not have: it would be applied like any other file; move it out of the folder, or set migration_tool to the tool that wrote it (sqlx, golang-migrate)".into(),
-                });
-            }
-            let sql = read_script(&path)?;
-            migrations.push(Migration {
-                down: None,
-                checksum: sha256_hex(sql.as_bytes()),
-                transaction: TxMode::analyze(&sql, dialect, super::dbdeploy_opt_out(&sql)),
-                tool_data: None,
-                name,
-                path,
-                sql,
-            });
         }
-        Ok(MigrationSet {
-            dir: dir.to_owned(),
-            migrations,
-            warnings,
-        })
+        let parse = |name: &str, _: &Path| {
+            if name.ends_with(".down.sql") {
+                return Err("is a down script, which plain SQL migrations do not have: it would be applied like any other file; move it out of the folder, or set migration_tool to the tool that wrote it (sqlx, golang-migrate)".to_owned());
+            }
+            Ok(name.ends_with(".sql").then(|| name.to_owned()))
+        };
+        let mut migrations = Vec::new();
+        for script in scripts(files, parse) {
+            let Script { key, path, text } = script?;
+            let transaction = TxMode::analyze(&text, dialect, super::dbdeploy_opt_out(&text));
+            migrations.push(Migration::new(
+                key,
+                path,
+                checksum(&text),
+                transaction,
+                text,
+            ));
+        }
+        Ok(MigrationSet::new(dir, migrations, warnings))
     }
 
     fn table(&self) -> &'static str {
         TABLE
     }
 
-    fn lock_key(&self) -> LockKey {
-        super::dbdeploy_lock()
+    fn lock_keys(&self, _scope: &LockScope) -> Vec<LockKey> {
+        vec![super::dbdeploy_lock()]
     }
 
     fn create_table(&self, dialect: Dialect) -> Vec<Stmt> {
@@ -177,7 +184,7 @@ impl Handler for PlainSql {
         let crlf = lf.replace('\n', "\r\n");
         [migration.sql.as_str(), lf.as_str(), crlf.as_str()]
             .iter()
-            .any(|v| recorded.eq_ignore_ascii_case(&sha256_hex(v.as_bytes())))
+            .any(|v| recorded.eq_ignore_ascii_case(&checksum(v)))
     }
 
     fn record_started(
@@ -233,47 +240,25 @@ impl Handler for PlainSql {
         )]
     }
 
-    fn resolve(
-        &self,
-        dialect: Dialect,
-        records: &[AppliedRecord],
-        local: Option<&Migration>,
-        name: &str,
-        resolution: Resolution,
-        _now: DateTime<Utc>,
-    ) -> Result<Vec<Stmt>, HandlerError> {
-        let state = records.iter().find(|r| r.name == name).map(|r| r.state);
-        match resolution {
-            Resolution::RolledBack => {
-                if state != Some(RecordState::Failed) {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` cannot be marked rolled back because it is not in a failed state"
-                    )));
-                }
-                Ok(vec![Stmt::new(
-                    format!(
-                        "DELETE FROM {} WHERE name = {} AND success = FALSE",
-                        dialect.quote_ident(TABLE),
-                        dialect.placeholder(1)
-                    ),
-                    vec![Value::Text(name.to_owned())],
-                )])
-            }
-            Resolution::Applied => {
-                let Some(local) = local else {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is not in the migrations folder; check the name (the file name, with .sql)"
-                    )));
-                };
-                match state {
-                    Some(RecordState::Applied) => Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is already recorded as applied"
-                    ))),
-                    Some(_) => Ok(vec![Self::upsert_applied(dialect, local, true)]),
-                    None => Ok(vec![Self::upsert_applied(dialect, local, false)]),
-                }
-            }
+    fn resolve_rules(&self) -> Rules {
+        Rules {
+            naming: "check the name (the file name, with .sql)",
+            ..Rules::DEFAULT
         }
+    }
+
+    fn resolve_rows(&self, dialect: Dialect, to: &Checked<'_>) -> ResolveResult {
+        Ok(vec![match to.action {
+            Action::RollBack => Stmt::new(
+                format!(
+                    "DELETE FROM {} WHERE name = {} AND success = FALSE",
+                    dialect.quote_ident(TABLE),
+                    dialect.placeholder(1)
+                ),
+                vec![Value::Text(to.name.to_owned())],
+            ),
+            Action::Apply(local) => Self::upsert_applied(dialect, local, to.recorded.exists),
+        }])
     }
 }
 
@@ -314,15 +299,8 @@ mod tests {
 
     #[test]
     fn line_ending_variants_match() {
-        let m = Migration {
-            down: None,
-            name: "a.sql".into(),
-            path: "a.sql".into(),
-            sql: "SELECT 1;\r\nSELECT 2;\r\n".into(),
-            checksum: String::new(),
-            transaction: TxMode::Wrapped,
-            tool_data: None,
-        };
+        let sql = "SELECT 1;\r\nSELECT 2;\r\n".to_owned();
+        let m = Migration::new("a.sql", "a.sql", String::new(), TxMode::Wrapped, sql);
         assert!(PlainSql.checksum_matches(&m, &sha256_hex(b"SELECT 1;\nSELECT 2;\n")));
         assert!(!PlainSql.checksum_matches(&m, &sha256_hex(b"SELECT 3;\n")));
     }

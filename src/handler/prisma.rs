@@ -10,8 +10,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
-use super::{Handler, HandlerError, Resolution, read_regular, script_text, timestamp_text};
-use crate::engine::{ColKind, Dialect, LockKey, Stmt, Value};
+use super::folder::{check_folder, folders, load_in_parallel, read_regular, script_text};
+use super::resolve::{Action, Checked};
+use super::{Handler, HandlerError, ResolveResult, timestamp_text};
+use crate::checksum::{hex, sha256_hex};
+use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
 /// The Prisma format.
@@ -35,46 +38,12 @@ impl Handler for Prisma {
     }
 
     fn load(&self, dir: &Path, dialect: Dialect) -> Result<MigrationSet, HandlerError> {
-        let folder_error = |reason: &str| HandlerError::Folder {
-            path: dir.to_owned(),
-            reason: reason.to_owned(),
-        };
-        let meta = std::fs::metadata(dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                folder_error("does not exist; set `migrations_dir` in dbdeploy.toml")
-            }
-            _ => folder_error(&format!("cannot be read: {e}")),
-        })?;
-        if !meta.is_dir() {
-            return Err(folder_error("is not a directory"));
-        }
+        check_folder(dir)?;
         let mut warnings = Vec::new();
         check_provider(dir, dialect, &mut warnings)?;
-
-        let entries =
-            std::fs::read_dir(dir).map_err(|e| folder_error(&format!("cannot be read: {e}")))?;
-        let mut names = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| folder_error(&format!("cannot be read: {e}")))?;
-            let path = entry.path();
-            // A linked migration folder is still a migration.
-            if !super::is_dir(&entry, &path)? {
-                continue;
-            }
-            let name = entry
-                .file_name()
-                .into_string()
-                .map_err(|_| HandlerError::File {
-                    path: path.clone(),
-                    line: None,
-                    reason: "the folder name is not valid UTF-8; rename it".into(),
-                })?;
-            names.push(name);
-        }
-        // Prisma orders migrations by folder name, byte for byte.
-        names.sort();
-
-        let migrations = super::load_in_parallel(names, |name| {
+        // Prisma orders migrations by folder name, byte for byte; a linked folder is still a
+        // migration.
+        let migrations = load_in_parallel(folders(dir)?, |name| {
             let path = dir.join(&name).join(SCRIPT);
             let bytes = match read_regular(&path) {
                 Ok(Some(bytes)) => bytes,
@@ -82,41 +51,24 @@ impl Handler for Prisma {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(missing_script(dir, &name, path));
                 }
-                Err(e) => {
-                    return Err(HandlerError::File {
-                        path,
-                        line: None,
-                        reason: format!("cannot be read: {e}"),
-                    });
-                }
+                Err(e) => return Err(HandlerError::file(path, format!("cannot be read: {e}"))),
             };
             let sql = script_text(&path, bytes)?;
-            Ok(Migration {
-                checksum: sha256_hex(sql.as_bytes()),
-                transaction: TxMode::analyze(&sql, dialect, None),
-                tool_data: None,
-                down: None,
-                name,
-                path,
-                sql,
-            })
+            let transaction = TxMode::analyze(&sql, dialect, None);
+            Ok(Migration::new(name, path, checksum(&sql), transaction, sql))
         })?;
-        Ok(MigrationSet {
-            dir: dir.to_owned(),
-            migrations,
-            warnings,
-        })
+        Ok(MigrationSet::new(dir, migrations, warnings))
     }
 
     fn table(&self) -> &'static str {
         TABLE
     }
 
-    fn lock_key(&self) -> LockKey {
-        LockKey {
+    fn lock_keys(&self, _scope: &LockScope) -> Vec<LockKey> {
+        vec![LockKey {
             postgres: PG_LOCK_ID,
             mysql: "prisma_migrate".into(),
-        }
+        }]
     }
 
     fn create_table(&self, dialect: Dialect) -> Vec<Stmt> {
@@ -222,10 +174,9 @@ impl Handler for Prisma {
             .any(|variant| {
                 let digest = Sha256::digest(variant.as_bytes());
                 if recorded.len() == 64 {
-                    recorded.eq_ignore_ascii_case(&hex(&digest, true))
+                    recorded.eq_ignore_ascii_case(&hex(&digest))
                 } else {
-                    // Old Prisma versions formatted each byte without zero padding.
-                    recorded.eq_ignore_ascii_case(&hex(&digest, false))
+                    recorded.eq_ignore_ascii_case(&unpadded_hex(&digest))
                 }
             })
     }
@@ -322,88 +273,56 @@ impl Handler for Prisma {
         )]
     }
 
-    fn resolve(
-        &self,
-        dialect: Dialect,
-        records: &[AppliedRecord],
-        local: Option<&Migration>,
-        name: &str,
-        resolution: Resolution,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<Stmt>, HandlerError> {
+    fn resolve_rows(&self, dialect: Dialect, to: &Checked<'_>) -> ResolveResult {
         let t = dialect.quote_ident(TABLE);
         let p = |n| dialect.placeholder(n);
-        let mine = || records.iter().filter(move |r| r.name == name);
-        let failed = mine().any(|r| r.state == RecordState::Failed);
-        let mark_failed_rolled_back = Stmt::new(
-            format!(
-                "UPDATE {t} SET rolled_back_at = {} WHERE migration_name = {} \
-                 AND finished_at IS NULL AND rolled_back_at IS NULL",
-                p(1),
-                p(2)
-            ),
-            vec![Value::Timestamp(now), Value::Text(name.to_owned())],
-        );
-        match resolution {
-            Resolution::RolledBack => {
-                if !failed {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` cannot be marked rolled back because it is not in a failed state"
-                    )));
-                }
-                Ok(vec![mark_failed_rolled_back])
-            }
-            Resolution::Applied => {
-                let Some(local) = local else {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is not in the migrations folder; check the name"
-                    )));
-                };
-                if mine().any(|r| r.state == RecordState::Applied) {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is already recorded as applied"
-                    )));
-                }
-                let insert = Stmt::new(
-                    format!(
-                        "INSERT INTO {t} (id, checksum, logs, started_at, finished_at, migration_name) \
-                         VALUES ({}, {}, {}, {}, {}, {})",
-                        p(1),
-                        p(2),
-                        p(3),
-                        p(4),
-                        p(5),
-                        p(6)
-                    ),
-                    vec![
-                        Value::Text(uuid::Uuid::new_v4().to_string()),
-                        Value::Text(local.checksum.clone()),
-                        Value::Text(String::new()),
-                        Value::Timestamp(now),
-                        Value::Timestamp(now),
-                        Value::Text(name.to_owned()),
-                    ],
-                );
-                let mut stmts = Vec::new();
-                if failed {
-                    stmts.push(mark_failed_rolled_back);
-                }
-                stmts.push(insert);
-                Ok(stmts)
-            }
+        let name = || Value::Text(to.name.to_owned());
+        let mut stmts = Vec::new();
+        if to.recorded.failed {
+            stmts.push(Stmt::new(
+                format!(
+                    "UPDATE {t} SET rolled_back_at = {} WHERE migration_name = {} \
+                     AND finished_at IS NULL AND rolled_back_at IS NULL",
+                    p(1),
+                    p(2)
+                ),
+                vec![Value::Timestamp(to.now), name()],
+            ));
         }
+        if let Action::Apply(local) = to.action {
+            stmts.push(Stmt::new(
+                format!(
+                    "INSERT INTO {t} (id, checksum, logs, started_at, finished_at, migration_name) \
+                     VALUES ({}, {}, {}, {}, {}, {})",
+                    p(1),
+                    p(2),
+                    p(3),
+                    p(4),
+                    p(5),
+                    p(6)
+                ),
+                vec![
+                    Value::Text(uuid::Uuid::new_v4().to_string()),
+                    Value::Text(local.checksum.clone()),
+                    Value::Text(String::new()),
+                    Value::Timestamp(to.now),
+                    Value::Timestamp(to.now),
+                    name(),
+                ],
+            ));
+        }
+        Ok(stmts)
     }
 }
 
 fn missing_script(dir: &Path, name: &str, path: std::path::PathBuf) -> HandlerError {
-    HandlerError::File {
+    HandlerError::file(
         path,
-        line: None,
-        reason: format!(
+        format!(
             "is missing: every folder in {} must hold a {SCRIPT} (remove the folder `{name}` if it is not a migration)",
             dir.display()
         ),
-    }
+    )
 }
 
 fn check_provider(
@@ -425,18 +344,15 @@ fn check_provider(
             ));
             return Ok(());
         }
-        Err(e) => {
-            return Err(HandlerError::File {
-                path,
-                line: None,
-                reason: format!("cannot be read: {e}"),
-            });
-        }
+        Err(e) => return Err(HandlerError::file(path, format!("cannot be read: {e}"))),
     };
-    let lock: LockFile = toml::from_str(&text).map_err(|e| HandlerError::File {
-        path: path.clone(),
-        line: e.span().map(|s| text[..s.start].matches('\n').count() + 1),
-        reason: format!("is not a valid Prisma lock file: {}", e.message()),
+    let lock: LockFile = toml::from_str(&text).map_err(|e| {
+        let line = e.span().map(|s| text[..s.start].matches('\n').count() + 1);
+        HandlerError::file_at(
+            &path,
+            line,
+            format!("is not a valid Prisma lock file: {}", e.message()),
+        )
     })?;
     let matches = match lock.provider.as_str() {
         "postgresql" | "postgres" => dialect == Dialect::Postgres,
@@ -447,28 +363,29 @@ fn check_provider(
     if matches {
         Ok(())
     } else {
-        Err(HandlerError::File {
+        Err(HandlerError::file(
             path,
-            line: None,
-            reason: format!(
+            format!(
                 "says provider = \"{}\" but the target database is {}; these migrations were generated for another database (point the environment at a {} database, or regenerate the migrations)",
                 lock.provider,
                 dialect.name(),
                 lock.provider
             ),
-        })
+        ))
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes), true)
+/// The checksum Prisma records: SHA-256 of `migration.sql` as it is, as 64 lowercase hex
+/// digits. That is what prisma-engines' `checksum.rs` computes when `migrate deploy` writes a
+/// row, so `prisma migrate status` finds dbdeploy's rows unchanged and the reverse.
+fn checksum(sql: &str) -> String {
+    sha256_hex(sql.as_bytes())
 }
 
-fn hex(bytes: &[u8], padded: bool) -> String {
+/// Hex without zero padding (`0a` written `a`): how old Prisma versions formatted the checksum
+/// bytes, still found in tables they wrote.
+fn unpadded_hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    if padded {
-        return super::hex(bytes);
-    }
     bytes.iter().fold(String::with_capacity(64), |mut s, b| {
         let _ = write!(s, "{b:x}");
         s
@@ -478,17 +395,11 @@ fn hex(bytes: &[u8], padded: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handler::Resolution;
 
     fn migration(sql: &str) -> Migration {
-        Migration {
-            name: "20240101000000_init".into(),
-            path: "x".into(),
-            sql: sql.into(),
-            checksum: sha256_hex(sql.as_bytes()),
-            transaction: TxMode::Wrapped,
-            tool_data: None,
-            down: None,
-        }
+        let name = "20240101000000_init";
+        Migration::new(name, "x", checksum(sql), TxMode::Wrapped, sql.into())
     }
 
     #[test]
@@ -567,11 +478,11 @@ mod tests {
     #[test]
     fn checksum_is_lowercase_sha256_hex_of_the_file_as_is() {
         assert_eq!(
-            sha256_hex(b"abc"),
+            checksum("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
         assert_eq!(
-            sha256_hex(b""),
+            checksum(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
     }
@@ -591,7 +502,7 @@ mod tests {
     #[test]
     fn legacy_unpadded_checksums_match() {
         let m = migration("abc");
-        let unpadded = hex(&Sha256::digest(b"abc"), false);
+        let unpadded = unpadded_hex(&Sha256::digest(b"abc"));
         assert!(unpadded.len() < 64);
         assert!(Prisma.checksum_matches(&m, &unpadded));
     }

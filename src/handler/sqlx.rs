@@ -15,10 +15,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha384};
 
-use super::{
-    Handler, HandlerError, Resolution, Revert, check_unique, crc32_ieee, hex, list_files,
-    read_script, timestamp_text,
-};
+use super::folder::{Down, Script, attach_downs, list_files, order_by_version, scripts};
+use super::resolve::{self, Action, Checked, Rules};
+use super::{Handler, HandlerError, ResolveResult, Revert, timestamp_text};
+use crate::checksum::{crc32_ieee, hex};
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
 use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
 
@@ -93,9 +93,17 @@ fn version(name: &str) -> i64 {
     name.parse().unwrap_or_default()
 }
 
-/// The raw SHA-384 sqlx stores.
+/// The checksum sqlx stores: the 48 raw bytes of SHA-384 over the file's exact bytes. SHA-384
+/// because sqlx's `Migration::new` hashes with it and `sqlx migrate run` compares the stored
+/// bytes to it; the exact bytes because sqlx normalises nothing (a file whose line endings
+/// changed is a changed migration to sqlx, so it is to dbdeploy too).
 fn checksum_bytes(sql: &str) -> Vec<u8> {
     Sha384::digest(sql.as_bytes()).to_vec()
+}
+
+/// [`checksum_bytes`] as lowercase hex, the form [`Migration::checksum`] carries it in.
+fn checksum(sql: &str) -> String {
+    hex(&checksum_bytes(sql))
 }
 
 /// sqlx's advisory-lock id for a database (`generate_lock_id` in sqlx-postgres and sqlx-mysql).
@@ -114,69 +122,49 @@ impl Handler for Sqlx {
 
     fn load(&self, dir: &Path, dialect: Dialect) -> Result<MigrationSet, HandlerError> {
         let mut ups = Vec::new();
-        let mut downs: Vec<(i64, std::path::PathBuf, String)> = Vec::new();
-        for (name, path) in list_files(dir)? {
-            let parsed = parse_file_name(&name).map_err(|reason| HandlerError::File {
-                path: path.clone(),
-                line: None,
-                reason,
-            })?;
-            let Some(parsed) = parsed else { continue };
-            let sql = read_script(&path)?;
+        let mut downs: Vec<Down> = Vec::new();
+        for script in scripts(list_files(dir)?, |name, _| parse_file_name(name)) {
+            let Script {
+                key: parsed,
+                path,
+                text: sql,
+            } = script?;
+            let name = parsed.version.to_string();
             if parsed.kind == Kind::Down {
-                if let Some((_, first, _)) = downs.iter().find(|(v, _, _)| *v == parsed.version) {
-                    return Err(HandlerError::File {
+                if let Some(first) = downs.iter().find(|d| d.name == name) {
+                    return Err(HandlerError::file(
                         path,
-                        line: None,
-                        reason: format!(
-                            "is a second down migration for version {} (the first is {}); keep one",
-                            parsed.version,
-                            first.display()
+                        format!(
+                            "is a second down migration for version {name} (the first is {}); keep one",
+                            first.path.display()
                         ),
-                    });
+                    ));
                 }
-                downs.push((parsed.version, path, sql));
+                downs.push(Down { name, path, sql });
                 continue;
             }
             let opt_out = sql
                 .starts_with(NO_TX)
                 .then(|| format!("it starts with `{NO_TX}` (sqlx runs it outside a transaction)"));
-            ups.push(Migration {
-                tool_data: None,
-                name: parsed.version.to_string(),
-                checksum: hex(&checksum_bytes(&sql)),
-                transaction: TxMode::analyze(&sql, dialect, opt_out),
-                path,
-                sql,
-                down: None,
-            });
+            let transaction = TxMode::analyze(&sql, dialect, opt_out);
+            ups.push(Migration::new(name, path, checksum(&sql), transaction, sql));
         }
-        // sqlx sorts by version: numerically, so `2_` runs before `10_`.
-        ups.sort_by_key(|m| version(&m.name));
-        check_unique(&ups)?;
-        let mut warnings = Vec::new();
-        for (v, path, sql) in downs {
-            match ups.iter_mut().find(|m| version(&m.name) == v) {
-                Some(m) => m.down = Some(sql),
-                None => warnings.push(format!(
-                    "{} has no up migration with version {v}; sqlx ignores it",
-                    path.display()
-                )),
-            }
-        }
-        Ok(MigrationSet {
-            dir: dir.to_owned(),
-            migrations: ups,
-            warnings,
-        })
+        order_by_version(&mut ups)?;
+        let warnings = attach_downs(&mut ups, downs)
+            .into_iter()
+            .map(|d| {
+                format!(
+                    "{} has no up migration with version {}; sqlx ignores it",
+                    d.path.display(),
+                    d.name
+                )
+            })
+            .collect();
+        Ok(MigrationSet::new(dir, ups, warnings))
     }
 
     fn table(&self) -> &'static str {
         TABLE
-    }
-
-    fn lock_key(&self) -> LockKey {
-        self.lock_keys(&LockScope::default()).remove(0)
     }
 
     fn lock_keys(&self, scope: &LockScope) -> Vec<LockKey> {
@@ -372,85 +360,65 @@ impl Handler for Sqlx {
         })
     }
 
-    fn resolve(
-        &self,
-        dialect: Dialect,
-        records: &[AppliedRecord],
-        local: Option<&Migration>,
-        name: &str,
-        resolution: Resolution,
-        _now: DateTime<Utc>,
-    ) -> Result<Vec<Stmt>, HandlerError> {
+    fn resolve_rules(&self) -> Rules {
+        Rules {
+            failed_state: "a failed state (success = false)",
+            naming: "check the version",
+            first: |request, _| {
+                resolve::version(request.name, "sqlx", "e.g. 20240101120000").map(drop)
+            },
+            ..Rules::DEFAULT
+        }
+    }
+
+    fn resolve_rows(&self, dialect: Dialect, to: &Checked<'_>) -> ResolveResult {
         let t = dialect.quote_ident(TABLE);
         let p = |n| dialect.placeholder(n);
-        let Ok(v) = name.parse::<i64>() else {
-            return Err(HandlerError::Resolve(format!(
-                "`{name}` is not a sqlx version: name migrations by their version number (e.g. 20240101120000)"
-            )));
-        };
-        let state = records.iter().find(|r| r.name == name).map(|r| r.state);
-        match resolution {
-            Resolution::RolledBack => {
-                if state != Some(RecordState::Failed) {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` cannot be marked rolled back because it is not in a failed state (success = false)"
-                    )));
-                }
-                // sqlx's own advice for a dirty version: delete its row, and it runs again.
-                Ok(vec![Stmt::new(
-                    format!(
-                        "DELETE FROM {t} WHERE version = {} AND success = FALSE",
-                        p(1)
-                    ),
-                    vec![Value::Int(v)],
-                )])
-            }
-            Resolution::Applied => {
-                let Some(local) = local else {
-                    return Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is not in the migrations folder; check the version"
-                    )));
-                };
-                match state {
-                    Some(RecordState::Applied) => Err(HandlerError::Resolve(format!(
-                        "migration `{name}` is already recorded as applied"
-                    ))),
-                    Some(_) => Ok(vec![Stmt::new(
-                        format!(
-                            "UPDATE {t} SET success = TRUE, checksum = {}, description = {} WHERE version = {}",
-                            p(1),
-                            p(2),
-                            p(3)
-                        ),
-                        vec![
-                            Value::Bytes(checksum_bytes(&local.sql)),
-                            Value::Text(description(local)),
-                            Value::Int(v),
-                        ],
-                    )]),
-                    None => Ok(vec![Stmt::new(
-                        format!(
-                            "INSERT INTO {t} (version, description, success, checksum, execution_time) \
-                             VALUES ({}, {}, TRUE, {}, 0)",
-                            p(1),
-                            p(2),
-                            p(3)
-                        ),
-                        vec![
-                            Value::Int(v),
-                            Value::Text(description(local)),
-                            Value::Bytes(checksum_bytes(&local.sql)),
-                        ],
-                    )]),
-                }
-            }
-        }
+        let v = Value::Int(version(to.name));
+        Ok(vec![match to.action {
+            // sqlx's own advice for a dirty version: delete its row, and it runs again.
+            Action::RollBack => Stmt::new(
+                format!(
+                    "DELETE FROM {t} WHERE version = {} AND success = FALSE",
+                    p(1)
+                ),
+                vec![v],
+            ),
+            Action::Apply(local) if to.recorded.exists => Stmt::new(
+                format!(
+                    "UPDATE {t} SET success = TRUE, checksum = {}, description = {} WHERE version = {}",
+                    p(1),
+                    p(2),
+                    p(3)
+                ),
+                vec![
+                    Value::Bytes(checksum_bytes(&local.sql)),
+                    Value::Text(description(local)),
+                    v,
+                ],
+            ),
+            Action::Apply(local) => Stmt::new(
+                format!(
+                    "INSERT INTO {t} (version, description, success, checksum, execution_time) \
+                     VALUES ({}, {}, TRUE, {}, 0)",
+                    p(1),
+                    p(2),
+                    p(3)
+                ),
+                vec![
+                    v,
+                    Value::Text(description(local)),
+                    Value::Bytes(checksum_bytes(&local.sql)),
+                ],
+            ),
+        }])
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handler::Resolution;
 
     fn fixture(name: &str) -> std::path::PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -46,7 +46,7 @@ impl Snapshot {
     /// Wraps a canonical text with its hash.
     #[must_use]
     pub fn from_text(text: String) -> Self {
-        let hash = crate::handler::hex(&Sha256::digest(text.as_bytes()));
+        let hash = crate::checksum::hex(&Sha256::digest(text.as_bytes()));
         Self { text, hash }
     }
 }
@@ -231,7 +231,7 @@ fn one_line(sql: &str) -> String {
 fn digest(text: &str) -> String {
     format!(
         "sha256:{}",
-        crate::handler::hex(&Sha256::digest(text.as_bytes())[..8])
+        crate::checksum::hex(&Sha256::digest(text.as_bytes())[..8])
     )
 }
 

@@ -158,7 +158,7 @@ fn wrap(dialect: Dialect, parts: &str) -> String {
     format!(
         "{}-stamp-v{VERSION}:{}",
         dialect.name(),
-        crate::handler::hex(&digest[..16])
+        crate::checksum::hex(&digest[..16])
     )
 }
 
