@@ -217,6 +217,8 @@ pub struct Environment {
     pub mode: Option<Mode>,
     /// How long to wait for the deploy lock held by another deploy.
     pub lock_timeout_seconds: Option<u64>,
+    /// How long the approval prompt waits for an answer before the deploy is cancelled.
+    pub approval_timeout_seconds: Option<u64>,
     /// How long to keep retrying a database that refuses connections.
     pub connect_timeout_seconds: Option<u64>,
     /// An application check run after a deploy (`sh -c`); non-zero exit fails the health check.

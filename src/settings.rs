@@ -95,6 +95,8 @@ pub struct EnvSettings {
     pub working_dir: PathBuf,
     /// How long to wait for another deploy's lock.
     pub lock_timeout: Duration,
+    /// How long the approval prompt waits for an answer.
+    pub approval_timeout: Duration,
     /// How long to retry refused connections.
     pub connect_wait: Duration,
     /// The migration format.
@@ -118,6 +120,9 @@ pub struct BackupSettings {
     /// A configured backup command and its restore command.
     pub command: Option<(String, String)>,
 }
+
+/// How long the approval prompt waits when `approval_timeout_seconds` is not set: ten minutes.
+pub const DEFAULT_APPROVAL_TIMEOUT_SECONDS: u64 = 600;
 
 /// Backups kept per environment when `[backup] keep` is not set.
 pub const DEFAULT_KEEP: usize = 10;
@@ -204,6 +209,10 @@ impl Settings {
             backup,
             working_dir: self.working_dir.clone(),
             lock_timeout: Duration::from_secs(env.lock_timeout_seconds.unwrap_or(60)),
+            approval_timeout: Duration::from_secs(
+                env.approval_timeout_seconds
+                    .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_SECONDS),
+            ),
             connect_wait: Duration::from_secs(env.connect_timeout_seconds.unwrap_or(10)),
             tool,
             external,

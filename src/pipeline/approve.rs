@@ -11,12 +11,12 @@ use super::{Ctx, Event, Outcome};
 #[derive(Debug, thiserror::Error)]
 pub enum ApprovalError {
     /// No terminal to ask on and no `--yes`.
-    #[error(
-        "environment `{environment}` is protected and needs approval, but there is no terminal to ask on"
-    )]
+    #[error("{what} needs approval, but there is no terminal to ask on")]
     NoTerminal {
         /// The environment.
         environment: String,
+        /// What needs it (`environment `production` is protected and`...).
+        what: String,
     },
     /// The user answered something other than `yes`.
     #[error("deployment cancelled: approval was not given")]
@@ -24,6 +24,20 @@ pub enum ApprovalError {
     /// Ctrl-C at the prompt.
     #[error("deployment cancelled: interrupted at the approval prompt")]
     Interrupted,
+    /// Nobody answered the prompt in time.
+    #[error("deployment cancelled: no answer at the approval prompt within {seconds} s")]
+    TimedOut {
+        /// The wait (`approval_timeout_seconds`).
+        seconds: u64,
+    },
+    /// What is to be done changed between the approval and the lock (another deploy ran).
+    #[error("deployment cancelled: the plan changed after it was approved: {}", .changes.join("; "))]
+    PlanChanged {
+        /// The environment.
+        environment: String,
+        /// What changed.
+        changes: Vec<String>,
+    },
 }
 
 impl ApprovalError {
@@ -35,15 +49,31 @@ impl ApprovalError {
                 "pass --yes to approve from CI or a script (after reviewing `dbdeploy migrate ENV --dry-run`)".into(),
                 "nothing was changed".into(),
             ],
+            ApprovalError::PlanChanged { environment, .. } => vec![
+                "nothing was changed: what you approved is no longer what would run".into(),
+                format!("review `dbdeploy migrate {environment} --dry-run` and run the deploy again"),
+            ],
             _ => vec!["nothing was changed".into()],
         }
     }
+}
+
+/// Who approved a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// A person typed `yes` after reading the summary: only that plan is approved.
+    Person,
+    /// `--yes`: whatever is pending when the lock is taken.
+    Flag,
+    /// No approval is required (or the configuration grants it).
+    Policy,
 }
 
 /// A plan that a person, `--yes` or a policy approved.
 #[derive(Debug)]
 pub struct Approved<P> {
     plan: P,
+    by: Grant,
 }
 
 impl<P> Approved<P> {
@@ -58,6 +88,12 @@ impl<P> Approved<P> {
     pub fn into_plan(self) -> P {
         self.plan
     }
+
+    /// Who approved it.
+    #[must_use]
+    pub fn by(&self) -> Grant {
+        self.by
+    }
 }
 
 /// What a person reads before `Proceed?`, or why nobody is asked.
@@ -65,6 +101,14 @@ impl<P> Approved<P> {
 pub enum Summary {
     /// Approval as the environment requires it: shown on a terminal when a person decides.
     Ask {
+        /// The first line: what will happen to which environment.
+        headline: String,
+        /// The lines under it.
+        notes: Vec<String>,
+    },
+    /// Approval always, protected environment or not (a restore discards whatever was written
+    /// since the backup).
+    Always {
         /// The first line: what will happen to which environment.
         headline: String,
         /// The lines under it.
@@ -85,40 +129,54 @@ pub async fn approve<P>(
     summary: Summary,
     plan: P,
 ) -> Result<Approved<P>, ApprovalError> {
-    let (headline, notes) = match summary {
-        Summary::NotNeeded => return Ok(Approved { plan }),
-        Summary::Ask { headline, notes } => (headline, notes),
+    let (headline, notes, required) = match summary {
+        Summary::NotNeeded => {
+            return Ok(Approved {
+                plan,
+                by: Grant::Policy,
+            });
+        }
+        Summary::Ask { headline, notes } => (headline, notes, cx.env.approval_required),
+        Summary::Always { headline, notes } => (headline, notes, true),
     };
-    let required = cx.env.approval_required;
     let yes = cx.options.yes;
     let result = if !required || yes {
         Ok(())
     } else if !cx.interactive {
         Err(ApprovalError::NoTerminal {
             environment: cx.env.name.clone(),
+            what: if cx.env.approval_required {
+                format!("environment `{}` is protected and", cx.env.name)
+            } else {
+                format!("a restore of environment `{}` always", cx.env.name)
+            },
         })
     } else {
         cx.reporter.event(Event::Warning(headline));
         for note in notes {
             cx.reporter.event(Event::Note(note));
         }
-        match confirm("Proceed? (yes/no)").await {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(ApprovalError::Declined),
-            Err(e) => Err(e),
+        let timeout = cx.env.approval_timeout;
+        match tokio::time::timeout(timeout, confirm("Proceed? (yes/no)")).await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(ApprovalError::Declined),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(ApprovalError::TimedOut {
+                seconds: timeout.as_secs(),
+            }),
         }
     };
     match result {
         Ok(()) => {
-            let how = if !required {
-                "not required"
+            let (how, by) = if !required {
+                ("not required", Grant::Policy)
             } else if yes {
-                "--yes"
+                ("--yes", Grant::Flag)
             } else {
-                "confirmed"
+                ("confirmed", Grant::Person)
             };
             cx.step("approve", Outcome::Ok, how.into());
-            Ok(Approved { plan })
+            Ok(Approved { plan, by })
         }
         Err(e) => {
             cx.step("approve", Outcome::Failed, e.to_string());
@@ -131,7 +189,55 @@ pub async fn approve<P>(
 /// enables with `setting` (`rollback_on_failure`, ...). Nobody is asked.
 #[must_use]
 pub fn by_setting<P>(enabled: bool, plan: P) -> Option<Approved<P>> {
-    enabled.then_some(Approved { plan })
+    enabled.then_some(Approved {
+        plan,
+        by: Grant::Policy,
+    })
+}
+
+/// What the plan made under the lock means for an approval given before it: the same plan
+/// keeps its approval; a different one is approved again only when no person approved the
+/// first (`--yes` and policy approve whatever is pending); an empty one needs nothing.
+/// `changes` says what differs between the approved plan and the new one (nothing: same).
+///
+/// Returns the plan back when it is empty.
+///
+/// # Errors
+/// [`ApprovalError::PlanChanged`] when a person approved another plan, or when a plan now
+/// needs a person's approval (which is never asked while the lock is held).
+pub fn recheck<P>(
+    cx: &Ctx<'_>,
+    approved: Option<Approved<P>>,
+    now: P,
+    empty: bool,
+    changes: impl FnOnce(Option<&P>, &P) -> Vec<String>,
+) -> Result<Result<Approved<P>, P>, ApprovalError> {
+    if empty {
+        return Ok(Err(now));
+    }
+    let diff = changes(approved.as_ref().map(Approved::plan), &now);
+    let by = match &approved {
+        Some(a) if diff.is_empty() => a.by,
+        Some(a) if a.by != Grant::Person => a.by,
+        None if !cx.env.approval_required => Grant::Policy,
+        None if cx.options.yes => Grant::Flag,
+        _ => {
+            let e = ApprovalError::PlanChanged {
+                environment: cx.env.name.clone(),
+                changes: diff,
+            };
+            cx.step("approve", Outcome::Failed, e.to_string());
+            return Err(e);
+        }
+    };
+    if !diff.is_empty() {
+        cx.reporter.event(Event::Note(format!(
+            "the plan changed while waiting for the lock ({}); approved again by {}",
+            diff.join("; "),
+            if by == Grant::Flag { "--yes" } else { "policy" }
+        )));
+    }
+    Ok(Ok(Approved { plan: now, by }))
 }
 
 /// Approval of a dev-mode reset, which drops every table: only a typed `yes` counts.
@@ -142,7 +248,10 @@ pub async fn confirm_reset<P>(plan: P) -> Result<Option<Approved<P>>, ApprovalEr
     Ok(
         confirm("Reset the database? All data will be lost. (yes/no)")
             .await?
-            .then_some(Approved { plan }),
+            .then_some(Approved {
+                plan,
+                by: Grant::Person,
+            }),
     )
 }
 

@@ -115,6 +115,10 @@ impl Operation for Deploy {
         }
     }
 
+    fn changes(&self, approved: Option<&DeployPlan>, now: &DeployPlan) -> Vec<String> {
+        names_changed(approved.map(|a| &a.pending[..]), &now.pending, "applied")
+    }
+
     fn backs_up(&self) -> bool {
         true
     }
@@ -175,16 +179,29 @@ async fn plan_files<D: Database>(
     to: Option<&str>,
     trail: &mut Trail,
 ) -> Result<DeployPlan, Error> {
-    let records = super::verify::read_history(db, handler)
-        .await?
-        .unwrap_or_default();
+    // Before an approved reset, the history is as good as gone: everything is pending.
+    let records = if trail.reset.is_some() {
+        Vec::new()
+    } else {
+        super::verify::read_history(db, handler)
+            .await?
+            .unwrap_or_default()
+    };
     let mut plan = super::pending::plan(set, &records, handler);
     plan.unreachable = handler.unreachable(
         set,
         &records,
         &crate::history::deployed_migrations(db).await?,
     );
-    if !plan.failed.is_empty() || (!cx.options.skip_health_check && !plan.is_consistent()) {
+    // Before the lock, an unfinished row may be a deploy running right now: it is judged under
+    // the lock.
+    let judged = trail.locked || cx.options.dry_run;
+    let failed = judged && !plan.failed.is_empty();
+    let inconsistent = !plan.modified.is_empty()
+        || !plan.missing.is_empty()
+        || !plan.unreachable.is_empty()
+        || (judged && !plan.is_consistent());
+    if failed || (!cx.options.skip_health_check && inconsistent) {
         let drift = plan
             .drift(&cx.env.name)
             .expect("inconsistent plan has drift");
@@ -320,4 +337,38 @@ async fn apply_files<D: Database>(
         }
         other => other,
     }
+}
+
+/// What differs between the migrations approved and those planned under the lock, as
+/// sentences; nothing when they are the same.
+#[must_use]
+pub fn names_changed(approved: Option<&[String]>, now: &[String], verb: &str) -> Vec<String> {
+    let approved = approved.unwrap_or_default();
+    if approved == now {
+        return Vec::new();
+    }
+    let gone: Vec<&str> = approved
+        .iter()
+        .filter(|n| !now.contains(n))
+        .map(String::as_str)
+        .collect();
+    let new: Vec<&str> = now
+        .iter()
+        .filter(|n| !approved.contains(n))
+        .map(String::as_str)
+        .collect();
+    let mut changes = Vec::new();
+    if !gone.is_empty() {
+        changes.push(format!(
+            "no longer to be {verb} (another deploy did it meanwhile?): {}",
+            gone.join(", ")
+        ));
+    }
+    if !new.is_empty() {
+        changes.push(format!("now also to be {verb}: {}", new.join(", ")));
+    }
+    if changes.is_empty() {
+        changes.push(format!("the order in which they are {verb} changed"));
+    }
+    changes
 }

@@ -160,7 +160,9 @@ pub async fn schema_drift<D: Database>(db: &mut D, env: &EnvSettings) -> Result<
 /// # Errors
 /// [`SchemaDriftError`] in deploy mode, or a database error.
 pub async fn step<D: Database>(cx: &Ctx<'_>, db: &mut D, trail: &mut Trail) -> Result<(), Error> {
-    if cx.options.skip_health_check {
+    // Only under the lock (or in a dry run, which never takes it): without it, a deploy that
+    // is running right now shows as drift until it has recorded its schema.
+    if cx.options.skip_health_check || !(trail.locked || cx.options.dry_run) {
         return Ok(());
     }
     let DriftCheck { check, drift, seen } = schema_drift(db, cx.env).await?;

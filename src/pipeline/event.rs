@@ -83,6 +83,24 @@ pub trait Reporter {
     fn event(&self, event: Event<'_>);
 }
 
+/// A reporter that passes on only what went wrong (failed steps, warnings): for work done a
+/// second time, whose passes were reported the first time (the plan made before the lock,
+/// then again under it).
+pub struct Problems<'a>(pub &'a dyn Reporter);
+
+impl Reporter for Problems<'_> {
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Step {
+                outcome: Outcome::Failed | Outcome::Warning,
+                ..
+            }
+            | Event::Warning(_) => self.0.event(event),
+            _ => {}
+        }
+    }
+}
+
 /// A duration the way people read it: `12 ms`, `3.4 s`, `2 min 5 s`. Steps put durations in
 /// their one-line details, so this lives with the events rather than with a renderer.
 #[must_use]

@@ -83,8 +83,12 @@ impl Ctx<'_> {
         });
     }
 
-    /// Reports something that does not stop the run, and keeps it for the report.
+    /// Reports something that does not stop the run, and keeps it for the report; once per
+    /// run (the plan is made twice).
     pub fn warn(&self, trail: &mut Trail, warning: String) {
+        if trail.warnings.contains(&warning) {
+            return;
+        }
         self.reporter.event(Event::Warning(warning.clone()));
         trail.warnings.push(warning);
     }
@@ -153,6 +157,15 @@ pub trait Operation {
     }
     /// What a person reads before `Proceed?`.
     fn summary(&self, cx: &Ctx<'_>, plan: &Self::Plan) -> approve::Summary;
+    /// What differs between the plan approved before the lock (`None`: nothing was to be
+    /// done then) and the plan made under it; nothing when they are the same.
+    fn changes(&self, approved: Option<&Self::Plan>, now: &Self::Plan) -> Vec<String> {
+        let _ = now;
+        match approved {
+            Some(_) => Vec::new(),
+            None => vec!["nothing was to be done when approval was asked".into()],
+        }
+    }
     /// Whether the backup step runs before [`Operation::apply`].
     fn backs_up(&self) -> bool {
         false
@@ -268,29 +281,55 @@ async fn steps<D: Database, O: Operation>(
         op.preview(cx, &plan);
         return Ok(Ended::Previewed(plan));
     }
+    // Planned and approved before the lock, so that nobody is shut out while a person reads
+    // the summary; then planned again under it, and carried out only if nothing changed.
+    let approved = approved_unlocked(cx, op, db, trail).await?;
     *held = Some(lock::take(cx, db).await?);
     trail.locked = true;
-    locked(cx, op, db, trail).await
+    precheck::reset_if_approved(cx, db, trail).await?;
+    // Made again under the lock; only what went wrong is reported the second time.
+    let relay = event::Problems(cx.reporter);
+    let replan = Ctx {
+        reporter: &relay,
+        ..*cx
+    };
+    let plan = op.plan(&replan, db, trail).await?;
+    let empty = op.is_empty(&plan);
+    let approved = match approve::recheck(cx, approved, plan, empty, |a, b| op.changes(a, b))? {
+        Ok(approved) => approved,
+        Err(nothing) => return Ok(Ended::NothingToDo(nothing)),
+    };
+    locked(cx, op, db, approved, trail).await
 }
 
-/// The steps that run while the deploy lock is held.
-async fn locked<D: Database, O: Operation>(
+/// The plan without the lock, and its approval when it has something to do.
+async fn approved_unlocked<D: Database, O: Operation>(
     cx: &Ctx<'_>,
     op: &O,
     db: &mut D,
     trail: &mut Trail,
-) -> Result<Ended<O::Plan, O::Done>, Error> {
-    // Planned under the lock: another deploy may have changed the database while we waited.
+) -> Result<Option<approve::Approved<O::Plan>>, Error> {
     let plan = op.plan(cx, db, trail).await?;
     if op.is_empty(&plan) {
-        return Ok(Ended::NothingToDo(plan));
+        return Ok(None);
     }
     if interrupt::requested() {
         return Err(trail.interrupted(cx, trail.planned));
     }
     let summary = op.summary(cx, &plan);
-    let approved = approve::approve(cx, summary, plan).await?;
-    if op.backs_up() {
+    Ok(Some(approve::approve(cx, summary, plan).await?))
+}
+
+/// The steps that run while the deploy lock is held, once the plan made under it is approved.
+async fn locked<D: Database, O: Operation>(
+    cx: &Ctx<'_>,
+    op: &O,
+    db: &mut D,
+    approved: approve::Approved<O::Plan>,
+    trail: &mut Trail,
+) -> Result<Ended<O::Plan, O::Done>, Error> {
+    // A reset has taken the backup already.
+    if op.backs_up() && trail.backup.is_none() {
         match backup::step(cx, db, &trail.run_id).await {
             Ok(status) => trail.backup = Some(status),
             // Ctrl-C also reaches the dump tool run from a terminal; its failure is the interrupt.

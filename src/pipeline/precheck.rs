@@ -13,6 +13,7 @@ use crate::handler::Handler;
 use crate::source::Source;
 
 /// What approval of a dev-mode reset covers: every table of the schema.
+#[derive(Debug)]
 pub struct Reset;
 
 /// Runs the checks and reports the step.
@@ -108,26 +109,60 @@ pub async fn run<D: Database>(cx: &Ctx<'_>, db: &mut D, trail: &mut Trail) -> Re
             });
         }
     };
-    if let Some(handler) = cx.handler()
-        && cx.env.mode == Mode::Dev
-        && cx.interactive
-        && !cx.options.dry_run
-    {
+    if cx.handler().is_some() && cx.env.mode == Mode::Dev && cx.interactive && !cx.options.dry_run {
         cx.reporter.event(Event::Warning(
             "in dev mode the database can be reset: every table is dropped and all migrations are applied again".into(),
         ));
         if let Some(approved) = approve::confirm_reset(Reset).await? {
-            reset(db, handler, approved).await?;
+            // Carried out under the lock, after the backup the environment asks for.
+            trail.reset = Some(approved);
             trail.health_before = Some("reset");
             cx.step(
-                "reset",
-                Outcome::Ok,
-                "database emptied; every migration will be applied".into(),
+                "health",
+                Outcome::Warning,
+                "the database will be reset under the deploy lock; every migration will be applied"
+                    .into(),
             );
             return Ok(());
         }
     }
     Err(problem.into())
+}
+
+/// Carries out an approved dev-mode reset under the lock: the backup the environment asks for
+/// first, then every table dropped, and the report names them.
+///
+/// # Errors
+/// A failed backup (nothing dropped then) or a database error.
+pub async fn reset_if_approved<D: Database>(
+    cx: &Ctx<'_>,
+    db: &mut D,
+    trail: &mut Trail,
+) -> Result<(), Error> {
+    let Some(approved) = trail.reset.take() else {
+        return Ok(());
+    };
+    let Some(handler) = cx.handler() else {
+        return Ok(());
+    };
+    trail.backup = Some(super::backup::step(cx, db, &trail.run_id).await?);
+    trail.touched = true;
+    let tables = db.user_tables().await?;
+    reset(db, handler, approved).await?;
+    cx.step(
+        "reset",
+        Outcome::Ok,
+        if tables.is_empty() {
+            "database emptied (it had no tables); every migration will be applied".into()
+        } else {
+            format!(
+                "dropped {} table(s): {}; every migration will be applied",
+                tables.len(),
+                tables.join(", ")
+            )
+        },
+    );
+    Ok(())
 }
 
 /// Drops every table of the schema, and the tracking table where the reset does not reach it.

@@ -267,9 +267,10 @@ impl Operation for Restore {
             ));
         }
         notes.push("every change made since the backup (schema and data) will be lost".into());
-        Summary::Ask {
+        // Always asked: a restore discards whatever was written since the backup.
+        Summary::Always {
             headline: format!(
-                "environment `{}` is protected: its database will be replaced by backup {}",
+                "the database of environment `{}` will be replaced by backup {}",
                 cx.env.name, m.id
             ),
             notes,

@@ -249,6 +249,16 @@ impl Operation for Revert {
         }
     }
 
+    fn changes(&self, approved: Option<&RevertPlan>, now: &RevertPlan) -> Vec<String> {
+        let names = |p: &RevertPlan| {
+            p.previews
+                .iter()
+                .map(|m| m.name.clone())
+                .collect::<Vec<_>>()
+        };
+        super::deploy::names_changed(approved.map(names).as_deref(), &names(now), "reverted")
+    }
+
     fn backs_up(&self) -> bool {
         true
     }

@@ -85,6 +85,8 @@ pub struct Trail {
     pub rollback: Option<RollbackOutcome>,
     /// The schema as the drift check saw it under the lock.
     pub schema_seen: Option<Observed>,
+    /// A dev-mode reset a person approved, carried out under the lock.
+    pub reset: Option<super::approve::Approved<super::precheck::Reset>>,
     /// The operation started changing the database (its `apply` began).
     pub touched: bool,
     /// The operation may change the schema (false for a resolve or a backup): the log step
@@ -117,6 +119,7 @@ impl Trail {
             backup: None,
             rollback: None,
             schema_seen: None,
+            reset: None,
             touched: false,
             changes_schema: true,
         }
