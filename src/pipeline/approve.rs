@@ -212,10 +212,11 @@ pub fn recheck<P>(
     empty: bool,
     changes: impl FnOnce(Option<&P>, &P) -> Vec<String>,
 ) -> Result<Result<Approved<P>, P>, ApprovalError> {
-    if empty {
+    let diff = changes(approved.as_ref().map(Approved::plan), &now);
+    let person = approved.as_ref().is_some_and(|a| a.by == Grant::Person);
+    if empty && !(person && !diff.is_empty()) {
         return Ok(Err(now));
     }
-    let diff = changes(approved.as_ref().map(Approved::plan), &now);
     let by = match &approved {
         Some(a) if diff.is_empty() => a.by,
         Some(a) if a.by != Grant::Person => a.by,

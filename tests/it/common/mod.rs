@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 mod inspect;
 pub mod snapshot;
+pub mod terminal;
 
 pub use inspect::{
     audit_lines, checksum, has_table, health_check, migration_names, sqlite_basic, write_migrations,
