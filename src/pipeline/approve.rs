@@ -214,7 +214,7 @@ pub fn recheck<P>(
 ) -> Result<Result<Approved<P>, P>, ApprovalError> {
     let diff = changes(approved.as_ref().map(Approved::plan), &now);
     let person = approved.as_ref().is_some_and(|a| a.by == Grant::Person);
-    if empty && !(person && !diff.is_empty()) {
+    if empty && (diff.is_empty() || !person) {
         return Ok(Err(now));
     }
     let by = match &approved {
