@@ -157,29 +157,45 @@ pub async fn insert_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Res
     let error = run.error.as_ref().map_or(Value::Null, |e| {
         Value::Text(crate::redact::scrub(&e.message).into_owned())
     });
-    let stmt = Stmt::new(
-        sql,
-        vec![
-            Value::Text(run.run_id.to_owned()),
-            Value::Text(run.environment.to_owned()),
-            Value::Text(run.operation.to_owned()),
-            Value::Text(run.status.to_owned()),
-            Value::Int(i64::try_from(run.migrations.len()).unwrap_or(i64::MAX)),
-            Value::Text(serde_json::to_string(&run.migrations).unwrap_or_default()),
-            Value::Timestamp(run.started_at),
-            Value::Timestamp(run.finished_at),
-            Value::Int(duration_ms),
-            Value::Text(env!("CARGO_PKG_VERSION").to_owned()),
-            Value::Text(user),
-            Value::Text(host),
-            error,
-            text_or_null(run.backup_id),
-            text_or_null(run.rollback_status),
-            text_or_null(run.schema.map(|s| s.hash)),
-            text_or_null(text),
-            text_or_null(run.schema.and_then(|s| s.stamp)),
-        ],
-    );
+    let values = vec![
+        Value::Text(run.run_id.to_owned()),
+        Value::Text(run.environment.to_owned()),
+        Value::Text(run.operation.to_owned()),
+        Value::Text(run.status.to_owned()),
+        Value::Int(i64::try_from(run.migrations.len()).unwrap_or(i64::MAX)),
+        // Scrubbed before serialisation, where an escape cannot hide a secret.
+        Value::Text(
+            serde_json::to_string(
+                &run.migrations
+                    .iter()
+                    .map(|m| crate::redact::scrub(m))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or_default(),
+        ),
+        Value::Timestamp(run.started_at),
+        Value::Timestamp(run.finished_at),
+        Value::Int(duration_ms),
+        Value::Text(env!("CARGO_PKG_VERSION").to_owned()),
+        Value::Text(user),
+        Value::Text(host),
+        error,
+        text_or_null(run.backup_id),
+        text_or_null(run.rollback_status),
+        text_or_null(run.schema.map(|s| s.hash)),
+        text_or_null(text),
+        text_or_null(run.schema.and_then(|s| s.stamp)),
+    ];
+    // Every text column is scrubbed: a tool's output (migration names from a status command,
+    // error messages) may carry a URL.
+    let values = values
+        .into_iter()
+        .map(|v| match v {
+            Value::Text(t) => Value::Text(crate::redact::scrub(&t).into_owned()),
+            other => other,
+        })
+        .collect();
+    let stmt = Stmt::new(sql, values);
     db.execute(&stmt)
         .await
         .map(drop)

@@ -79,6 +79,6 @@ fn init_tracing(verbosity: i8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| redact::ScrubbedStderr)
         .try_init();
 }

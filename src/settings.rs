@@ -108,6 +108,19 @@ pub struct EnvSettings {
     pub migrations_dir: PathBuf,
     /// The audit log file (absolute).
     pub audit_file: PathBuf,
+    /// The variables that hold other environments' database URLs: child commands (external
+    /// tools, health and backup commands) get the caller's environment without them.
+    pub other_url_vars: Vec<String>,
+}
+
+impl EnvSettings {
+    /// Gives a child command the caller's environment minus other environments' URLs; the
+    /// caller adds what the command needs (`DATABASE_URL`, ...).
+    pub fn hide_other_urls(&self, cmd: &mut tokio::process::Command) {
+        for var in &self.other_url_vars {
+            cmd.env_remove(var);
+        }
+    }
 }
 
 /// The `[backup]` table, resolved for one environment.
@@ -218,11 +231,40 @@ impl Settings {
             external,
             migrations_dir: absolute(&self.working_dir, &dir),
             audit_file: absolute(&self.working_dir, &audit),
+            other_url_vars: self.other_url_vars(name),
         })
     }
 }
 
 impl Settings {
+    /// The variables named by other environments' `url_env` and `direct_url_env`, except those
+    /// this environment reads itself.
+    fn other_url_vars(&self, name: &str) -> Vec<String> {
+        let own: Vec<&String> = self
+            .config
+            .environments
+            .get(name)
+            .map(|e| {
+                [&e.url_env, &e.direct_url_env]
+                    .into_iter()
+                    .flatten()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut vars: Vec<String> = self
+            .config
+            .environments
+            .iter()
+            .filter(|(other, _)| other.as_str() != name)
+            .flat_map(|(_, e)| [&e.url_env, &e.direct_url_env].into_iter().flatten())
+            .filter(|var| !own.contains(var))
+            .cloned()
+            .collect();
+        vars.sort();
+        vars.dedup();
+        vars
+    }
+
     /// The commands of `migration_tool = "command"`, which must be set with it and only with it.
     fn external_tool(&self) -> Result<Option<ExternalTool>, ConfigError> {
         let p = &self.config.project;

@@ -51,5 +51,6 @@ pub fn document(r: &Response) -> Value {
         recovery["suggestions"] = json!(err.hints());
         doc["recovery"] = recovery;
     }
+    crate::redact::scrub_json(&mut doc);
     doc
 }

@@ -223,6 +223,8 @@ impl Printer {
 
     /// Writes the one JSON document to stdout.
     fn json(&self, doc: &serde_json::Value) {
+        // Every string was scrubbed before serialisation (`json::document`); scrubbing the
+        // text again catches what a serialiser escape could still hide.
         let text = serde_json::to_string_pretty(doc).unwrap_or_else(|_| "{}".into());
         write(
             std::io::stdout().lock(),

@@ -218,8 +218,10 @@ pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), St
         rollback_status: run.rollback_status,
         schema_fingerprint: run.schema.map(|s| s.hash),
     };
-    // Through a JSON value: its keys come out sorted, as they always have.
-    let line = serde_json::to_value(&line).unwrap_or_default();
+    // Through a JSON value: its keys come out sorted, as they always have, and every string is
+    // scrubbed before serialisation (an escaped `"` or `\` in a password would hide it after).
+    let mut line = serde_json::to_value(&line).unwrap_or_default();
+    crate::redact::scrub_json(&mut line);
     let text = crate::redact::scrub(&line.to_string()).into_owned();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)

@@ -16,4 +16,5 @@ mod proptests;
 mod safety_net;
 mod scenarios;
 mod schema_fingerprint;
+mod secrets;
 mod snapshots;
