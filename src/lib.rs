@@ -12,6 +12,7 @@ pub mod error;
 pub mod external;
 pub mod handler;
 pub mod interrupt;
+pub mod lint;
 pub mod migration;
 pub mod output;
 pub mod pipeline;
