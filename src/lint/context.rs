@@ -127,7 +127,8 @@ impl Hit {
 /// What earlier statements of the script did that later ones depend on.
 #[derive(Debug, Default)]
 pub(crate) struct State {
-    /// Tables created by the script (lowercased).
+    /// Tables created by the script, or emptied by it (`TRUNCATE`, `DELETE` without `WHERE`):
+    /// empty from there on (lowercased).
     pub created: HashSet<String>,
     /// Columns of the tables the script created: name and type as written.
     pub columns: HashMap<String, Vec<(String, String)>>,

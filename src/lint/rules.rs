@@ -68,6 +68,7 @@ pub(crate) fn statement(ctx: &mut Ctx<'_>, stmt: &Statement, index: usize) {
                         .lock(lock, blocks)
                         .suggest("back the rows up first (a copy table or an export), or delete what must go with a bounded DELETE ... WHERE in batches"),
                 );
+                ctx.state.created.insert(table.key);
             }
         }
         Statement::Update(u) if u.selection.is_none() && u.limit.is_none() => {
@@ -96,6 +97,8 @@ pub(crate) fn statement(ctx: &mut Ctx<'_>, stmt: &Statement, index: usize) {
                         .lock(row_locks(ctx.dialect), Blocks::Nothing)
                         .suggest("add a WHERE clause for the rows that must go, and delete in batches of a few thousand rows"),
                 );
+                // Later statements of the script find it empty.
+                ctx.state.created.insert(table.key);
             }
         }
         Statement::Vacuum(v) if v.full => {

@@ -376,6 +376,13 @@ fn renames_drops_and_data_changes() {
     );
     let f = only("DELETE FROM users;", Postgres, &pg());
     assert_eq!((f.code, f.level), ("unbounded-delete", Level::High));
+    // A table the script emptied takes a NOT NULL column (langfuse's organizations migration).
+    let r = lint(
+        "DELETE FROM users;\nALTER TABLE users ADD COLUMN org_id text NOT NULL;",
+        Postgres,
+        &pg(),
+    );
+    assert_eq!(codes(&r), [("unbounded-delete", Level::High)]);
     let f = only("TRUNCATE audit_log;", Postgres, &pg());
     assert_eq!((f.code, f.level), ("truncate", Level::High));
     let f = only("VACUUM FULL orders;", Postgres, &pg());
