@@ -716,3 +716,33 @@ fn drizzle_mysql_breakpoints_do_not_hide_statements() {
     assert_eq!(r.findings[1].line, 3);
     assert!(r.statements.iter().all(|s| s.parsed));
 }
+
+#[test]
+fn bad_input_gets_findings_or_nothing_never_a_panic() {
+    let deep = format!("SELECT {}1{};", "(".repeat(5000), ")".repeat(5000));
+    for sql in [
+        "",
+        ";;;",
+        "DO $$ BEGIN",
+        "DO $x$ UPDATE t SET a = 1 $x$;",
+        "ALTER TABLE",
+        "DROP INDEX CONCURRENTLY",
+        "REINDEX",
+        "'unterminated",
+        "-- dbdeploy:allow",
+        deep.as_str(),
+    ] {
+        for d in [Postgres, MySql, Sqlite] {
+            let _ = check(sql, d, &pg(), &[]);
+        }
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn never_panics(sql in "(ALTER TABLE|DROP|DO \\$\\$|CREATE INDEX|UPDATE|DELETE FROM|;|'|\"|--|\\(|\\)|[a-z ]{0,8}|\n){0,24}") {
+        for d in [Postgres, MySql, Sqlite] {
+            let _ = check(&sql, d, &pg(), &[]);
+        }
+    }
+}
