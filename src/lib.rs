@@ -14,6 +14,7 @@ pub mod external;
 pub mod handler;
 pub mod history;
 pub mod interrupt;
+pub mod lint;
 pub mod migration;
 pub mod operator;
 pub mod output;

@@ -1,0 +1,2 @@
+-- Drops a column and its data.
+ALTER TABLE `users` DROP COLUMN `status`;

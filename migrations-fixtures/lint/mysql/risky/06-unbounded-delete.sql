@@ -1,0 +1,2 @@
+-- Deletes every row.
+DELETE FROM `orders`;

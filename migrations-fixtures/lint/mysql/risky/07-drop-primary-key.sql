@@ -1,0 +1,2 @@
+-- Dropping the primary key alone copies the table.
+ALTER TABLE `orders` DROP PRIMARY KEY;

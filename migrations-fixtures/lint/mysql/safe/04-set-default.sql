@@ -1,0 +1,2 @@
+-- A default is catalog only.
+ALTER TABLE `users` ALTER COLUMN `status` SET DEFAULT 'active';

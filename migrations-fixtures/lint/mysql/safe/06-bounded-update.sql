@@ -1,0 +1,2 @@
+-- Updates one row.
+UPDATE `users` SET `status` = 'banned' WHERE `id` = 42;

@@ -1,0 +1,2 @@
+-- Rewrites every one of 2,000,000 rows in one transaction.
+UPDATE orders SET note = '';

@@ -1,0 +1,2 @@
+-- Deletes every user.
+DELETE FROM "users";

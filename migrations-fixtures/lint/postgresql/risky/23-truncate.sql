@@ -1,0 +1,2 @@
+-- Empties a table.
+TRUNCATE TABLE audit_log;

@@ -1,0 +1,2 @@
+-- VACUUM FULL rewrites orders under ACCESS EXCLUSIVE.
+VACUUM FULL orders;

@@ -1,0 +1,2 @@
+-- CLUSTER rewrites users under ACCESS EXCLUSIVE.
+CLUSTER users USING users_pkey;

@@ -1,0 +1,2 @@
+-- REINDEX without CONCURRENTLY blocks writes to orders.
+REINDEX TABLE orders;

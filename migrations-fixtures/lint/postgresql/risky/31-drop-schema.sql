@@ -1,0 +1,2 @@
+-- Drops a schema and everything in it.
+DROP SCHEMA legacy CASCADE;

@@ -1,0 +1,2 @@
+-- Inserts reference data.
+INSERT INTO countries (code, name) VALUES ('XK', 'Kosovo');

@@ -1,0 +1,2 @@
+-- Adding an enum value is a catalog change.
+ALTER TYPE status ADD VALUE 'archived';

@@ -1,0 +1,2 @@
+-- A comment.
+COMMENT ON COLUMN users.name IS 'display name';

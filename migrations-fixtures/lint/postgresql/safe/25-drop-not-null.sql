@@ -1,0 +1,2 @@
+-- Relaxing NOT NULL is a catalog change.
+ALTER TABLE "orders" ALTER COLUMN "note" DROP NOT NULL;

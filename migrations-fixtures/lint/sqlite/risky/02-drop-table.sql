@@ -1,0 +1,2 @@
+-- Drops a table and its rows.
+DROP TABLE "Post";

@@ -1,0 +1,2 @@
+-- Drops a column and its data.
+ALTER TABLE "User" DROP COLUMN "bio";

@@ -1,0 +1,2 @@
+-- The running application still reads the old name.
+ALTER TABLE "User" RENAME COLUMN "name" TO "fullName";

@@ -1,0 +1,2 @@
+-- Deletes every post.
+DELETE FROM "Post";

@@ -1,0 +1,2 @@
+-- A nullable column.
+ALTER TABLE "User" ADD COLUMN "avatar" TEXT;
