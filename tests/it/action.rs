@@ -99,16 +99,24 @@ impl Runner {
         }
     }
 
-    /// `scripts/action.sh run` on the project of `t`, with the binary under test.
-    fn dbdeploy(&self, t: &TestContext, environment: &str, command: &str, args: &str) -> Step {
+    /// `scripts/action.sh run` on the project of `t`, with the binary under test and `url` as
+    /// the environment's DATABASE_URL.
+    fn run_cmd(&self, t: &TestContext, url: &str, environment: &str, command: &str) -> Command {
         let mut cmd = self.script("run");
         cmd.env("DBDEPLOY_BIN", env!("CARGO_BIN_EXE_dbdeploy"))
-            .env("DATABASE_URL", &t.url)
+            .env("DATABASE_URL", url)
             .env("INPUT_ENVIRONMENT", environment)
             .env("INPUT_COMMAND", command)
-            .env("INPUT_ARGS", args)
             .env("INPUT_WORKING_DIRECTORY", t.path());
-        self.step(&mut cmd)
+        cmd
+    }
+
+    /// Runs `command` with `args` on `environment` of the project of `t` as one step.
+    fn dbdeploy(&self, t: &TestContext, environment: &str, command: &str, args: &str) -> Step {
+        self.step(
+            self.run_cmd(t, &t.url, environment, command)
+                .env("INPUT_ARGS", args),
+        )
     }
 }
 
@@ -444,15 +452,10 @@ fn action_script_refuses_bad_inputs() {
             "is not a folder",
         ),
     ] {
-        let mut cmd = r.script("run");
-        cmd.env("DBDEPLOY_BIN", env!("CARGO_BIN_EXE_dbdeploy"))
-            .env("DATABASE_URL", &t.url)
-            .env("INPUT_ENVIRONMENT", environment)
-            .env("INPUT_COMMAND", command)
-            .env(
-                "INPUT_WORKING_DIRECTORY",
-                folder.map_or_else(|| t.path().to_path_buf(), PathBuf::from),
-            );
+        let mut cmd = r.run_cmd(&t, &t.url, environment, command);
+        if let Some(folder) = folder {
+            cmd.env("INPUT_WORKING_DIRECTORY", folder);
+        }
         let step = r.step(&mut cmd);
         step.code(2);
         assert!(step.run.stderr.contains(says), "{}", step.run.stderr);
@@ -477,14 +480,8 @@ fn action_script_keeps_the_password_out_of_everything_it_writes() {
         t.write_config(CI_ENVIRONMENT);
         let secret = "Sup3rS3cret-action-pw";
         let r = Runner::new();
-        let mut cmd = r.script("run");
         // The test server trusts local connections, so the password is carried but unused.
-        cmd.env("DBDEPLOY_BIN", env!("CARGO_BIN_EXE_dbdeploy"))
-            .env("DATABASE_URL", t.url_with_password(secret))
-            .env("INPUT_ENVIRONMENT", "ci")
-            .env("INPUT_COMMAND", "migrate")
-            .env("INPUT_WORKING_DIRECTORY", t.path());
-        let step = r.step(&mut cmd);
+        let step = r.step(&mut r.run_cmd(t, &t.url_with_password(secret), "ci", "migrate"));
         step.code(1);
         let json = std::fs::read_to_string(step.output("json")).expect("json output");
         for (what, text) in [
