@@ -1,5 +1,6 @@
 //! The one integration test binary: scenarios against real servers, through the CLI.
 
+mod action;
 mod approval;
 mod bad_input;
 mod common;
