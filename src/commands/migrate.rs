@@ -89,8 +89,14 @@ fn respond(
         Ok(Ended::Done(())) => (None, None),
         Err(e) => (None, Some(e)),
     };
-    let (status, message, code) =
+    let (status, mut message, code) =
         message(env, options, external, trail, plan.as_ref(), err.as_ref());
+    if err.is_none() && !trail.left_after.is_empty() {
+        message.push_str(&format!(
+            " Still pending after the --to target: {} (run `dbdeploy migrate {env}` to apply them).",
+            trail.left_after.join(", ")
+        ));
+    }
     let result = if options.dry_run {
         preview_result(trail, external, plan.as_ref())
     } else {
@@ -147,6 +153,11 @@ fn message(
             };
             (Status::Success, msg, exit::SUCCESS)
         }
+        None if applied == 0 && !trail.left_after.is_empty() => (
+            Status::Success,
+            "Nothing to apply up to the --to target: it is already applied.".to_owned(),
+            exit::SUCCESS,
+        ),
         None if applied == 0 => (
             Status::Success,
             format!("No pending migrations: {env} is up to date."),

@@ -32,6 +32,8 @@ pub struct DeployPlan {
     pub selected: Vec<usize>,
     /// Their previews (a folder's deploy).
     pub previews: Vec<MigrationPreview>,
+    /// Pending migrations after the `--to` target, which this run leaves pending.
+    pub left_after: Vec<String>,
 }
 
 impl Operation for Deploy {
@@ -73,6 +75,7 @@ impl Operation for Deploy {
         };
         trail.planned = plan.pending.len();
         trail.pending.clone_from(&plan.pending);
+        trail.left_after.clone_from(&plan.left_after);
         Ok(plan)
     }
 
@@ -231,25 +234,47 @@ async fn plan_files<D: Database>(
             ),
         );
     }
-    let pending = match to {
+    // With `--to`, what stays pending after the target is said, never hidden behind "up to
+    // date".
+    let (pending, after) = match to {
         Some(to) => match plan.pending.iter().position(|m| m.name == to) {
-            Some(i) => &plan.pending[..=i],
-            None => &[][..],
+            Some(i) => plan.pending.split_at(i + 1),
+            None => (&[][..], &plan.pending[..]),
         },
-        None => &plan.pending[..],
+        None => (&plan.pending[..], &[][..]),
+    };
+    let left_after: Vec<String> = after.iter().map(|m| m.name.clone()).collect();
+    let beyond = match (to, left_after.len()) {
+        (Some(to), n) if n > 0 => format!("; {n} more pending after `{to}`, not selected"),
+        _ => String::new(),
     };
     if pending.is_empty() {
         cx.step(
             "pending",
             Outcome::Ok,
-            format!("no pending migrations ({} applied)", plan.applied.len()),
+            format!(
+                "no pending migrations{} ({} applied){beyond}",
+                if to.is_some() {
+                    " up to the target"
+                } else {
+                    ""
+                },
+                plan.applied.len()
+            ),
         );
-        return Ok(DeployPlan::default());
+        return Ok(DeployPlan {
+            left_after,
+            ..DeployPlan::default()
+        });
     }
     cx.step(
         "pending",
         Outcome::Ok,
-        format!("{} pending, {} applied", pending.len(), plan.applied.len()),
+        format!(
+            "{} pending, {} applied{beyond}",
+            pending.len(),
+            plan.applied.len()
+        ),
     );
     let rows: HashMap<String, u64> = db
         .table_rows()
@@ -267,6 +292,7 @@ async fn plan_files<D: Database>(
         .map(|(i, m)| (m.name.as_str(), i))
         .collect();
     Ok(DeployPlan {
+        left_after,
         pending: pending.iter().map(|m| m.name.clone()).collect(),
         selected: pending.iter().map(|m| position[m.name.as_str()]).collect(),
         previews: pending

@@ -70,6 +70,8 @@ pub struct Trail {
     pub planned: usize,
     /// The pending migrations the plan selected, by name.
     pub pending: Vec<String>,
+    /// Pending migrations after the `--to` target, left pending by this run.
+    pub left_after: Vec<String>,
     /// What verification found, once it passed.
     pub verified: Option<String>,
     /// What an external tool's commands did.
@@ -112,6 +114,7 @@ impl Trail {
             warnings: Vec::new(),
             planned: 0,
             pending: Vec::new(),
+            left_after: Vec::new(),
             verified: None,
             external: None,
             changed: Vec::new(),

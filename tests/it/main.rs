@@ -19,3 +19,4 @@ mod scenarios;
 mod schema_fingerprint;
 mod secrets;
 mod snapshots;
+mod to_target;
