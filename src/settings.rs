@@ -131,6 +131,12 @@ impl Settings {
         let working_dir = working_dir(args)?;
         let config_path = config_path(args, &working_dir);
         let config = Config::load(&config_path)?;
+        for name in config.environments.keys() {
+            check_environment_name(name).map_err(|rule| ConfigError::Parse {
+                path: config_path.clone(),
+                message: format!("environment name `{name}` is not allowed: {rule}"),
+            })?;
+        }
         let interactive =
             !args.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         Ok(Self {
@@ -360,6 +366,21 @@ pub fn config_path(args: &GlobalArgs, working_dir: &Path) -> PathBuf {
 #[must_use]
 pub fn var_is_set(var: &str) -> bool {
     std::env::var_os(var).is_some_and(|v| !v.is_empty())
+}
+
+/// Environment names become folder names (`[backup] dir`/NAME) and appear in commands:
+/// letters, digits, `-`, `_` and `.` only, and not `.` or `..`, so that a name can never
+/// point outside the backup folder.
+///
+/// # Errors
+/// The rule the name breaks.
+pub fn check_environment_name(name: &str) -> Result<(), &'static str> {
+    const RULE: &str = "use only letters, digits, `-`, `_` and `.` (and not `.` or `..` alone)";
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name == "." || name == ".." || !name.chars().all(allowed) {
+        return Err(RULE);
+    }
+    Ok(())
 }
 
 /// A command as configured, unless it is blank.

@@ -8,12 +8,15 @@
 //! - `DBDEPLOY_ENVIRONMENT`: the environment name;
 //! - `DATABASE_URL`: the database URL (in the environment, never on a command line).
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::{BackupError, BackupProvider, Written, process};
+use super::{
+    BackupError, BackupProvider, Marker, RestoreInput, RestoreState, Stopped, Written, process,
+};
 use crate::engine::{Database, Target};
 
 /// The command provider.
@@ -82,10 +85,11 @@ impl BackupProvider for CommandBackup {
         _db: &mut D,
         id: &str,
         out: &Path,
+        _file: &File,
     ) -> Result<Written, BackupError> {
         let cmd = self.command(&self.create, id, out);
         process::run(cmd, "the backup command", Stdio::null()).await?;
-        let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::symlink_metadata(out).map(|m| m.len()).unwrap_or(0);
         if size == 0 {
             // The snapshot lives elsewhere; nothing here to hash.
             return Ok(Written::default());
@@ -96,13 +100,17 @@ impl BackupProvider for CommandBackup {
     async fn restore<D: Database>(
         &self,
         _db: &mut D,
-        id: &str,
-        file: &Path,
-    ) -> Result<(), BackupError> {
-        let cmd = self.command(&self.restore, id, file);
+        input: &RestoreInput<'_>,
+        _marker: &mut Marker,
+    ) -> Result<(), Stopped> {
+        let cmd = self.command(&self.restore, input.id, &input.path);
         process::run(cmd, "the restore command", Stdio::null())
             .await
             .map(drop)
+            .map_err(|e| Stopped {
+                state: RestoreState::Unknown,
+                ..Stopped::unchanged(e).interrupted(crate::interrupt::requested())
+            })
     }
 
     fn atomic_restore(&self) -> bool {

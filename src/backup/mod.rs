@@ -9,17 +9,26 @@
 //! the record of what happened, including the rollback itself, must survive the rollback.
 
 pub mod command;
+pub mod failure;
+pub mod folder;
+pub mod identity;
+pub mod marker;
 pub mod mysql;
+mod mysql_swap;
 pub mod postgres;
 pub mod process;
 pub mod sqlite;
 pub mod store;
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::engine::{Database, Target};
 use crate::settings::BackupSettings;
 
+pub use failure::{RestoreFailure, RestoreState, Stopped};
+pub use identity::DatabaseIdentity;
+pub use marker::{Marker, Unfinished};
 pub use store::{BackupStore, Manifest};
 
 /// Why a backup or a restore could not be made.
@@ -72,14 +81,45 @@ pub enum BackupError {
         /// Where it was looked for.
         dir: PathBuf,
     },
-    /// The environment has no backups yet.
-    #[error("environment `{environment}` has no backups in {}", dir.display())]
+    /// The environment's database has no backups yet.
+    #[error(
+        "environment `{environment}` has no backups of its database in {}{}",
+        dir.display(),
+        if *others > 0 { format!(" ({others} backup(s) of other databases or environments are there)") } else { String::new() }
+    )]
     NoBackups {
         /// The environment.
         environment: String,
         /// Where they were looked for.
         dir: PathBuf,
+        /// Backups of other databases in the folder.
+        others: usize,
     },
+    /// The backup was taken from another database (or environment) than the one it would
+    /// replace.
+    #[error("backup `{id}` was taken from {from}, not from {into}: it is not restored there")]
+    OtherDatabase {
+        /// The backup.
+        id: String,
+        /// The database it was taken from.
+        from: String,
+        /// The environment's database now.
+        into: String,
+    },
+    /// The backup folder or a file in it cannot be trusted.
+    #[error("refusing to use {}: {reason}", path.display())]
+    Untrusted {
+        /// The folder or file.
+        path: PathBuf,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A restore failed or was stopped; says what it left.
+    #[error(transparent)]
+    Restore(Box<RestoreFailure>),
+    /// A restore started earlier did not finish: the database may be partly restored.
+    #[error(transparent)]
+    Unfinished(Box<Unfinished>),
     /// The file's hash differs from the manifest's.
     #[error(
         "backup file {} does not match its manifest (sha256 {actual}, manifest {expected}): it was changed or damaged after it was written",
@@ -140,6 +180,65 @@ impl BackupError {
             BackupError::NoSpace { .. } => "insufficient-disk-space",
             BackupError::Unverified { .. } => "restore-unverified",
             BackupError::Mismatch { .. } => "backup-mismatch",
+            BackupError::OtherDatabase { .. } => "backup-of-another-database",
+            BackupError::Untrusted { .. } => "backup-folder-untrusted",
+            BackupError::Restore(f) => f.code(),
+            BackupError::Unfinished(_) => "restore-unfinished",
+        }
+    }
+
+    /// Whether a signal stopped it (logged as interrupted, exit 130).
+    #[must_use]
+    pub fn interrupted(&self) -> bool {
+        matches!(self, BackupError::Restore(f) if f.interrupted)
+    }
+
+    /// Whether the database may have been changed.
+    #[must_use]
+    pub fn changed(&self) -> bool {
+        match self {
+            BackupError::Restore(f) => f.state != RestoreState::Unchanged,
+            BackupError::Unverified { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// What to do next, one line each.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            BackupError::ToolMissing { needed, .. } | BackupError::ToolTooOld { needed, .. } => vec![
+                needed.clone(),
+                "nothing was changed".into(),
+                "to deploy without a backup anyway: --skip-backup (NOT recommended: no way back if the deploy fails)".into(),
+            ],
+            BackupError::Failed { .. } | BackupError::Io { .. } | BackupError::NoSpace { .. } => vec![
+                "nothing was changed: the deploy stops before any change when its backup cannot be made".into(),
+                "fix the cause above and retry; check `[backup] dir` is writable and has room".into(),
+                "to deploy without a backup anyway: --skip-backup (NOT recommended: no way back if the deploy fails)".into(),
+            ],
+            BackupError::NotFound { .. } | BackupError::NoBackups { .. } => {
+                vec!["list the backups with `dbdeploy backups ENV`; make one with `dbdeploy backup ENV`".into()]
+            }
+            BackupError::Tampered { .. } => vec![
+                "the file was not restored and nothing was changed".into(),
+                "use another backup (`dbdeploy backups ENV`, then `dbdeploy rollback ENV --to ID`)".into(),
+            ],
+            BackupError::Unverified { .. } => vec![
+                "the backup was restored, but the database does not match it; inspect it (`dbdeploy diff ENV`, `dbdeploy status ENV`) before deploying".into(),
+            ],
+            BackupError::Mismatch { .. } => vec!["choose a backup of this environment's engine".into()],
+            BackupError::OtherDatabase { .. } => vec![
+                "nothing was changed".into(),
+                "list this database's backups with `dbdeploy backups ENV`".into(),
+                "to replace this database with another database's backup on purpose: add --from-other-database (with approval)".into(),
+            ],
+            BackupError::Untrusted { .. } => vec![
+                "nothing was changed".into(),
+                "the backup folder must be a directory owned by the user running dbdeploy that nobody else can write to (`chown USER DIR && chmod 700 DIR`), and manifests must name a plain file in it; or set `[backup] dir` to such a folder".into(),
+            ],
+            BackupError::Restore(f) => f.hints(),
+            BackupError::Unfinished(u) => u.hints(),
         }
     }
 
@@ -197,6 +296,17 @@ pub struct Written {
     pub sha256: Option<String>,
 }
 
+/// The backup a provider restores.
+#[derive(Debug)]
+pub struct RestoreInput<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its data file (for tools that take a path; the folder was checked).
+    pub path: PathBuf,
+    /// The data file, opened and checked against its manifest: what tools read.
+    pub file: Option<&'a File>,
+}
+
 /// A way to copy a whole database into a file and back.
 #[allow(async_fn_in_trait)]
 pub trait BackupProvider {
@@ -210,7 +320,8 @@ pub trait BackupProvider {
     /// # Errors
     /// A missing or outdated tool.
     async fn preflight<D: Database>(&self, db: &mut D) -> Result<String, BackupError>;
-    /// Writes a consistent copy of the database to `out`, an empty file created mode 0600.
+    /// Writes a consistent copy of the database to `out`, an empty file created 0600 and
+    /// open as `file` (streaming providers write through the handle, never the path).
     ///
     /// # Errors
     /// When the copy cannot be made; the caller removes the partial file.
@@ -219,17 +330,20 @@ pub trait BackupProvider {
         db: &mut D,
         id: &str,
         out: &Path,
+        file: &File,
     ) -> Result<Written, BackupError>;
-    /// Replaces the database's contents with the backup in `file`.
+    /// Replaces the database's contents with the backup. `marker` records the restore as
+    /// unfinished until the provider clears it, in the same transaction as the restore where
+    /// there is one.
     ///
     /// # Errors
-    /// When the restore fails; the report says what state the database is in.
+    /// What failed, and the state it left the database in.
     async fn restore<D: Database>(
         &self,
         db: &mut D,
-        id: &str,
-        file: &Path,
-    ) -> Result<(), BackupError>;
+        input: &RestoreInput<'_>,
+        marker: &mut Marker,
+    ) -> Result<(), Stopped>;
     /// Whether a failed restore leaves the database as it was (one transaction).
     fn atomic_restore(&self) -> bool;
 }
@@ -301,16 +415,17 @@ impl BackupProvider for Provider {
         db: &mut D,
         id: &str,
         out: &Path,
+        file: &File,
     ) -> Result<Written, BackupError> {
-        each!(self, p => p.create(db, id, out).await)
+        each!(self, p => p.create(db, id, out, file).await)
     }
     async fn restore<D: Database>(
         &self,
         db: &mut D,
-        id: &str,
-        file: &Path,
-    ) -> Result<(), BackupError> {
-        each!(self, p => p.restore(db, id, file).await)
+        input: &RestoreInput<'_>,
+        marker: &mut Marker,
+    ) -> Result<(), Stopped> {
+        each!(self, p => p.restore(db, input, marker).await)
     }
     fn atomic_restore(&self) -> bool {
         each!(self, p => p.atomic_restore())

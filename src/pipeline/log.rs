@@ -3,6 +3,7 @@
 //! run: problems are warnings.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
@@ -57,7 +58,7 @@ pub async fn conclude<D: Database>(
     }
     let status = match error {
         None => "success",
-        Some(Error::Interrupted(_)) => "interrupted",
+        Some(e) if e.interrupted() => "interrupted",
         Some(_) if cancelled => "cancelled",
         Some(_) => "error",
     };
@@ -225,9 +226,11 @@ pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), St
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
+    // 0600 when created: the log names users, hosts, databases and errors.
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot open audit log {}: {e}", path.display()))?;
     // One write of the whole line: concurrent deploys append to the same file, and O_APPEND

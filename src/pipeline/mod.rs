@@ -241,6 +241,10 @@ async fn steps<D: Database, O: Operation>(
     }
     *held = Some(lock::take(cx, db).await?);
     trail.locked = true;
+    // A half-restored database is not what its tracking table says: only a restore may run.
+    if op.command() != "rollback" {
+        crate::backup::marker::refuse_unfinished(db).await?;
+    }
     locked(cx, op, db, trail).await
 }
 
