@@ -149,6 +149,25 @@ impl Marker {
     }
 }
 
+/// After a restore that finished: every restore recorded as unfinished is resolved too (the
+/// database now holds exactly the restored backup, whatever an earlier one left).
+///
+/// # Errors
+/// When the rows cannot be removed.
+pub async fn resolve_all<D: Database>(db: &mut D) -> Result<(), DbError> {
+    let d = db.dialect();
+    db.execute(&Stmt::new(
+        format!(
+            "DELETE FROM {} WHERE status = {}",
+            d.quote_ident(HISTORY_TABLE),
+            d.placeholder(1)
+        ),
+        vec![Value::Text(RESTORING.into())],
+    ))
+    .await
+    .map(drop)
+}
+
 /// A restore recorded as started that never finished.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(

@@ -123,10 +123,12 @@ async fn restore<D: Database>(
     };
     match provider.restore(db, &input, &mut marker).await {
         Ok(()) => {
-            marker.clear(db).await.map_err(|e| BackupError::Failed {
-                what: "removing the record of the restore in progress".into(),
-                message: e.to_string(),
-            })?;
+            crate::backup::marker::resolve_all(db)
+                .await
+                .map_err(|e| BackupError::Failed {
+                    what: "removing the record of the restore in progress".into(),
+                    message: e.to_string(),
+                })?;
         }
         Err(stopped) => {
             if stopped.state == RestoreState::Unchanged {

@@ -1,5 +1,6 @@
 //! The one integration test binary: scenarios against real servers, through the CLI.
 
+mod backup_trust;
 mod bad_input;
 mod common;
 mod concurrency;
