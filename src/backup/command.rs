@@ -15,7 +15,8 @@ use std::process::Stdio;
 use tokio::process::Command;
 
 use super::{
-    BackupError, BackupProvider, Marker, RestoreInput, RestoreState, Stopped, Written, process,
+    BackupError, BackupProvider, Marker, Names, RestoreInput, RestoreState, Stopped, Written,
+    process,
 };
 use crate::engine::{Database, Target};
 
@@ -55,12 +56,11 @@ impl CommandBackup {
 }
 
 impl BackupProvider for CommandBackup {
-    fn name(&self) -> &'static str {
-        "command"
-    }
-
-    fn extension(&self) -> &'static str {
-        "backup"
+    fn names(&self) -> Names {
+        Names {
+            name: "command",
+            extension: "backup",
+        }
     }
 
     async fn preflight<D: Database>(&self, _db: &mut D) -> Result<String, BackupError> {

@@ -17,6 +17,21 @@ fn me() -> u32 {
     rustix::process::getuid().as_raw()
 }
 
+/// Refuses what another user owns.
+fn ours(path: &Path, meta: &fs::Metadata) -> Result<(), BackupError> {
+    if meta.uid() == me() {
+        return Ok(());
+    }
+    Err(untrusted(
+        path,
+        format!(
+            "it is owned by uid {}, not by the user running dbdeploy (uid {})",
+            meta.uid(),
+            me()
+        ),
+    ))
+}
+
 fn untrusted(path: &Path, reason: String) -> BackupError {
     BackupError::Untrusted {
         path: path.to_owned(),
@@ -67,16 +82,7 @@ pub fn private_dir(path: &Path, create: bool) -> Result<bool, BackupError> {
     if !meta.is_dir() {
         return Err(untrusted(path, "it is not a directory".into()));
     }
-    if meta.uid() != me() {
-        return Err(untrusted(
-            path,
-            format!(
-                "it is owned by uid {}, not by the user running dbdeploy (uid {})",
-                meta.uid(),
-                me()
-            ),
-        ));
-    }
+    ours(path, &meta)?;
     if meta.mode() & 0o077 != 0 {
         fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(|e| {
             untrusted(
@@ -195,16 +201,7 @@ pub fn open_own(path: &Path) -> Result<File, BackupError> {
     if !meta.is_file() {
         return Err(untrusted(path, "it is not a regular file".into()));
     }
-    if meta.uid() != me() {
-        return Err(untrusted(
-            path,
-            format!(
-                "it is owned by uid {}, not by the user running dbdeploy (uid {})",
-                meta.uid(),
-                me()
-            ),
-        ));
-    }
+    ours(path, &meta)?;
     Ok(file)
 }
 

@@ -19,7 +19,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::BackupError;
-use crate::engine::{ColKind, Database, Stmt, Target, Value};
+use crate::engine::{Database, Stmt, Target};
 
 /// The database a backup belongs to. Never holds a URL, user or password.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,10 +118,7 @@ pub async fn read<D: Database>(
 }
 
 async fn text<D: Database>(db: &mut D, sql: &str) -> Result<String, crate::engine::DbError> {
-    let rows = db.fetch(&Stmt::raw(sql), &[ColKind::Text]).await?;
-    Ok(match rows.first().and_then(|r| r.first()) {
-        Some(Value::Text(s)) => s.clone(),
-        Some(Value::Int(i)) => i.to_string(),
-        _ => String::new(),
-    })
+    Ok(super::scalar_text(db, &Stmt::raw(sql))
+        .await?
+        .unwrap_or_default())
 }

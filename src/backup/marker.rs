@@ -128,24 +128,15 @@ impl Marker {
     /// When it cannot be read.
     pub async fn present<D: Database>(&self, db: &mut D) -> Result<bool, DbError> {
         let d = db.dialect();
-        let rows = db
-            .fetch(
-                &Stmt::new(
-                    format!(
-                        "SELECT COUNT(*) FROM {} WHERE run_id = {}",
-                        d.quote_ident(HISTORY_TABLE),
-                        d.placeholder(1)
-                    ),
-                    vec![Value::Text(self.row_id.clone())],
-                ),
-                &[ColKind::Int],
-            )
-            .await?;
-        Ok(rows
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Value::as_int)
-            .is_some_and(|n| n > 0))
+        let stmt = Stmt::new(
+            format!(
+                "SELECT COUNT(*) FROM {} WHERE run_id = {}",
+                d.quote_ident(HISTORY_TABLE),
+                d.placeholder(1)
+            ),
+            vec![Value::Text(self.row_id.clone())],
+        );
+        Ok(super::scalar_int(db, &stmt).await?.is_some_and(|n| n > 0))
     }
 }
 

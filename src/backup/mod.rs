@@ -296,6 +296,48 @@ pub struct Written {
     pub sha256: Option<String>,
 }
 
+/// What a provider is called, and its files.
+#[derive(Debug, Clone, Copy)]
+pub struct Names {
+    /// A short name for output and manifests.
+    pub name: &'static str,
+    /// The backup file's extension.
+    pub extension: &'static str,
+}
+
+/// The first column of the first row of a query, as text (numbers too), if any.
+///
+/// # Errors
+/// The database's.
+pub async fn scalar_text<D: Database>(
+    db: &mut D,
+    stmt: &crate::engine::Stmt,
+) -> Result<Option<String>, crate::engine::DbError> {
+    let rows = db.fetch(stmt, &[crate::engine::ColKind::Text]).await?;
+    Ok(
+        match rows.into_iter().next().and_then(|r| r.into_iter().next()) {
+            Some(crate::engine::Value::Text(s)) => Some(s),
+            Some(crate::engine::Value::Int(i)) => Some(i.to_string()),
+            _ => None,
+        },
+    )
+}
+
+/// The first column of the first row of a query, as an integer, if any.
+///
+/// # Errors
+/// The database's.
+pub async fn scalar_int<D: Database>(
+    db: &mut D,
+    stmt: &crate::engine::Stmt,
+) -> Result<Option<i64>, crate::engine::DbError> {
+    let rows = db.fetch(stmt, &[crate::engine::ColKind::Int]).await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(crate::engine::Value::as_int))
+}
+
 /// The backup a provider restores.
 #[derive(Debug)]
 pub struct RestoreInput<'a> {
@@ -310,10 +352,16 @@ pub struct RestoreInput<'a> {
 /// A way to copy a whole database into a file and back.
 #[allow(async_fn_in_trait)]
 pub trait BackupProvider {
+    /// Its name and file extension.
+    fn names(&self) -> Names;
     /// A short name for output and manifests (`pg_dump`, `mysqldump`, `sqlite`, `command`).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.names().name
+    }
     /// The backup file's extension.
-    fn extension(&self) -> &'static str;
+    fn extension(&self) -> &'static str {
+        self.names().extension
+    }
     /// Checks, before anything is changed, that a backup and a restore can be made: tools
     /// present and recent enough. Returns what will be used, for the report.
     ///
@@ -401,11 +449,8 @@ macro_rules! each {
 }
 
 impl BackupProvider for Provider {
-    fn name(&self) -> &'static str {
-        each!(self, p => p.name())
-    }
-    fn extension(&self) -> &'static str {
-        each!(self, p => p.extension())
+    fn names(&self) -> Names {
+        each!(self, p => p.names())
     }
     async fn preflight<D: Database>(&self, db: &mut D) -> Result<String, BackupError> {
         each!(self, p => p.preflight(db).await)

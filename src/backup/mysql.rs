@@ -10,7 +10,7 @@ use std::path::Path;
 use tokio::process::Command;
 
 use super::process::{self, first_installed};
-use super::{BackupError, BackupProvider, Marker, RestoreInput, Stopped, Written};
+use super::{BackupError, BackupProvider, Marker, Names, RestoreInput, Stopped, Written};
 use crate::engine::Database;
 use crate::history::HISTORY_TABLE;
 
@@ -95,38 +95,34 @@ impl MySqlBackup {
 
     /// The first client program installed (`mariadb` or `mysql`).
     pub(super) async fn client() -> Result<&'static str, BackupError> {
-        first_installed(CLIENT_TOOLS)
-            .await
-            .map(|(tool, _)| tool)
-            .ok_or_else(|| BackupError::ToolMissing {
-                tool: "mysql".into(),
-                needed: needed(),
-            })
+        Ok(installed(CLIENT_TOOLS, "mysql").await?.0)
     }
 }
 
-impl BackupProvider for MySqlBackup {
-    fn name(&self) -> &'static str {
-        "mysqldump"
-    }
+/// The first of `tools` installed, with its version line.
+async fn installed(
+    tools: &[&'static str],
+    named: &str,
+) -> Result<(&'static str, String), BackupError> {
+    first_installed(tools)
+        .await
+        .ok_or_else(|| BackupError::ToolMissing {
+            tool: named.into(),
+            needed: needed(),
+        })
+}
 
-    fn extension(&self) -> &'static str {
-        "sql"
+impl BackupProvider for MySqlBackup {
+    fn names(&self) -> Names {
+        Names {
+            name: "mysqldump",
+            extension: "sql",
+        }
     }
 
     async fn preflight<D: Database>(&self, _db: &mut D) -> Result<String, BackupError> {
-        let Some((_, dump)) = first_installed(DUMP_TOOLS).await else {
-            return Err(BackupError::ToolMissing {
-                tool: "mysqldump".into(),
-                needed: needed(),
-            });
-        };
-        if first_installed(CLIENT_TOOLS).await.is_none() {
-            return Err(BackupError::ToolMissing {
-                tool: "mysql".into(),
-                needed: needed(),
-            });
-        }
+        let (_, dump) = installed(DUMP_TOOLS, "mysqldump").await?;
+        Self::client().await?;
         Ok(dump)
     }
 
@@ -137,13 +133,7 @@ impl BackupProvider for MySqlBackup {
         out: &Path,
         file: &File,
     ) -> Result<Written, BackupError> {
-        let (tool, _) =
-            first_installed(DUMP_TOOLS)
-                .await
-                .ok_or_else(|| BackupError::ToolMissing {
-                    tool: "mysqldump".into(),
-                    needed: needed(),
-                })?;
+        let (tool, _) = installed(DUMP_TOOLS, "mysqldump").await?;
         let mut cmd = self.command(tool);
         cmd.args([
             "--single-transaction",

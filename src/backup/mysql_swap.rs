@@ -25,7 +25,7 @@ use std::process::Stdio;
 
 use super::mysql::MySqlBackup;
 use super::process;
-use super::{BackupError, Marker, RestoreInput, Stopped};
+use super::{BackupError, Marker, RestoreInput, Stopped, scalar_int, scalar_text};
 use crate::engine::{ColKind, Database, DbError, Stmt, Value};
 use crate::history::HISTORY_TABLE;
 
@@ -131,19 +131,10 @@ impl Names {
 }
 
 async fn charset<D: Database>(db: &mut D, column: &str) -> String {
-    let rows = db
-        .fetch(
-            &Stmt::raw(format!(
-                "SELECT {column} FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()"
-            )),
-            &[ColKind::Text],
-        )
-        .await
-        .unwrap_or_default();
-    match rows.first().and_then(|r| r.first()) {
-        Some(Value::Text(s)) if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
-            s.clone()
-        }
+    let sql =
+        format!("SELECT {column} FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = DATABASE()");
+    match scalar_text(db, &Stmt::raw(sql)).await {
+        Ok(Some(s)) if s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => s,
         _ => "DEFAULT".into(),
     }
 }
@@ -282,16 +273,10 @@ async fn show_create<D: Database>(
 /// Runs definitions in the connection's schema, each under its own sql_mode; views that
 /// read other views are retried until no more succeed. Returns what could not be created.
 async fn create_all<D: Database>(db: &mut D, defs: Vec<Definition>) -> Vec<(String, String)> {
-    let original = db
-        .fetch(&Stmt::raw("SELECT @@SESSION.sql_mode"), &[ColKind::Text])
+    let original = scalar_text(db, &Stmt::raw("SELECT @@SESSION.sql_mode"))
         .await
         .ok()
-        .and_then(|r| {
-            r.first()
-                .and_then(|r| r.first())
-                .and_then(Value::as_text)
-                .map(str::to_owned)
-        });
+        .flatten();
     let mut pending = defs;
     loop {
         let mut failures = Vec::new();
@@ -671,32 +656,23 @@ fn definer_at(b: &[u8]) -> Option<String> {
 /// SET_ANY_DEFINER).
 async fn may_set_definers<D: Database>(db: &mut D, definers: &[String]) -> Result<(), BackupError> {
     let what = "checking the privileges the backup needs";
-    let me = db
-        .fetch(&Stmt::raw("SELECT CURRENT_USER()"), &[ColKind::Text])
+    let me = scalar_text(db, &Stmt::raw("SELECT CURRENT_USER()"))
         .await
         .map_err(|e| failed(what, e))?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_text)
-        .unwrap_or_default()
-        .to_owned();
+        .unwrap_or_default();
     let others: Vec<&String> = definers.iter().filter(|d| **d != me).collect();
     if others.is_empty() {
         return Ok(());
     }
-    let privileged = db
-        .fetch(
-            &Stmt::raw(
-                "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ('SUPER', 'SET USER', 'SET_USER_ID', 'SET_ANY_DEFINER')",
-            ),
-            &[ColKind::Int],
-        )
-        .await
-        .map_err(|e| failed(what, e))?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_int)
-        .unwrap_or(0)
+    let privileged = scalar_int(
+        db,
+        &Stmt::raw(
+            "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES WHERE PRIVILEGE_TYPE IN ('SUPER', 'SET USER', 'SET_USER_ID', 'SET_ANY_DEFINER')",
+        ),
+    )
+    .await
+    .map_err(|e| failed(what, e))?
+    .unwrap_or(0)
         > 0;
     if privileged {
         return Ok(());

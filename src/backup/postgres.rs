@@ -12,8 +12,8 @@ use std::process::Stdio;
 use tokio::process::Command;
 
 use super::process::{self, Job, first_installed, version_numbers};
-use super::{BackupError, BackupProvider, Marker, RestoreInput, Stopped, Written};
-use crate::engine::{ColKind, Database, Stmt};
+use super::{BackupError, BackupProvider, Marker, Names, RestoreInput, Stopped, Written};
+use crate::engine::{Database, Stmt};
 use crate::history::HISTORY_TABLE;
 
 /// The PostgreSQL provider: connection settings for libpq tools.
@@ -89,19 +89,13 @@ impl PgBackup {
 }
 
 async fn server_major<D: Database>(db: &mut D) -> Result<(u32, String), BackupError> {
-    let rows = db
-        .fetch(&Stmt::raw("SHOW server_version"), &[ColKind::Text])
+    let v = super::scalar_text(db, &Stmt::raw("SHOW server_version"))
         .await
         .map_err(|e| BackupError::Failed {
             what: "reading the server version".into(),
             message: e.to_string(),
-        })?;
-    let v = rows
-        .first()
-        .and_then(|r| r.first())
-        .and_then(|v| v.as_text())
-        .unwrap_or_default()
-        .to_owned();
+        })?
+        .unwrap_or_default();
     let major = version_numbers(&v).map_or(0, |(m, _)| m);
     Ok((major, v))
 }
@@ -133,12 +127,11 @@ async fn tool_for(
 }
 
 impl BackupProvider for PgBackup {
-    fn name(&self) -> &'static str {
-        "pg_dump"
-    }
-
-    fn extension(&self) -> &'static str {
-        "dump"
+    fn names(&self) -> Names {
+        Names {
+            name: "pg_dump",
+            extension: "dump",
+        }
     }
 
     async fn preflight<D: Database>(&self, db: &mut D) -> Result<String, BackupError> {
@@ -208,18 +201,10 @@ impl PgBackup {
             return Err(failed("pg_restore", &"the backup has no data file"));
         };
         // pg_restore's script empties search_path: the marker's table is named with its schema.
-        let schema = db
-            .fetch(
-                &Stmt::raw("SELECT current_schema()::text"),
-                &[ColKind::Text],
-            )
+        let schema = super::scalar_text(db, &Stmt::raw("SELECT current_schema()::text"))
             .await
             .map_err(|e| failed("reading the current schema", &e))?
-            .first()
-            .and_then(|r| r.first())
-            .and_then(|v| v.as_text())
-            .unwrap_or("public")
-            .to_owned();
+            .unwrap_or_else(|| "public".into());
         let clear = marker.clear_sql(db.dialect()).replacen(
             "DELETE FROM ",
             &format!("DELETE FROM {}.", quote_ident(&schema)),

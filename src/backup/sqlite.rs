@@ -8,7 +8,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use super::{BackupError, BackupProvider, Marker, RestoreInput, Stopped, Written};
+use super::{BackupError, BackupProvider, Marker, Names, RestoreInput, Stopped, Written};
 use crate::engine::{ColKind, Database, Stmt, Value};
 use crate::history::HISTORY_TABLE;
 
@@ -56,12 +56,11 @@ async fn strings<D: Database>(
 }
 
 impl BackupProvider for SqliteBackup {
-    fn name(&self) -> &'static str {
-        "sqlite"
-    }
-
-    fn extension(&self) -> &'static str {
-        "sqlite"
+    fn names(&self) -> Names {
+        Names {
+            name: "sqlite",
+            extension: "sqlite",
+        }
     }
 
     async fn preflight<D: Database>(&self, _db: &mut D) -> Result<String, BackupError> {
@@ -118,13 +117,9 @@ async fn attach_and_copy<D: Database>(
         what: "the backup path is not valid UTF-8".into(),
         source: None,
     })?;
-    let fk = db
-        .fetch(&Stmt::raw("PRAGMA foreign_keys"), &[ColKind::Int])
+    let fk = super::scalar_int(db, &Stmt::raw("PRAGMA foreign_keys"))
         .await
         .map_err(|e| failed("reading PRAGMA foreign_keys", e))?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_int)
         .unwrap_or(0);
     // Foreign keys are checked once, on the complete copy, not row by row while tables are
     // half filled; the pragma only takes effect outside a transaction.
@@ -257,16 +252,9 @@ async fn copy_in_transaction<D: Database>(db: &mut D) -> Result<(), BackupError>
             .await
             .map_err(|e| failed(what, e))?;
     }
-    let version = db
-        .fetch(
-            &Stmt::raw(format!("PRAGMA {ALIAS}.user_version")),
-            &[ColKind::Int],
-        )
+    let version = super::scalar_int(db, &Stmt::raw(format!("PRAGMA {ALIAS}.user_version")))
         .await
         .map_err(|e| failed(what, e))?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_int)
         .unwrap_or(0);
     db.execute(&Stmt::raw(format!("PRAGMA main.user_version = {version}")))
         .await
