@@ -197,7 +197,15 @@ impl Unfinished {
 /// # Errors
 /// When the history table exists but cannot be read.
 pub async fn unfinished<D: Database>(db: &mut D) -> Result<Vec<Unfinished>, DbError> {
-    if !db.table_exists(HISTORY_TABLE).await? {
+    // A table written by a dbdeploy older than these records (without `rollback_status`)
+    // cannot hold one.
+    if !db.table_exists(HISTORY_TABLE).await?
+        || !db
+            .table_columns(HISTORY_TABLE)
+            .await?
+            .iter()
+            .any(|c| c.eq_ignore_ascii_case("rollback_status"))
+    {
         return Ok(Vec::new());
     }
     let d = db.dialect();

@@ -383,6 +383,7 @@ fn signal_during(
     marker: &str,
     signal: &str,
     envs: &[(&str, &std::ffi::OsStr)],
+    settle: Duration,
 ) -> (Run, Vec<u32>) {
     let mut cmd = t.cmd(args);
     for (k, v) in envs {
@@ -414,7 +415,7 @@ fn signal_during(
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(settle);
     for p in descendants(pid) {
         if !seen.contains(&p) {
             seen.push(p);
@@ -498,6 +499,7 @@ fn sigterm_during_a_restore_stops_the_tools_and_leaves_the_database_as_it_was() 
                 restore_tool(engine),
                 "TERM",
                 &[],
+                Duration::from_millis(150),
             );
             assert_eq!(run.code, 130, "{}", run.all());
             let doc = run.json();
@@ -544,6 +546,7 @@ fn kill_9_during_a_restore_kills_the_tools_and_status_reports_it() {
                 restore_tool(engine),
                 "KILL",
                 &[],
+                Duration::from_millis(150),
             );
             assert_eq!(run.code, -1, "killed: {}", run.all());
             none_left(&seen);
@@ -609,6 +612,7 @@ fn kill_9_during_a_mariadb_backup_leaves_no_tool_no_credentials_and_no_partial_f
                 ("TMPDIR", tmp.path().as_os_str()),
                 ("DATABASE_URL", std::ffi::OsStr::new(url.as_str())),
             ],
+            Duration::ZERO,
         );
         none_left(&seen);
         let files: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
