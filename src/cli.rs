@@ -118,12 +118,15 @@ pub struct BackupArgs {
 pub struct RollbackArgs {
     /// The environment from dbdeploy.toml.
     pub environment: String,
-    /// The backup to restore (default: the newest).
+    /// The backup to restore (default: the newest of this database's).
     #[arg(long, value_name = "BACKUP_ID")]
     pub to: Option<String>,
     /// Approve without prompting (for CI and scripts).
     #[arg(short, long)]
     pub yes: bool,
+    /// Restore a backup taken from another database or environment (needs --to and approval).
+    #[arg(long, requires = "to")]
+    pub from_other_database: bool,
 }
 
 /// `dbdeploy history`.

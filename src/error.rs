@@ -115,6 +115,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Handler(_) => exit::USAGE,
+            Error::Backup(e) if e.interrupted() => exit::INTERRUPTED,
             Error::Backup(e) if e.is_usage() => exit::USAGE,
             Error::External(e) => e.exit_code(),
             Error::Approval(_) => exit::CANCELLED,
@@ -128,6 +129,16 @@ impl Error {
             | Error::SchemaDrift(_)
             | Error::HealthAfter(_)
             | Error::Unavailable { .. } => exit::FAILURE,
+        }
+    }
+
+    /// Whether a signal stopped the run (it is logged as interrupted).
+    #[must_use]
+    pub fn interrupted(&self) -> bool {
+        match self {
+            Error::Interrupted(_) => true,
+            Error::Backup(e) => e.interrupted(),
+            _ => false,
         }
     }
 
@@ -165,6 +176,7 @@ impl Error {
         match self {
             Error::Apply(_) | Error::Revert(_) => ErrorClass::MidDeployment,
             Error::Interrupted(e) if e.changed() => ErrorClass::MidDeployment,
+            Error::Backup(e) if e.changed() => ErrorClass::MidDeployment,
             Error::Verify(_) | Error::HealthAfter(_) => ErrorClass::PostDeployment,
             Error::External(e) => e.class(),
             _ => ErrorClass::PreDeployment,
@@ -223,39 +235,13 @@ impl Error {
             Error::Verify(_) => vec![
                 "the migrations ran, but the tracking table does not say what was expected; inspect it before deploying again (dbdeploy status)".into(),
             ],
-            Error::Backup(e) => backup_hints(e),
+            Error::Backup(e) => e.hints(),
             Error::SchemaDrift(e) => e.hints(),
             Error::HealthAfter(e) => e.hints(),
             Error::External(e) => e.hints(),
             Error::Interrupted(e) => e.hints(),
             Error::Unavailable { hint, .. } => vec![hint.clone()],
         }
-    }
-}
-
-fn backup_hints(e: &BackupError) -> Vec<String> {
-    match e {
-        BackupError::ToolMissing { needed, .. } | BackupError::ToolTooOld { needed, .. } => vec![
-            needed.clone(),
-            "nothing was changed".into(),
-            "to deploy without a backup anyway: --skip-backup (NOT recommended: no way back if the deploy fails)".into(),
-        ],
-        BackupError::Failed { .. } | BackupError::Io { .. } | BackupError::NoSpace { .. } => vec![
-            "nothing was changed: the deploy stops before any change when its backup cannot be made".into(),
-            "fix the cause above and retry; check `[backup] dir` is writable and has room".into(),
-            "to deploy without a backup anyway: --skip-backup (NOT recommended: no way back if the deploy fails)".into(),
-        ],
-        BackupError::NotFound { .. } | BackupError::NoBackups { .. } => {
-            vec!["list the backups with `dbdeploy backups ENV`; make one with `dbdeploy backup ENV`".into()]
-        }
-        BackupError::Tampered { .. } => vec![
-            "the file was not restored and nothing was changed".into(),
-            "use another backup (`dbdeploy backups ENV`, then `dbdeploy rollback ENV --to ID`)".into(),
-        ],
-        BackupError::Unverified { .. } => vec![
-            "the backup was restored, but the database does not match it; inspect it (`dbdeploy diff ENV`, `dbdeploy status ENV`) before deploying".into(),
-        ],
-        BackupError::Mismatch { .. } => vec!["choose a backup of this environment's engine".into()],
     }
 }
 

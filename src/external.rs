@@ -224,7 +224,7 @@ impl ApplyFailure {
 /// A command of the tool, ready to spawn: `sh -c`, the working directory, the variables, no stdin.
 fn command(script: &str, env: &EnvSettings) -> Command {
     let mut cmd = Command::new("sh");
-    env.hide_other_urls(&mut cmd);
+    crate::settings::hide_other_urls(&mut cmd);
     cmd.arg("-c")
         .arg(script)
         .current_dir(&env.working_dir)

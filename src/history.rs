@@ -35,8 +35,11 @@ pub struct RunRecord<'a> {
     pub schema: Option<SchemaRecord<'a>>,
     /// The backup taken by this run.
     pub backup_id: Option<&'a str>,
-    /// What the automatic rollback did, when one was considered.
+    /// What the automatic rollback did, when one was considered: `success`, `failed` or
+    /// `not-attempted`.
     pub rollback_status: Option<&'a str>,
+    /// Why it failed or was not attempted.
+    pub rollback_reason: Option<&'a str>,
 }
 
 /// The error a run ended with, as the history and the audit log keep it.
@@ -181,7 +184,11 @@ pub async fn insert_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Res
         Value::Text(host),
         error,
         text_or_null(run.backup_id),
-        text_or_null(run.rollback_status),
+        // The history is read by people (`dbdeploy history`): the word and its reason.
+        match (run.rollback_status, run.rollback_reason) {
+            (Some(status), Some(reason)) => Value::Text(format!("{status}: {reason}")),
+            (status, _) => text_or_null(status),
+        },
         text_or_null(run.schema.map(|s| s.hash)),
         text_or_null(text),
         text_or_null(run.schema.and_then(|s| s.stamp)),

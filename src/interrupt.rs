@@ -25,14 +25,24 @@ static NOTIFY: Notify = Notify::const_new();
 ///
 /// # Errors
 /// When the signal handler cannot be registered (Ctrl-C then keeps its default action).
-pub fn install(tell: impl Fn(&str) + Send + 'static) -> std::io::Result<()> {
+pub fn install(tell: impl Fn(&str) + Send + Sync + 'static) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut sigint = signal(SignalKind::interrupt())?;
-    tokio::spawn(async move {
-        while sigint.recv().await.is_some() {
-            on_signal(&tell);
-        }
-    });
+    // SIGTERM (what `timeout`, systemd and CI runners send) and SIGHUP (a closed terminal)
+    // are treated as Ctrl-C: client tools are stopped and waited for, and the run is logged.
+    let tell = std::sync::Arc::new(tell);
+    for kind in [
+        SignalKind::interrupt(),
+        SignalKind::terminate(),
+        SignalKind::hangup(),
+    ] {
+        let mut stream = signal(kind)?;
+        let tell = std::sync::Arc::clone(&tell);
+        tokio::spawn(async move {
+            while stream.recv().await.is_some() {
+                on_signal(&*tell);
+            }
+        });
+    }
     Ok(())
 }
 

@@ -113,13 +113,16 @@ pub struct EnvSettings {
     pub other_url_vars: Vec<String>,
 }
 
-impl EnvSettings {
-    /// Gives a child command the caller's environment minus other environments' URLs; the
-    /// caller adds what the command needs (`DATABASE_URL`, ...).
-    pub fn hide_other_urls(&self, cmd: &mut tokio::process::Command) {
-        for var in &self.other_url_vars {
-            cmd.env_remove(var);
-        }
+/// The other environments' URL variables of the environment this process works on, for every
+/// child command it starts (see [`hide_other_urls`]).
+static OTHER_URL_VARS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
+/// Gives a child command (an external tool, a health or backup command, a client tool) the
+/// caller's environment minus other environments' database URLs; the caller adds what the
+/// command needs (`DATABASE_URL`, ...). One place, so no spawn site can forget it.
+pub fn hide_other_urls(cmd: &mut tokio::process::Command) {
+    for var in OTHER_URL_VARS.get().map_or(&[][..], Vec::as_slice) {
+        cmd.env_remove(var);
     }
 }
 
@@ -149,6 +152,12 @@ impl Settings {
         let working_dir = working_dir(args)?;
         let config_path = config_path(args, &working_dir);
         let config = Config::load(&config_path)?;
+        for name in config.environments.keys() {
+            check_environment_name(name).map_err(|rule| ConfigError::Parse {
+                path: config_path.clone(),
+                message: format!("environment name `{name}` is not allowed: {rule}"),
+            })?;
+        }
         let interactive =
             !args.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         Ok(Self {
@@ -231,7 +240,11 @@ impl Settings {
             external,
             migrations_dir: absolute(&self.working_dir, &dir),
             audit_file: absolute(&self.working_dir, &audit),
-            other_url_vars: self.other_url_vars(name),
+            other_url_vars: {
+                let vars = self.other_url_vars(name);
+                let _ = OTHER_URL_VARS.set(vars.clone());
+                vars
+            },
         })
     }
 }
@@ -411,6 +424,21 @@ pub fn config_path(args: &GlobalArgs, working_dir: &Path) -> PathBuf {
 #[must_use]
 pub fn var_is_set(var: &str) -> bool {
     std::env::var_os(var).is_some_and(|v| !v.is_empty())
+}
+
+/// Environment names become folder names (`[backup] dir`/NAME) and appear in commands:
+/// letters, digits, `-`, `_` and `.` only, and not `.` or `..`, so that a name can never
+/// point outside the backup folder.
+///
+/// # Errors
+/// The rule the name breaks.
+pub fn check_environment_name(name: &str) -> Result<(), &'static str> {
+    const RULE: &str = "use only letters, digits, `-`, `_` and `.` (and not `.` or `..` alone)";
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name == "." || name == ".." || !name.chars().all(allowed) {
+        return Err(RULE);
+    }
+    Ok(())
 }
 
 /// A command as configured, unless it is blank.

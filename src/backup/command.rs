@@ -8,12 +8,16 @@
 //! - `DBDEPLOY_ENVIRONMENT`: the environment name;
 //! - `DATABASE_URL`: the database URL (in the environment, never on a command line).
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::{BackupError, BackupProvider, Written, process};
+use super::{
+    BackupError, BackupProvider, Marker, Names, RestoreInput, RestoreState, Stopped, Written,
+    process,
+};
 use crate::engine::{Database, Target};
 
 /// The command provider.
@@ -40,6 +44,7 @@ impl std::fmt::Debug for CommandBackup {
 impl CommandBackup {
     fn command(&self, script: &str, id: &str, path: &Path) -> Command {
         let mut cmd = Command::new("sh");
+        crate::settings::hide_other_urls(&mut cmd);
         cmd.arg("-c")
             .arg(script)
             .current_dir(&self.working_dir)
@@ -52,12 +57,11 @@ impl CommandBackup {
 }
 
 impl BackupProvider for CommandBackup {
-    fn name(&self) -> &'static str {
-        "command"
-    }
-
-    fn extension(&self) -> &'static str {
-        "backup"
+    fn names(&self) -> Names {
+        Names {
+            name: "command",
+            extension: "backup",
+        }
     }
 
     async fn preflight<D: Database>(&self, _db: &mut D) -> Result<String, BackupError> {
@@ -82,10 +86,11 @@ impl BackupProvider for CommandBackup {
         _db: &mut D,
         id: &str,
         out: &Path,
+        _file: &File,
     ) -> Result<Written, BackupError> {
         let cmd = self.command(&self.create, id, out);
         process::run(cmd, "the backup command", Stdio::null()).await?;
-        let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+        let size = std::fs::symlink_metadata(out).map(|m| m.len()).unwrap_or(0);
         if size == 0 {
             // The snapshot lives elsewhere; nothing here to hash.
             return Ok(Written::default());
@@ -96,13 +101,17 @@ impl BackupProvider for CommandBackup {
     async fn restore<D: Database>(
         &self,
         _db: &mut D,
-        id: &str,
-        file: &Path,
-    ) -> Result<(), BackupError> {
-        let cmd = self.command(&self.restore, id, file);
+        input: &RestoreInput<'_>,
+        _marker: &mut Marker,
+    ) -> Result<(), Stopped> {
+        let cmd = self.command(&self.restore, input.id, &input.path);
         process::run(cmd, "the restore command", Stdio::null())
             .await
             .map(drop)
+            .map_err(|e| Stopped {
+                state: RestoreState::Unknown,
+                ..Stopped::unchanged(e).interrupted(crate::interrupt::requested())
+            })
     }
 
     fn atomic_restore(&self) -> bool {

@@ -9,17 +9,26 @@
 //! the record of what happened, including the rollback itself, must survive the rollback.
 
 pub mod command;
+pub mod failure;
+pub mod folder;
+pub mod identity;
+pub mod marker;
 pub mod mysql;
+mod mysql_swap;
 pub mod postgres;
 pub mod process;
 pub mod sqlite;
 pub mod store;
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::engine::{Database, Target};
 use crate::settings::BackupSettings;
 
+pub use failure::{RestoreFailure, RestoreState, Stopped};
+pub use identity::DatabaseIdentity;
+pub use marker::{Marker, Unfinished};
 pub use store::{BackupStore, Manifest};
 
 /// Why a backup or a restore could not be made.
@@ -72,14 +81,45 @@ pub enum BackupError {
         /// Where it was looked for.
         dir: PathBuf,
     },
-    /// The environment has no backups yet.
-    #[error("environment `{environment}` has no backups in {}", dir.display())]
+    /// The environment's database has no backups yet.
+    #[error(
+        "environment `{environment}` has no backups of its database in {}{}",
+        dir.display(),
+        if *others > 0 { format!(" ({others} backup(s) of other databases or environments are there)") } else { String::new() }
+    )]
     NoBackups {
         /// The environment.
         environment: String,
         /// Where they were looked for.
         dir: PathBuf,
+        /// Backups of other databases in the folder.
+        others: usize,
     },
+    /// The backup was taken from another database (or environment) than the one it would
+    /// replace.
+    #[error("backup `{id}` was taken from {from}, not from {into}: it is not restored there")]
+    OtherDatabase {
+        /// The backup.
+        id: String,
+        /// The database it was taken from.
+        from: String,
+        /// The environment's database now.
+        into: String,
+    },
+    /// The backup folder or a file in it cannot be trusted.
+    #[error("refusing to use {}: {reason}", path.display())]
+    Untrusted {
+        /// The folder or file.
+        path: PathBuf,
+        /// Which rule it breaks.
+        reason: String,
+    },
+    /// A restore failed or was stopped; says what it left.
+    #[error(transparent)]
+    Restore(Box<RestoreFailure>),
+    /// A restore started earlier did not finish: the database may be partly restored.
+    #[error(transparent)]
+    Unfinished(Box<Unfinished>),
     /// The file's hash differs from the manifest's.
     #[error(
         "backup file {} does not match its manifest (sha256 {actual}, manifest {expected}): it was changed or damaged after it was written",
@@ -140,6 +180,65 @@ impl BackupError {
             BackupError::NoSpace { .. } => "insufficient-disk-space",
             BackupError::Unverified { .. } => "restore-unverified",
             BackupError::Mismatch { .. } => "backup-mismatch",
+            BackupError::OtherDatabase { .. } => "backup-of-another-database",
+            BackupError::Untrusted { .. } => "backup-folder-untrusted",
+            BackupError::Restore(f) => f.code(),
+            BackupError::Unfinished(_) => "restore-unfinished",
+        }
+    }
+
+    /// Whether a signal stopped it (logged as interrupted, exit 130).
+    #[must_use]
+    pub fn interrupted(&self) -> bool {
+        matches!(self, BackupError::Restore(f) if f.interrupted)
+    }
+
+    /// Whether the database may have been changed.
+    #[must_use]
+    pub fn changed(&self) -> bool {
+        match self {
+            BackupError::Restore(f) => f.state != RestoreState::Unchanged,
+            BackupError::Unverified { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// What to do next, one line each.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        match self {
+            BackupError::ToolMissing { needed, .. } | BackupError::ToolTooOld { needed, .. } => vec![
+                needed.clone(),
+                "nothing was changed".into(),
+                "to deploy without a backup anyway: --skip-backup (NOT recommended: no way back if the deploy fails)".into(),
+            ],
+            BackupError::Failed { .. } | BackupError::Io { .. } | BackupError::NoSpace { .. } => vec![
+                "nothing was changed: the deploy stops before any change when its backup cannot be made".into(),
+                "fix the cause above and retry; check `[backup] dir` is writable and has room".into(),
+                "to deploy without a backup anyway: --skip-backup (NOT recommended: no way back if the deploy fails)".into(),
+            ],
+            BackupError::NotFound { .. } | BackupError::NoBackups { .. } => {
+                vec!["list the backups with `dbdeploy backups ENV`; make one with `dbdeploy backup ENV`".into()]
+            }
+            BackupError::Tampered { .. } => vec![
+                "the file was not restored and nothing was changed".into(),
+                "use another backup (`dbdeploy backups ENV`, then `dbdeploy rollback ENV --to ID`)".into(),
+            ],
+            BackupError::Unverified { .. } => vec![
+                "the backup was restored, but the database does not match it; inspect it (`dbdeploy diff ENV`, `dbdeploy status ENV`) before deploying".into(),
+            ],
+            BackupError::Mismatch { .. } => vec!["choose a backup of this environment's engine".into()],
+            BackupError::OtherDatabase { .. } => vec![
+                "nothing was changed".into(),
+                "list this database's backups with `dbdeploy backups ENV`".into(),
+                "to replace this database with another database's backup on purpose: add --from-other-database (with approval)".into(),
+            ],
+            BackupError::Untrusted { .. } => vec![
+                "nothing was changed".into(),
+                "the backup folder must be a directory owned by the user running dbdeploy that nobody else can write to (`chown USER DIR && chmod 700 DIR`), and manifests must name a plain file in it; or set `[backup] dir` to such a folder".into(),
+            ],
+            BackupError::Restore(f) => f.hints(),
+            BackupError::Unfinished(u) => u.hints(),
         }
     }
 
@@ -155,14 +254,40 @@ impl BackupError {
     }
 }
 
+/// How a rollback ended, in the words of the documented response contract.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RollbackStatus {
+    /// Restored and verified.
+    Success,
+    /// A restore was started and did not complete, or did not verify.
+    Failed,
+    /// No restore was started.
+    NotAttempted,
+}
+
+impl RollbackStatus {
+    /// The word: `success`, `failed`, `not-attempted`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RollbackStatus::Success => "success",
+            RollbackStatus::Failed => "failed",
+            RollbackStatus::NotAttempted => "not-attempted",
+        }
+    }
+}
+
 /// What a restore from a backup did (or why none happened), for the report, the JSON and the
 /// history: after an automatic rollback, and for `dbdeploy rollback`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RollbackOutcome {
     /// A restore was started.
     pub initiated: bool,
-    /// `succeeded`, `failed: ...` or `not-attempted: ...`.
-    pub status: String,
+    /// How it ended.
+    pub status: RollbackStatus,
+    /// Why it failed or was not attempted.
+    pub reason: Option<String>,
     /// The backup involved.
     pub backup_id: Option<String>,
     /// What was verified after the restore.
@@ -175,8 +300,33 @@ impl RollbackOutcome {
     pub fn not_attempted(reason: &str, backup_id: Option<&str>) -> Self {
         Self {
             initiated: false,
-            status: format!("not-attempted: {reason}"),
+            status: RollbackStatus::NotAttempted,
+            reason: Some(reason.to_owned()),
             backup_id: backup_id.map(str::to_owned),
+            verified: Vec::new(),
+        }
+    }
+
+    /// A restore of `backup_id` that completed and verified.
+    #[must_use]
+    pub fn restored(backup_id: &str, verified: Vec<String>) -> Self {
+        Self {
+            initiated: true,
+            status: RollbackStatus::Success,
+            reason: None,
+            backup_id: Some(backup_id.to_owned()),
+            verified,
+        }
+    }
+
+    /// A restore of `backup_id` that was started and failed, and why.
+    #[must_use]
+    pub fn failed(backup_id: &str, reason: String) -> Self {
+        Self {
+            initiated: true,
+            status: RollbackStatus::Failed,
+            reason: Some(reason),
+            backup_id: Some(backup_id.to_owned()),
             verified: Vec::new(),
         }
     }
@@ -184,7 +334,16 @@ impl RollbackOutcome {
     /// Whether the database was restored and verified.
     #[must_use]
     pub fn succeeded(&self) -> bool {
-        self.initiated && self.status == "succeeded"
+        self.initiated && self.status == RollbackStatus::Success
+    }
+
+    /// The status with its reason, for people and the history table (`failed: ...`).
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match &self.reason {
+            Some(reason) => format!("{}: {reason}", self.status.as_str()),
+            None => self.status.as_str().to_owned(),
+        }
     }
 
     /// What to do after a failure that an automatic restore may have undone: once restored,
@@ -208,7 +367,7 @@ impl RollbackOutcome {
             (Some(r), Some(id)) if r.initiated => vec![
                 format!(
                     "the automatic restore from backup {id} did not complete ({}); inspect the database",
-                    r.status
+                    r.describe()
                 ),
                 format!("retry with `dbdeploy rollback {environment} --to {id}`"),
             ],
@@ -226,20 +385,80 @@ pub struct Written {
     pub sha256: Option<String>,
 }
 
+/// What a provider is called, and its files.
+#[derive(Debug, Clone, Copy)]
+pub struct Names {
+    /// A short name for output and manifests.
+    pub name: &'static str,
+    /// The backup file's extension.
+    pub extension: &'static str,
+}
+
+/// The first column of the first row of a query, as text (numbers too), if any.
+///
+/// # Errors
+/// The database's.
+pub async fn scalar_text<D: Database>(
+    db: &mut D,
+    stmt: &crate::engine::Stmt,
+) -> Result<Option<String>, crate::engine::DbError> {
+    let rows = db.fetch(stmt, &[crate::engine::ColKind::Text]).await?;
+    Ok(
+        match rows.into_iter().next().and_then(|r| r.into_iter().next()) {
+            Some(crate::engine::Value::Text(s)) => Some(s),
+            Some(crate::engine::Value::Int(i)) => Some(i.to_string()),
+            _ => None,
+        },
+    )
+}
+
+/// The first column of the first row of a query, as an integer, if any.
+///
+/// # Errors
+/// The database's.
+pub async fn scalar_int<D: Database>(
+    db: &mut D,
+    stmt: &crate::engine::Stmt,
+) -> Result<Option<i64>, crate::engine::DbError> {
+    let rows = db.fetch(stmt, &[crate::engine::ColKind::Int]).await?;
+    Ok(rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(crate::engine::Value::as_int))
+}
+
+/// The backup a provider restores.
+#[derive(Debug)]
+pub struct RestoreInput<'a> {
+    /// Its id.
+    pub id: &'a str,
+    /// Its data file (for tools that take a path; the folder was checked).
+    pub path: PathBuf,
+    /// The data file, opened and checked against its manifest: what tools read.
+    pub file: Option<&'a File>,
+}
+
 /// A way to copy a whole database into a file and back.
 #[allow(async_fn_in_trait)]
 pub trait BackupProvider {
+    /// Its name and file extension.
+    fn names(&self) -> Names;
     /// A short name for output and manifests (`pg_dump`, `mysqldump`, `sqlite`, `command`).
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &'static str {
+        self.names().name
+    }
     /// The backup file's extension.
-    fn extension(&self) -> &'static str;
+    fn extension(&self) -> &'static str {
+        self.names().extension
+    }
     /// Checks, before anything is changed, that a backup and a restore can be made: tools
     /// present and recent enough. Returns what will be used, for the report.
     ///
     /// # Errors
     /// A missing or outdated tool.
     async fn preflight<D: Database>(&self, db: &mut D) -> Result<String, BackupError>;
-    /// Writes a consistent copy of the database to `out`, an empty file created mode 0600.
+    /// Writes a consistent copy of the database to `out`, an empty file created 0600 and
+    /// open as `file` (streaming providers write through the handle, never the path).
     ///
     /// # Errors
     /// When the copy cannot be made; the caller removes the partial file.
@@ -248,17 +467,20 @@ pub trait BackupProvider {
         db: &mut D,
         id: &str,
         out: &Path,
+        file: &File,
     ) -> Result<Written, BackupError>;
-    /// Replaces the database's contents with the backup in `file`.
+    /// Replaces the database's contents with the backup. `marker` records the restore as
+    /// unfinished until the provider clears it, in the same transaction as the restore where
+    /// there is one.
     ///
     /// # Errors
-    /// When the restore fails; the report says what state the database is in.
+    /// What failed, and the state it left the database in.
     async fn restore<D: Database>(
         &self,
         db: &mut D,
-        id: &str,
-        file: &Path,
-    ) -> Result<(), BackupError>;
+        input: &RestoreInput<'_>,
+        marker: &mut Marker,
+    ) -> Result<(), Stopped>;
     /// Whether a failed restore leaves the database as it was (one transaction).
     fn atomic_restore(&self) -> bool;
 }
@@ -316,11 +538,8 @@ macro_rules! each {
 }
 
 impl BackupProvider for Provider {
-    fn name(&self) -> &'static str {
-        each!(self, p => p.name())
-    }
-    fn extension(&self) -> &'static str {
-        each!(self, p => p.extension())
+    fn names(&self) -> Names {
+        each!(self, p => p.names())
     }
     async fn preflight<D: Database>(&self, db: &mut D) -> Result<String, BackupError> {
         each!(self, p => p.preflight(db).await)
@@ -330,16 +549,17 @@ impl BackupProvider for Provider {
         db: &mut D,
         id: &str,
         out: &Path,
+        file: &File,
     ) -> Result<Written, BackupError> {
-        each!(self, p => p.create(db, id, out).await)
+        each!(self, p => p.create(db, id, out, file).await)
     }
     async fn restore<D: Database>(
         &self,
         db: &mut D,
-        id: &str,
-        file: &Path,
-    ) -> Result<(), BackupError> {
-        each!(self, p => p.restore(db, id, file).await)
+        input: &RestoreInput<'_>,
+        marker: &mut Marker,
+    ) -> Result<(), Stopped> {
+        each!(self, p => p.restore(db, input, marker).await)
     }
     fn atomic_restore(&self) -> bool {
         each!(self, p => p.atomic_restore())

@@ -1,19 +1,17 @@
 //! MySQL and MariaDB: `mysqldump --single-transaction --routines --triggers` (or
-//! `mariadb-dump`) to back up, `mysql` to restore. MySQL cannot drop and recreate tables in a
-//! transaction, so a restore first drops what exists now (tables created after the backup
-//! would otherwise survive it) and is not atomic: a failed restore is reported as such.
+//! `mariadb-dump`) to back up, `mysql` to restore (see `mysql_swap` for how a restore is made
+//! all-or-nothing where the server allows it).
 //!
-//! The password reaches the tools in a 0600 options file, never argv.
+//! The password reaches the tools in their environment (`MYSQL_PWD`), never argv or a file.
 
-use std::io::Write;
+use std::fs::File;
 use std::path::Path;
-use std::process::Stdio;
 
 use tokio::process::Command;
 
 use super::process::{self, first_installed};
-use super::{BackupError, BackupProvider, Written};
-use crate::engine::{ColKind, Database, Stmt, Value};
+use super::{BackupError, BackupProvider, Marker, Names, RestoreInput, Stopped, Written};
+use crate::engine::Database;
 use crate::history::HISTORY_TABLE;
 
 /// The MySQL/MariaDB provider: connection settings for the client tools.
@@ -23,7 +21,7 @@ pub struct MySqlBackup {
     port: Option<u16>,
     user: Option<String>,
     password: Option<String>,
-    database: String,
+    pub(super) database: String,
     socket: Option<String>,
 }
 
@@ -71,75 +69,61 @@ impl MySqlBackup {
         })
     }
 
-    /// A `[client]` options file (0600, deleted on drop) with the credentials.
-    fn options_file(&self) -> Result<tempfile::NamedTempFile, BackupError> {
-        let io = |e: std::io::Error| BackupError::Io {
-            path: std::env::temp_dir(),
-            what: "cannot write the client options file".into(),
-            source: Some(e),
-        };
-        // tempfile creates files readable by the owner only.
-        let mut f = tempfile::Builder::new()
-            .prefix("dbdeploy-my-")
-            .suffix(".cnf")
-            .tempfile()
-            .map_err(io)?;
-        let mut text = String::from("[client]\n");
-        let esc = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+    /// A client tool with the connection settings. The password goes in the tool's own
+    /// environment (`MYSQL_PWD`), readable only by this user: no options file is written, so
+    /// none can be left behind by a killed run.
+    pub(super) fn command(&self, tool: &str) -> Command {
+        let mut cmd = Command::new(tool);
+        crate::settings::hide_other_urls(&mut cmd);
+        cmd.env_remove("MYSQL_PWD");
         if let Some(h) = &self.host {
-            text.push_str(&format!("host=\"{}\"\n", esc(h)));
+            cmd.arg(format!("--host={h}"));
         }
         if let Some(p) = self.port {
-            text.push_str(&format!("port={p}\n"));
+            cmd.arg(format!("--port={p}"));
         }
         if let Some(s) = &self.socket {
-            text.push_str(&format!("socket=\"{}\"\n", esc(s)));
+            cmd.arg(format!("--socket={s}"));
         }
         if let Some(u) = &self.user {
-            text.push_str(&format!("user=\"{}\"\n", esc(u)));
+            cmd.arg(format!("--user={u}"));
         }
         if let Some(p) = &self.password {
-            text.push_str(&format!("password=\"{}\"\n", esc(p)));
+            cmd.env("MYSQL_PWD", p);
         }
-        f.write_all(text.as_bytes()).map_err(io)?;
-        f.flush().map_err(io)?;
-        Ok(f)
+        cmd
     }
 
-    fn command(tool: &str, options: &tempfile::NamedTempFile) -> Command {
-        let mut cmd = Command::new(tool);
-        // Must be the first argument for the client to accept it.
-        cmd.arg(format!(
-            "--defaults-extra-file={}",
-            options.path().display()
-        ));
-        cmd.env_remove("MYSQL_PWD");
-        cmd
+    /// The first client program installed (`mariadb` or `mysql`).
+    pub(super) async fn client() -> Result<&'static str, BackupError> {
+        Ok(installed(CLIENT_TOOLS, "mysql").await?.0)
     }
 }
 
-impl BackupProvider for MySqlBackup {
-    fn name(&self) -> &'static str {
-        "mysqldump"
-    }
+/// The first of `tools` installed, with its version line.
+async fn installed(
+    tools: &[&'static str],
+    named: &str,
+) -> Result<(&'static str, String), BackupError> {
+    first_installed(tools)
+        .await
+        .ok_or_else(|| BackupError::ToolMissing {
+            tool: named.into(),
+            needed: needed(),
+        })
+}
 
-    fn extension(&self) -> &'static str {
-        "sql"
+impl BackupProvider for MySqlBackup {
+    fn names(&self) -> Names {
+        Names {
+            name: "mysqldump",
+            extension: "sql",
+        }
     }
 
     async fn preflight<D: Database>(&self, _db: &mut D) -> Result<String, BackupError> {
-        let Some((_, dump)) = first_installed(DUMP_TOOLS).await else {
-            return Err(BackupError::ToolMissing {
-                tool: "mysqldump".into(),
-                needed: needed(),
-            });
-        };
-        if first_installed(CLIENT_TOOLS).await.is_none() {
-            return Err(BackupError::ToolMissing {
-                tool: "mysql".into(),
-                needed: needed(),
-            });
-        }
+        let (_, dump) = installed(DUMP_TOOLS, "mysqldump").await?;
+        Self::client().await?;
         Ok(dump)
     }
 
@@ -148,16 +132,10 @@ impl BackupProvider for MySqlBackup {
         _db: &mut D,
         _id: &str,
         out: &Path,
+        file: &File,
     ) -> Result<Written, BackupError> {
-        let (tool, _) =
-            first_installed(DUMP_TOOLS)
-                .await
-                .ok_or_else(|| BackupError::ToolMissing {
-                    tool: "mysqldump".into(),
-                    needed: needed(),
-                })?;
-        let options = self.options_file()?;
-        let mut cmd = Self::command(tool, &options);
+        let (tool, _) = installed(DUMP_TOOLS, "mysqldump").await?;
+        let mut cmd = self.command(tool);
         cmd.args([
             "--single-transaction",
             "--routines",
@@ -169,77 +147,19 @@ impl BackupProvider for MySqlBackup {
         .arg(format!("--ignore-table={}.{HISTORY_TABLE}", self.database))
         .arg("--")
         .arg(&self.database);
-        process::dump_to_file(cmd, tool, out).await
+        process::dump_to_file(cmd, tool, out, file).await
     }
 
     async fn restore<D: Database>(
         &self,
         db: &mut D,
-        _id: &str,
-        file: &Path,
-    ) -> Result<(), BackupError> {
-        let (tool, _) =
-            first_installed(CLIENT_TOOLS)
-                .await
-                .ok_or_else(|| BackupError::ToolMissing {
-                    tool: "mysql".into(),
-                    needed: needed(),
-                })?;
-        drop_everything(db).await?;
-        let options = self.options_file()?;
-        let input = std::fs::File::open(file).map_err(|e| BackupError::Io {
-            path: file.to_owned(),
-            what: "cannot read it".into(),
-            source: Some(e),
-        })?;
-        let mut cmd = Self::command(tool, &options);
-        cmd.arg("--binary-mode").arg(&self.database);
-        process::run(cmd, tool, Stdio::from(input)).await.map(drop)
+        input: &RestoreInput<'_>,
+        marker: &mut Marker,
+    ) -> Result<(), Stopped> {
+        super::mysql_swap::restore(self, db, input, marker).await
     }
 
     fn atomic_restore(&self) -> bool {
         false
     }
-}
-
-async fn drop_everything<D: Database>(db: &mut D) -> Result<(), BackupError> {
-    let what = "emptying the database before the restore";
-    let failed = |e: crate::engine::DbError| BackupError::Failed {
-        what: what.into(),
-        message: e.to_string(),
-    };
-    let rows = db
-        .fetch(
-            &Stmt::raw(format!(
-                "SELECT CASE table_type WHEN 'VIEW' THEN 'VIEW' ELSE 'TABLE' END, table_name \
-                 FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name <> '{HISTORY_TABLE}' \
-                 UNION ALL SELECT routine_type, routine_name FROM information_schema.routines WHERE routine_schema = DATABASE() \
-                 UNION ALL SELECT 'EVENT', event_name FROM information_schema.events WHERE event_schema = DATABASE()"
-            )),
-            &[ColKind::Text, ColKind::Text],
-        )
-        .await
-        .map_err(failed)?;
-    db.execute(&Stmt::raw("SET FOREIGN_KEY_CHECKS = 0"))
-        .await
-        .map_err(failed)?;
-    let mut result = Ok(());
-    // Views first: dropping a table a view reads is allowed, but keeps the order obvious.
-    let mut objects: Vec<(String, String)> = rows
-        .into_iter()
-        .filter_map(|r| match (r.first(), r.get(1)) {
-            (Some(Value::Text(k)), Some(Value::Text(n))) => Some((k.clone(), n.clone())),
-            _ => None,
-        })
-        .collect();
-    objects.sort_by_key(|(k, _)| k != "VIEW");
-    for (kind, name) in objects {
-        let sql = format!("DROP {kind} IF EXISTS `{}`", name.replace('`', "``"));
-        if let Err(e) = db.execute(&Stmt::raw(sql)).await {
-            result = Err(failed(e));
-            break;
-        }
-    }
-    let _ = db.execute(&Stmt::raw("SET FOREIGN_KEY_CHECKS = 1")).await;
-    result
 }

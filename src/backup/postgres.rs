@@ -1,18 +1,19 @@
 //! PostgreSQL: `pg_dump -Fc` to back up; to restore, `pg_restore --clean --if-exists` turns
 //! the archive into SQL that `psql --single-transaction` runs after a prologue that drops
 //! whatever exists now (objects created after the backup would otherwise survive a restore).
-//! One transaction: a restore that fails leaves the database as it was.
+//! One transaction: a restore that fails or is stopped leaves the database as it was.
 //!
 //! The tools get the connection through `PG*` environment variables, never argv.
 
+use std::fs::File;
 use std::path::Path;
 use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::process::{self, first_installed, version_numbers};
-use super::{BackupError, BackupProvider, Written};
-use crate::engine::{ColKind, Database, Stmt};
+use super::process::{self, Job, first_installed, version_numbers};
+use super::{BackupError, BackupProvider, Marker, Names, RestoreInput, Stopped, Written};
+use crate::engine::{Database, Stmt};
 use crate::history::HISTORY_TABLE;
 
 /// The PostgreSQL provider: connection settings for libpq tools.
@@ -76,6 +77,7 @@ impl PgBackup {
 
     fn command(&self, tool: &str) -> Command {
         let mut cmd = Command::new(tool);
+        crate::settings::hide_other_urls(&mut cmd);
         // A service file or pass file of the operator's must not redirect the tool elsewhere.
         for var in ["PGSERVICE", "PGSERVICEFILE", "PGHOSTADDR"] {
             cmd.env_remove(var);
@@ -88,19 +90,13 @@ impl PgBackup {
 }
 
 async fn server_major<D: Database>(db: &mut D) -> Result<(u32, String), BackupError> {
-    let rows = db
-        .fetch(&Stmt::raw("SHOW server_version"), &[ColKind::Text])
+    let v = super::scalar_text(db, &Stmt::raw("SHOW server_version"))
         .await
         .map_err(|e| BackupError::Failed {
             what: "reading the server version".into(),
             message: e.to_string(),
-        })?;
-    let v = rows
-        .first()
-        .and_then(|r| r.first())
-        .and_then(|v| v.as_text())
-        .unwrap_or_default()
-        .to_owned();
+        })?
+        .unwrap_or_default();
     let major = version_numbers(&v).map_or(0, |(m, _)| m);
     Ok((major, v))
 }
@@ -132,12 +128,11 @@ async fn tool_for(
 }
 
 impl BackupProvider for PgBackup {
-    fn name(&self) -> &'static str {
-        "pg_dump"
-    }
-
-    fn extension(&self) -> &'static str {
-        "dump"
+    fn names(&self) -> Names {
+        Names {
+            name: "pg_dump",
+            extension: "dump",
+        }
     }
 
     async fn preflight<D: Database>(&self, db: &mut D) -> Result<String, BackupError> {
@@ -153,40 +148,83 @@ impl BackupProvider for PgBackup {
         _db: &mut D,
         _id: &str,
         out: &Path,
+        file: &File,
     ) -> Result<Written, BackupError> {
         let mut cmd = self.command("pg_dump");
         cmd.args(["--format=custom", "--no-password"])
             .arg(format!("--exclude-table=*.{HISTORY_TABLE}"));
-        process::dump_to_file(cmd, "pg_dump", out).await
+        process::dump_to_file(cmd, "pg_dump", out, file).await
     }
 
     async fn restore<D: Database>(
         &self,
-        _db: &mut D,
-        _id: &str,
-        file: &Path,
+        db: &mut D,
+        input: &RestoreInput<'_>,
+        marker: &mut Marker,
+    ) -> Result<(), Stopped> {
+        let applied = self.run_restore(db, input, marker).await;
+        let interrupted = crate::interrupt::requested();
+        match applied {
+            Ok(()) => Ok(()),
+            // The marker is removed in the restore's transaction: still there, that
+            // transaction did not commit (psql failed or was stopped) and nothing changed.
+            Err(e) => match marker.present(db).await {
+                Ok(false) if interrupted => Ok(()),
+                Ok(_) => Err(Stopped::unchanged(e).interrupted(interrupted)),
+                Err(_) => Err(Stopped {
+                    state: super::RestoreState::Unknown,
+                    ..Stopped::unchanged(e).interrupted(interrupted)
+                }),
+            },
+        }
+    }
+
+    fn atomic_restore(&self) -> bool {
+        true
+    }
+}
+
+impl PgBackup {
+    /// `pg_restore --clean` turns the archive (read from the checked handle) into SQL that
+    /// `psql --single-transaction` runs after the prologue; the transaction ends by removing
+    /// the restore's marker, so the marker is gone exactly when the restore committed.
+    async fn run_restore<D: Database>(
+        &self,
+        db: &mut D,
+        input: &RestoreInput<'_>,
+        marker: &Marker,
     ) -> Result<(), BackupError> {
+        let failed = |what: &str, e: &dyn std::fmt::Display| BackupError::Failed {
+            what: what.to_owned(),
+            message: e.to_string(),
+        };
+        let Some(file) = input.file else {
+            return Err(failed("pg_restore", &"the backup has no data file"));
+        };
+        // pg_restore's script empties search_path: the marker's table is named with its schema.
+        let schema = super::scalar_text(db, &Stmt::raw("SELECT current_schema()::text"))
+            .await
+            .map_err(|e| failed("reading the current schema", &e))?
+            .unwrap_or_else(|| "public".into());
+        let clear = marker.clear_sql(db.dialect()).replacen(
+            "DELETE FROM ",
+            &format!("DELETE FROM {}.", quote_ident(&schema)),
+            1,
+        );
+        let mut archive = file
+            .try_clone()
+            .map_err(|e| failed("reading the backup file", &e))?;
+        std::io::Seek::seek(&mut archive, std::io::SeekFrom::Start(0))
+            .map_err(|e| failed("reading the backup file", &e))?;
+        let job = Job::start("pg_restore")?;
         let mut script = self.command("pg_restore");
         script
             .args(["--clean", "--if-exists", "--no-password", "--file=-"])
-            .arg(file)
-            .stdin(Stdio::null())
+            .stdin(Stdio::from(archive))
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        let mut producer = script.spawn().map_err(|e| BackupError::Failed {
-            what: "pg_restore".into(),
-            message: format!("cannot start: {e}"),
-        })?;
-        let sql: Stdio = producer
-            .stdout
-            .take()
-            .expect("stdout is piped")
-            .try_into()
-            .map_err(|e: std::io::Error| BackupError::Failed {
-                what: "pg_restore".into(),
-                message: e.to_string(),
-            })?;
+            .stderr(Stdio::piped());
+        let mut producer = job.spawn(&mut script, "pg_restore")?;
+        let producer_said = process::collect(producer.stderr.take());
         let mut psql = self.command("psql");
         psql.args([
             "--no-psqlrc",
@@ -197,27 +235,62 @@ impl BackupProvider for PgBackup {
             "--command",
             &prologue(),
             "--file=-",
-        ]);
-        let applied = process::run(psql, "restoring with psql", sql).await;
-        let produced = producer.wait_with_output().await;
-        applied?;
-        match produced {
-            Ok(out) if out.status.success() => Ok(()),
-            Ok(out) => Err(BackupError::Failed {
-                what: "pg_restore".into(),
-                message: crate::redact::scrub(String::from_utf8_lossy(&out.stderr).trim())
-                    .into_owned(),
-            }),
-            Err(e) => Err(BackupError::Failed {
-                what: "pg_restore".into(),
-                message: e.to_string(),
-            }),
+            "--command",
+            &clear,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut consumer = job.spawn(&mut psql, "psql")?;
+        let consumer_said = process::collect(consumer.stderr.take());
+        let consumer_out = process::collect(consumer.stdout.take());
+        let mut from = producer.stdout.take().expect("stdout is piped");
+        let mut to = consumer.stdin.take().expect("stdin is piped");
+        // dbdeploy carries the script from pg_restore to psql, so that psql only sees the end
+        // of its input (and commits) when pg_restore produced the whole script: a pg_restore
+        // that fails or is stopped half-way gets psql stopped before it can commit.
+        let pumped = tokio::select! {
+            biased;
+            () = crate::interrupt::wait() => None,
+            copied = tokio::io::copy(&mut from, &mut to) => Some(copied),
+        };
+        let pumped = match pumped {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(failed("passing pg_restore's script to psql", &e)),
+            None => Err(process::stopped("pg_restore")),
+        };
+        if let Err(e) = pumped {
+            job.stop(&mut [&mut producer, &mut consumer]).await;
+            return Err(e);
         }
+        let Some(produced) = job.wait(&mut producer).await else {
+            job.stop(&mut [&mut consumer]).await;
+            return Err(process::stopped("pg_restore"));
+        };
+        let produced = produced.map_err(|e| failed("pg_restore", &e))?;
+        if !produced.success() {
+            job.stop(&mut [&mut consumer]).await;
+            return process::check(
+                produced,
+                "pg_restore",
+                producer_said.await.unwrap_or_default(),
+            )
+            .map(drop);
+        }
+        drop(to);
+        let Some(status) = job.wait(&mut consumer).await else {
+            return Err(process::stopped("psql"));
+        };
+        let status = status.map_err(|e| failed("psql", &e))?;
+        job.finish().await;
+        let mut said = consumer_said.await.unwrap_or_default();
+        said.push_str(&consumer_out.await.unwrap_or_default());
+        process::check(status, "restoring with psql", said).map(drop)
     }
+}
 
-    fn atomic_restore(&self) -> bool {
-        true
-    }
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// Drops every object that is not part of an extension, in every user schema except dbdeploy's

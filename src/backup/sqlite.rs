@@ -5,9 +5,10 @@
 //! file in one transaction (schema objects in their original order, then every row, then
 //! `sqlite_sequence` and `user_version`), so a failed restore changes nothing.
 
+use std::fs::File;
 use std::path::Path;
 
-use super::{BackupError, BackupProvider, Written};
+use super::{BackupError, BackupProvider, Marker, Names, RestoreInput, Stopped, Written};
 use crate::engine::{ColKind, Database, Stmt, Value};
 use crate::history::HISTORY_TABLE;
 
@@ -55,12 +56,11 @@ async fn strings<D: Database>(
 }
 
 impl BackupProvider for SqliteBackup {
-    fn name(&self) -> &'static str {
-        "sqlite"
-    }
-
-    fn extension(&self) -> &'static str {
-        "sqlite"
+    fn names(&self) -> Names {
+        Names {
+            name: "sqlite",
+            extension: "sqlite",
+        }
     }
 
     async fn preflight<D: Database>(&self, _db: &mut D) -> Result<String, BackupError> {
@@ -72,6 +72,7 @@ impl BackupProvider for SqliteBackup {
         db: &mut D,
         _id: &str,
         out: &Path,
+        _file: &File,
     ) -> Result<Written, BackupError> {
         let path = out.to_str().ok_or_else(|| BackupError::Io {
             path: out.to_owned(),
@@ -84,47 +85,21 @@ impl BackupProvider for SqliteBackup {
         ))
         .await
         .map_err(|e| failed("VACUUM INTO", e))?;
+        // SQLite wrote by path, in a folder only this user can change; read back what is
+        // there now, never through a link.
         super::process::hash_file(out).await
     }
 
     async fn restore<D: Database>(
         &self,
         db: &mut D,
-        _id: &str,
-        file: &Path,
-    ) -> Result<(), BackupError> {
-        let path = file.to_str().ok_or_else(|| BackupError::Io {
-            path: file.to_owned(),
-            what: "the backup path is not valid UTF-8".into(),
-            source: None,
-        })?;
-        let fk = db
-            .fetch(&Stmt::raw("PRAGMA foreign_keys"), &[ColKind::Int])
+        input: &RestoreInput<'_>,
+        marker: &mut Marker,
+    ) -> Result<(), Stopped> {
+        // One transaction on this connection: whatever fails, nothing changed.
+        attach_and_copy(db, &input.path, &marker.clear_sql(db.dialect()))
             .await
-            .map_err(|e| failed("reading PRAGMA foreign_keys", e))?
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Value::as_int)
-            .unwrap_or(0);
-        // Foreign keys are checked once, on the complete copy, not row by row while tables are
-        // half filled; the pragma only takes effect outside a transaction.
-        db.execute(&Stmt::raw("PRAGMA foreign_keys = OFF"))
-            .await
-            .map_err(|e| failed("PRAGMA foreign_keys", e))?;
-        db.execute(&Stmt::new(
-            format!("ATTACH DATABASE ? AS {ALIAS}"),
-            vec![Value::Text(path.to_owned())],
-        ))
-        .await
-        .map_err(|e| failed("attaching the backup", e))?;
-        let copied = copy_in(db).await;
-        let _ = db
-            .execute(&Stmt::raw(format!("DETACH DATABASE {ALIAS}")))
-            .await;
-        let _ = db
-            .execute(&Stmt::raw(format!("PRAGMA foreign_keys = {fk}")))
-            .await;
-        copied
+            .map_err(Stopped::unchanged)
     }
 
     fn atomic_restore(&self) -> bool {
@@ -132,12 +107,55 @@ impl BackupProvider for SqliteBackup {
     }
 }
 
-async fn copy_in<D: Database>(db: &mut D) -> Result<(), BackupError> {
+async fn attach_and_copy<D: Database>(
+    db: &mut D,
+    file: &Path,
+    clear_marker: &str,
+) -> Result<(), BackupError> {
+    let path = file.to_str().ok_or_else(|| BackupError::Io {
+        path: file.to_owned(),
+        what: "the backup path is not valid UTF-8".into(),
+        source: None,
+    })?;
+    let fk = super::scalar_int(db, &Stmt::raw("PRAGMA foreign_keys"))
+        .await
+        .map_err(|e| failed("reading PRAGMA foreign_keys", e))?
+        .unwrap_or(0);
+    // Foreign keys are checked once, on the complete copy, not row by row while tables are
+    // half filled; the pragma only takes effect outside a transaction.
+    db.execute(&Stmt::raw("PRAGMA foreign_keys = OFF"))
+        .await
+        .map_err(|e| failed("PRAGMA foreign_keys", e))?;
+    db.execute(&Stmt::new(
+        format!("ATTACH DATABASE ? AS {ALIAS}"),
+        vec![Value::Text(path.to_owned())],
+    ))
+    .await
+    .map_err(|e| failed("attaching the backup", e))?;
+    let copied = copy_in(db, clear_marker).await;
+    let _ = db
+        .execute(&Stmt::raw(format!("DETACH DATABASE {ALIAS}")))
+        .await;
+    let _ = db
+        .execute(&Stmt::raw(format!("PRAGMA foreign_keys = {fk}")))
+        .await;
+    copied
+}
+
+async fn copy_in<D: Database>(db: &mut D, clear_marker: &str) -> Result<(), BackupError> {
     let what = "restoring the SQLite backup";
     db.execute(&Stmt::raw("BEGIN IMMEDIATE"))
         .await
         .map_err(|e| failed(what, e))?;
-    let result = copy_in_transaction(db).await;
+    let mut result = copy_in_transaction(db).await;
+    if result.is_ok() {
+        // The restore's marker goes with the restore: both commit, or neither.
+        result = db
+            .execute(&Stmt::raw(clear_marker))
+            .await
+            .map(drop)
+            .map_err(|e| failed(what, e));
+    }
     match result {
         Ok(()) => db
             .execute(&Stmt::raw("COMMIT"))
@@ -234,16 +252,9 @@ async fn copy_in_transaction<D: Database>(db: &mut D) -> Result<(), BackupError>
             .await
             .map_err(|e| failed(what, e))?;
     }
-    let version = db
-        .fetch(
-            &Stmt::raw(format!("PRAGMA {ALIAS}.user_version")),
-            &[ColKind::Int],
-        )
+    let version = super::scalar_int(db, &Stmt::raw(format!("PRAGMA {ALIAS}.user_version")))
         .await
         .map_err(|e| failed(what, e))?
-        .first()
-        .and_then(|r| r.first())
-        .and_then(Value::as_int)
         .unwrap_or(0);
     db.execute(&Stmt::raw(format!("PRAGMA main.user_version = {version}")))
         .await

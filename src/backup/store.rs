@@ -3,15 +3,15 @@
 //! `-3`, ... when two are made in the same second; an id is reserved by creating its manifest
 //! exclusively, so two processes can never pick the same one.
 
-use std::fs::{self, DirBuilder, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::BackupError;
+use super::identity::DatabaseIdentity;
+use super::{BackupError, folder};
 use crate::migration::{AppliedRecord, RecordState};
 
 /// Everything known about one backup. Never holds a URL, host or password.
@@ -23,6 +23,10 @@ pub struct Manifest {
     pub environment: String,
     /// `postgresql`, `mysql` or `sqlite`.
     pub engine: String,
+    /// The database it was taken from; `None` in manifests of dbdeploy versions that did not
+    /// record it (such a backup is restored only with `--from-other-database`).
+    #[serde(default)]
+    pub database: Option<DatabaseIdentity>,
     /// The server's version at the time.
     pub server_version: String,
     /// `pg_dump`, `mysqldump`, `sqlite` or `command`, with the tool's version.
@@ -83,7 +87,8 @@ pub fn tracking_digest(records: &[AppliedRecord]) -> String {
     crate::checksum::sha256_hex(lines.join("\n").as_bytes())
 }
 
-/// One environment's backup folder.
+/// One environment's backup folder, as seen by one database: other environments' and other
+/// databases' backups in the same folder are never listed, chosen or pruned.
 #[derive(Debug, Clone)]
 pub struct BackupStore {
     /// The folder.
@@ -92,7 +97,8 @@ pub struct BackupStore {
     pub environment: String,
 }
 
-/// A reserved id: the empty manifest that holds it, and the partial data file.
+/// A reserved id: the empty manifest that holds it (locked while the backup is made), and the
+/// data file, created exclusively and written through [`Reservation::data`].
 #[derive(Debug)]
 pub struct Reservation {
     /// The id.
@@ -103,7 +109,37 @@ pub struct Reservation {
     pub file: PathBuf,
     /// The manifest.
     pub manifest: PathBuf,
+    /// The data file's handle: what streaming providers write to (never the path again).
+    pub data: File,
+    /// The reservation's manifest, locked until the backup is committed or abandoned: how the
+    /// next run tells a backup in progress from what a killed one left.
+    hold: File,
 }
+
+/// What a folder holds for one environment's database.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Manifests that passed the checks, oldest first (every environment and database).
+    pub manifests: Vec<Manifest>,
+    /// Manifests refused as untrusted or unreadable: file name and why.
+    pub refused: Vec<(String, String)>,
+}
+
+/// The backups of one database in its environment's folder.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// This database's backups, oldest first.
+    pub mine: Vec<Manifest>,
+    /// Backups of other databases or environments (or without a recorded database) in the
+    /// folder, not shown and never pruned.
+    pub others: usize,
+    /// Manifests refused as untrusted or unreadable.
+    pub refused: Vec<(String, String)>,
+}
+
+/// How long a file a killed run left must be untouched before it is removed: a live
+/// reservation locks its manifest an instant after creating it.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl BackupStore {
     /// The store of an environment.
@@ -124,24 +160,29 @@ impl BackupStore {
         }
     }
 
-    /// Creates the folder (0700) when missing.
+    /// Checks the folders (creating them 0700 when `create`): `[backup] dir` must not let
+    /// others replace what is in it, and the environment's folder must be ours and private.
+    /// Then removes what killed runs left. Returns whether the folder exists.
     ///
     /// # Errors
-    /// When it cannot be created.
-    pub fn ensure_dir(&self) -> Result<(), BackupError> {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)
-            .map_err(|e| self.io(&self.dir, "cannot create the backup folder", e))
+    /// An untrusted folder; one that cannot be created.
+    pub fn check(&self, create: bool) -> Result<bool, BackupError> {
+        if let Some(base) = self.dir.parent() {
+            folder::shared_parent(base, create)?;
+        }
+        let exists = folder::private_dir(&self.dir, create)?;
+        if exists {
+            self.clean_stale();
+        }
+        Ok(exists)
     }
 
     /// Reserves a fresh id for a backup made at `now`, and creates its empty data file (0600).
     ///
     /// # Errors
-    /// When the folder is not writable.
+    /// When the folder is untrusted or not writable.
     pub fn reserve(&self, now: DateTime<Utc>, extension: &str) -> Result<Reservation, BackupError> {
-        self.ensure_dir()?;
+        self.check(true)?;
         let base = format!("backup-{}", now.format("%Y%m%d-%H%M%S"));
         for n in 1..1000 {
             let id = if n == 1 {
@@ -151,25 +192,31 @@ impl BackupStore {
             };
             let manifest = self.dir.join(format!("{id}.json"));
             let file = self.dir.join(format!("{id}.{extension}"));
-            if file.exists() {
+            if fs::symlink_metadata(&file).is_ok() {
                 continue;
             }
-            match create_private(&manifest) {
-                Ok(_) => {}
+            let hold = match folder::create_new(&manifest) {
+                Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
                 Err(e) => return Err(self.io(&manifest, "cannot create the manifest", e)),
-            }
+            };
+            // Ours alone: nobody else opened it yet, so this cannot block.
+            let _ = hold.try_lock();
             let partial = self.dir.join(format!("{id}.{extension}.partial"));
-            let _ = fs::remove_file(&partial);
-            if let Err(e) = create_private(&partial) {
-                let _ = fs::remove_file(&manifest);
-                return Err(self.io(&partial, "cannot create the backup file", e));
-            }
+            let data = match folder::create_new(&partial) {
+                Ok(f) => f,
+                Err(e) => {
+                    let _ = fs::remove_file(&manifest);
+                    return Err(self.io(&partial, "cannot create the backup file", e));
+                }
+            };
             return Ok(Reservation {
                 id,
                 partial,
                 file,
                 manifest,
+                data,
+                hold,
             });
         }
         Err(BackupError::Io {
@@ -180,10 +227,13 @@ impl BackupStore {
     }
 
     /// Removes what a failed backup left behind.
-    pub fn abandon(&self, r: &Reservation) {
-        let _ = fs::remove_file(&r.partial);
-        let _ = fs::remove_file(&r.file);
-        let _ = fs::remove_file(&r.manifest);
+    pub fn abandon(&self, r: Reservation) {
+        for path in [&r.partial, &r.file, &r.manifest] {
+            if folder::is_own_file(path) {
+                let _ = fs::remove_file(path);
+            }
+        }
+        drop(r.hold);
     }
 
     /// Completes a backup: the data file gets its final name, then the manifest is written
@@ -205,76 +255,174 @@ impl BackupStore {
         }
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
         let tmp = self.dir.join(format!("{}.json.tmp", r.id));
-        let _ = fs::remove_file(&tmp);
-        let written = create_private(&tmp)
+        if folder::is_own_file(&tmp) {
+            let _ = fs::remove_file(&tmp);
+        }
+        let written = folder::create_new(&tmp)
             .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
             .map_err(|e| self.io(&tmp, "cannot write the manifest", e))
             .and_then(|()| {
                 fs::rename(&tmp, &r.manifest)
                     .map_err(|e| self.io(&r.manifest, "cannot write the manifest", e))
             });
-        if written.is_err() {
+        if written.is_err() && folder::is_own_file(&tmp) {
             // A full disk fails here too; leave no half-written manifest behind.
             let _ = fs::remove_file(&tmp);
         }
         written
     }
 
-    /// Every complete backup, oldest first. Unreadable manifests are skipped.
+    /// Every manifest in the folder that passes the checks (any environment or database),
+    /// oldest first, and the ones refused.
     ///
     /// # Errors
-    /// When the folder exists but cannot be listed.
-    pub fn list(&self) -> Result<Vec<Manifest>, BackupError> {
-        let entries = match fs::read_dir(&self.dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(self.io(&self.dir, "cannot list backups", e)),
-        };
-        let mut out: Vec<Manifest> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .filter_map(|p| fs::read(&p).ok())
-            .filter_map(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok())
-            .collect();
-        out.sort_by(|a, b| {
+    /// When the folder is untrusted, or exists but cannot be listed.
+    pub fn scan(&self) -> Result<Scan, BackupError> {
+        if !self.check(false)? {
+            return Ok(Scan::default());
+        }
+        let entries =
+            fs::read_dir(&self.dir).map_err(|e| self.io(&self.dir, "cannot list backups", e))?;
+        let mut scan = Scan::default();
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(stem) = name.strip_suffix(".json") else {
+                continue;
+            };
+            match self.read_manifest(stem) {
+                Ok(Some(m)) => scan.manifests.push(m),
+                Ok(None) => {}
+                Err(reason) => scan.refused.push((name, reason)),
+            }
+        }
+        scan.manifests.sort_by(|a, b| {
             a.created_at
                 .cmp(&b.created_at)
                 .then_with(|| id_order(&a.id, &b.id))
         });
-        Ok(out)
+        Ok(scan)
     }
 
-    /// The named backup, or the newest one.
+    /// Reads and checks `<stem>.json`; `None` for a reservation still being written.
+    fn read_manifest(&self, stem: &str) -> Result<Option<Manifest>, String> {
+        let path = self.dir.join(format!("{stem}.json"));
+        let mut file = folder::open_own(&path).map_err(|e| e.to_string())?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|e| e.to_string())?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let m: Manifest =
+            serde_json::from_slice(&bytes).map_err(|e| format!("not a dbdeploy manifest: {e}"))?;
+        check_manifest(&m, stem)?;
+        Ok(Some(m))
+    }
+
+    /// Whether a manifest is one of this environment's database's backups.
+    #[must_use]
+    pub fn is_mine(&self, m: &Manifest, db: &DatabaseIdentity) -> bool {
+        m.environment == self.environment && m.database.as_ref() == Some(db)
+    }
+
+    /// This database's backups, oldest first, and what else the folder holds.
     ///
     /// # Errors
-    /// When there is none, or the id is unknown.
-    pub fn find(&self, id: Option<&str>) -> Result<Manifest, BackupError> {
-        let all = self.list()?;
-        match id {
-            Some(id) => all
+    /// When the folder is untrusted or cannot be listed.
+    pub fn list(&self, db: &DatabaseIdentity) -> Result<Listing, BackupError> {
+        let scan = self.scan()?;
+        let (mine, others): (Vec<Manifest>, Vec<Manifest>) = scan
+            .manifests
+            .into_iter()
+            .partition(|m| self.is_mine(m, db));
+        Ok(Listing {
+            mine,
+            others: others.len(),
+            refused: scan.refused,
+        })
+    }
+
+    /// The named backup, or the newest of this database's. A named backup of another
+    /// environment or database is refused unless `other_database` allows it.
+    ///
+    /// # Errors
+    /// None there, an unknown or refused id, or another database's backup.
+    pub fn find(
+        &self,
+        id: Option<&str>,
+        db: &DatabaseIdentity,
+        other_database: bool,
+    ) -> Result<Manifest, BackupError> {
+        let scan = self.scan()?;
+        let Some(id) = id else {
+            let others = scan
+                .manifests
+                .iter()
+                .filter(|m| !self.is_mine(m, db))
+                .count();
+            return scan
+                .manifests
                 .into_iter()
-                .find(|m| m.id == id)
-                .ok_or_else(|| BackupError::NotFound {
-                    id: id.to_owned(),
-                    dir: self.dir.clone(),
-                }),
-            None => all
-                .into_iter()
-                .next_back()
+                .rev()
+                .find(|m| self.is_mine(m, db))
                 .ok_or_else(|| BackupError::NoBackups {
                     environment: self.environment.clone(),
                     dir: self.dir.clone(),
-                }),
+                    others,
+                });
+        };
+        if let Some((name, reason)) = scan
+            .refused
+            .iter()
+            .find(|(n, _)| n == &format!("{id}.json"))
+        {
+            return Err(BackupError::Untrusted {
+                path: self.dir.join(name),
+                reason: reason.clone(),
+            });
+        }
+        let m = scan
+            .manifests
+            .into_iter()
+            .find(|m| m.id == id)
+            .ok_or_else(|| BackupError::NotFound {
+                id: id.to_owned(),
+                dir: self.dir.clone(),
+            })?;
+        if !other_database && !self.is_mine(&m, db) {
+            return Err(self.other_database(&m, db));
+        }
+        Ok(m)
+    }
+
+    /// The refusal of a backup that is not this environment's database's.
+    #[must_use]
+    pub fn other_database(&self, m: &Manifest, db: &DatabaseIdentity) -> BackupError {
+        let from = match &m.database {
+            Some(d) => format!("{d} (environment `{}`)", m.environment),
+            None => format!(
+                "a database dbdeploy did not record (environment `{}`, made by dbdeploy {})",
+                m.environment, m.dbdeploy_version
+            ),
+        };
+        BackupError::OtherDatabase {
+            id: m.id.clone(),
+            from,
+            into: format!("{db} (environment `{}`)", self.environment),
         }
     }
 
-    /// Deletes the oldest backups beyond `keep`, never `current`. Returns the deleted ids.
+    /// Deletes this database's oldest backups beyond `keep`, never `current`. Returns the
+    /// deleted ids. Other databases' backups are not counted and never touched.
     ///
     /// # Errors
     /// When the folder cannot be listed.
-    pub fn prune(&self, keep: usize, current: &str) -> Result<Vec<String>, BackupError> {
-        let all = self.list()?;
+    pub fn prune(
+        &self,
+        keep: usize,
+        current: &str,
+        db: &DatabaseIdentity,
+    ) -> Result<Vec<String>, BackupError> {
+        let all = self.list(db)?.mine;
         let mut excess = all.len().saturating_sub(keep);
         let mut deleted = Vec::new();
         for m in &all {
@@ -284,30 +432,40 @@ impl BackupStore {
             if m.id == current {
                 continue;
             }
-            if let Some(f) = m.file_path(&self.dir) {
-                let _ = fs::remove_file(f);
+            // The manifest passed `check_manifest`: its file is a plain name in this folder.
+            for path in m
+                .file_path(&self.dir)
+                .into_iter()
+                .chain([self.dir.join(format!("{}.json", m.id))])
+            {
+                if folder::is_own_file(&path) {
+                    let _ = fs::remove_file(path);
+                }
             }
-            let _ = fs::remove_file(self.dir.join(format!("{}.json", m.id)));
             deleted.push(m.id.clone());
             excess -= 1;
         }
         Ok(deleted)
     }
 
-    /// Checks a backup's file against its manifest's sha256.
+    /// Opens a backup's data file (a regular file of ours, never through a link) and checks
+    /// it against its manifest's sha256. Returns the handle, rewound: the restore reads the
+    /// bytes that were checked, whatever happens to the path meanwhile.
     ///
     /// # Errors
-    /// [`BackupError::Tampered`] on a mismatch; I/O errors when the file is gone.
-    pub async fn verify_file(&self, m: &Manifest) -> Result<(), BackupError> {
-        let (Some(path), Some(expected)) = (m.file_path(&self.dir), &m.sha256) else {
-            return Ok(());
+    /// [`BackupError::Tampered`] on a mismatch; untrusted or missing files.
+    pub async fn open_verified(&self, m: &Manifest) -> Result<Option<File>, BackupError> {
+        let Some(path) = m.file_path(&self.dir) else {
+            return Ok(None);
         };
-        let actual = super::process::hash_file(&path)
-            .await?
-            .sha256
-            .unwrap_or_default();
+        let file = folder::open_own(&path)?;
+        let Some(expected) = &m.sha256 else {
+            return Ok(Some(file));
+        };
+        let (file, written) = super::process::hash_handle(file, &path).await?;
+        let actual = written.sha256.unwrap_or_default();
         if &actual == expected {
-            Ok(())
+            Ok(Some(file))
         } else {
             Err(BackupError::Tampered {
                 path,
@@ -316,6 +474,97 @@ impl BackupStore {
             })
         }
     }
+
+    /// Removes what killed runs left: `<id>.<ext>.partial`, `<id>.json.tmp` and the empty
+    /// reservation `<id>.json`. Only files named as dbdeploy names them, regular files owned
+    /// by the current user, whose reservation no live run holds (its lock is free) and that
+    /// nobody touched for [`STALE_AFTER`]. Returns what was removed.
+    pub fn clean_stale(&self) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        let mut removed = Vec::new();
+        for entry in entries.filter_map(Result::ok) {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some((id, rest)) = name.split_once('.') else {
+                continue;
+            };
+            let path = entry.path();
+            let leftover = rest.ends_with(".partial")
+                || rest == "json.tmp"
+                || (rest == "json" && fs::symlink_metadata(&path).is_ok_and(|m| m.len() == 0));
+            if !leftover || !valid_id(id) || !folder::is_own_file(&path) {
+                continue;
+            }
+            let old = fs::symlink_metadata(&path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= STALE_AFTER);
+            if !old || self.held(id) {
+                continue;
+            }
+            if fs::remove_file(&path).is_ok() {
+                removed.push(name);
+            }
+        }
+        removed
+    }
+
+    /// Whether a live run holds the reservation of `id`.
+    fn held(&self, id: &str) -> bool {
+        let Ok(file) = folder::open_own(&self.dir.join(format!("{id}.json"))) else {
+            return false;
+        };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+}
+
+/// `backup-YYYYMMDD-HHMMSS` with an optional `-N` (1 to 3 digits).
+#[must_use]
+pub fn valid_id(id: &str) -> bool {
+    let Some(rest) = id.strip_prefix("backup-") else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('-').collect();
+    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+    };
+    match parts.as_slice() {
+        [d, t] => digits(d, 8..=8) && digits(t, 6..=6),
+        [d, t, n] => digits(d, 8..=8) && digits(t, 6..=6) && digits(n, 1..=3),
+        _ => false,
+    }
+}
+
+/// A manifest is untrusted input: its id must be the one its file name says, and its data
+/// file a plain file name of this folder belonging to that id (never a path: retention
+/// deletes it and a restore reads it).
+fn check_manifest(m: &Manifest, stem: &str) -> Result<(), String> {
+    if !valid_id(&m.id) || m.id != stem {
+        return Err(format!(
+            "its id `{}` is not the backup id its file name `{stem}.json` gives",
+            m.id
+        ));
+    }
+    if let Some(file) = &m.file {
+        let plain = !file.contains('/')
+            && !file.contains('\0')
+            && file.strip_prefix(&format!("{}.", m.id)).is_some_and(|ext| {
+                !ext.is_empty()
+                    && ext != "json"
+                    && !ext.ends_with(".partial")
+                    && !ext.ends_with(".tmp")
+                    && !ext.contains("..")
+            });
+        if !plain {
+            return Err(format!(
+                "its `file` ({file:?}) is not a plain file name `{}.<extension>` in the backup folder",
+                m.id
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `backup-X` before `backup-X-2` before `backup-X-10`.
@@ -332,23 +581,24 @@ fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
     key(a).cmp(&key(b))
 }
 
-fn create_private(path: &Path) -> std::io::Result<fs::File> {
-    OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn manifest(id: &str, at: DateTime<Utc>) -> Manifest {
+    fn db(name: &str) -> DatabaseIdentity {
+        DatabaseIdentity {
+            engine: "sqlite".into(),
+            server: None,
+            database: name.into(),
+        }
+    }
+
+    fn manifest(id: &str, at: DateTime<Utc>, database: &str) -> Manifest {
         Manifest {
             id: id.into(),
             environment: "prod".into(),
             engine: "sqlite".into(),
+            database: Some(db(database)),
             server_version: "3".into(),
             provider: "sqlite".into(),
             file: Some(format!("{id}.sqlite")),
@@ -364,6 +614,10 @@ mod tests {
             created_at: at,
             duration_ms: 0,
         }
+    }
+
+    fn ids(listing: &Listing) -> Vec<String> {
+        listing.mine.iter().map(|m| m.id.clone()).collect()
     }
 
     #[test]
@@ -390,22 +644,94 @@ mod tests {
     }
 
     #[test]
-    fn prune_keeps_n_and_never_the_current_one() {
+    fn prune_keeps_n_and_never_the_current_one_nor_another_databases() {
         let dir = tempfile::tempdir().unwrap();
-        let store = BackupStore::new(dir.path().to_owned(), "prod");
+        let store = BackupStore::new(dir.path().join("prod"), "prod");
         let t0 = Utc::now();
         for i in 0..4 {
             let at = t0 + chrono::Duration::seconds(i);
             let r = store.reserve(at, "sqlite").unwrap();
-            store.commit(&r, &manifest(&r.id, at), true).unwrap();
+            let database = if i == 0 { "other.db" } else { "mine.db" };
+            store
+                .commit(&r, &manifest(&r.id, at, database), true)
+                .unwrap();
         }
-        let ids: Vec<String> = store.list().unwrap().into_iter().map(|m| m.id).collect();
+        let mine = db("mine.db");
+        let listed = store.list(&mine).unwrap();
+        assert_eq!(listed.others, 1);
+        let ids = ids(&listed);
+        assert_eq!(ids.len(), 3);
         // The oldest is the current run's backup (say, a clock that went backwards): kept.
-        let deleted = store.prune(2, &ids[0]).unwrap();
+        let deleted = store.prune(1, &ids[0], &mine).unwrap();
         assert_eq!(deleted, vec![ids[1].clone(), ids[2].clone()]);
-        let left: Vec<String> = store.list().unwrap().into_iter().map(|m| m.id).collect();
-        assert_eq!(left, vec![ids[0].clone(), ids[3].clone()]);
+        let left = store.list(&mine).unwrap();
+        assert_eq!(super::tests::ids(&left), vec![ids[0].clone()]);
+        assert_eq!(left.others, 1, "the other database's backup is untouched");
         assert!(!store.dir.join(format!("{}.sqlite", ids[1])).exists());
+    }
+
+    #[test]
+    fn a_manifest_naming_a_path_is_refused_and_never_deleted_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BackupStore::new(dir.path().join("prod"), "prod");
+        store.check(true).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        for (n, file) in [
+            (1, victim.display().to_string()),
+            (2, "../victim".to_owned()),
+            (3, "backup-20260101-000003.sqlite/../../victim".to_owned()),
+        ] {
+            let id = format!("backup-20260101-00000{n}");
+            let mut m = manifest(&id, Utc::now(), "mine.db");
+            m.file = Some(file);
+            fs::write(
+                store.dir.join(format!("{id}.json")),
+                serde_json::to_string(&m).unwrap(),
+            )
+            .unwrap();
+        }
+        let mine = db("mine.db");
+        let listed = store.list(&mine).unwrap();
+        assert!(listed.mine.is_empty());
+        assert_eq!(listed.refused.len(), 3, "{:?}", listed.refused);
+        store.prune(1, "none", &mine).unwrap();
+        let err = store
+            .find(Some("backup-20260101-000001"), &mine, true)
+            .unwrap_err();
+        assert!(err.to_string().contains("plain file name"), "{err}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+    }
+
+    #[test]
+    fn what_a_killed_backup_left_is_removed_and_a_live_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BackupStore::new(dir.path().join("prod"), "prod");
+        let live = store.reserve(Utc::now(), "dump").unwrap();
+        // A killed run's leftovers: an empty reservation and its partial file.
+        let dead = store.dir.join("backup-20200101-000000.json");
+        let partial = store.dir.join("backup-20200101-000000.dump.partial");
+        fs::write(&dead, "").unwrap();
+        fs::write(&partial, "half").unwrap();
+        let foreign = store.dir.join("notes.partial");
+        fs::write(&foreign, "not ours").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for p in [&dead, &partial, &live.partial, &live.manifest] {
+            fs::File::options()
+                .write(true)
+                .open(p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        let removed = store.clean_stale();
+        assert_eq!(removed.len(), 2, "{removed:?}");
+        assert!(!dead.exists() && !partial.exists());
+        assert!(
+            live.partial.exists() && live.manifest.exists(),
+            "in progress"
+        );
+        assert!(foreign.exists(), "not named as dbdeploy names its files");
     }
 
     #[test]
@@ -413,5 +739,8 @@ mod tests {
         let mut ids = vec!["backup-1-10", "backup-1-2", "backup-1"];
         ids.sort_by(|a, b| id_order(a, b));
         assert_eq!(ids, vec!["backup-1", "backup-1-2", "backup-1-10"]);
+        assert!(valid_id("backup-20260101-101500-12"));
+        assert!(!valid_id("backup-2026-x"));
+        assert!(!valid_id("../backup-20260101-101500"));
     }
 }

@@ -5,11 +5,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::{Needs, execute, setup};
-use crate::backup::{BackupStore, Manifest, human_bytes};
+use crate::backup::{BackupStore, DatabaseIdentity, Manifest, human_bytes, identity};
+use crate::engine::{ConnectOptions, Database, Target};
+use crate::error::Error;
 use crate::output::{Line, Printer, Response, listing};
 use crate::pipeline::backup::BackupNow;
 use crate::pipeline::{Ended, RunOptions};
-use crate::settings::Settings;
+use crate::pipeline::{Event, Reporter};
+use crate::settings::{EnvSettings, Settings};
 
 /// A backup that was made.
 #[derive(Serialize)]
@@ -94,26 +97,45 @@ struct Listed<'a> {
 #[derive(Serialize)]
 struct Listing<'a> {
     dir: &'a std::path::Path,
+    /// The database whose backups are listed.
+    database: &'a DatabaseIdentity,
     backups: Vec<Listed<'a>>,
+    /// Backups of other databases or environments in the same folder (not listed).
+    other_backups: usize,
+    /// Manifests refused as untrusted or unreadable.
+    refused: Vec<Refused<'a>>,
 }
 
-/// Runs `backups`.
-pub fn list(settings: &Settings, environment: &str, printer: &Printer) -> Response {
+/// A manifest that was not used, and why.
+#[derive(Serialize)]
+struct Refused<'a> {
+    file: &'a str,
+    reason: &'a str,
+}
+
+/// Runs `backups`: only this environment's database's backups (reading its identity needs a
+/// connection to a server; a SQLite file's is its path).
+pub async fn list(settings: &Settings, environment: &str, printer: &Printer) -> Response {
     const OPERATION: &str = "list-backups";
     let env = match settings.environment(environment) {
         Ok(env) => env,
         Err(e) => return Response::failed(OPERATION, environment, e.into()),
     };
+    let database = match crate::with_database!(env.target, D => identity_of::<D>(&env).await) {
+        Ok(d) => d,
+        Err(e) => return Response::failed(OPERATION, environment, e),
+    };
     let store = BackupStore::new(env.backup.dir.clone(), &env.name);
-    let all = match store.list() {
+    let all = match store.list(&database) {
         Ok(all) => all,
         Err(e) => return Response::failed(OPERATION, environment, e.into()),
     };
     let now = Utc::now();
-    let newest_first: Vec<&Manifest> = all.iter().rev().collect();
+    let newest_first: Vec<&Manifest> = all.mine.iter().rev().collect();
     listing::backups(printer, environment, &store.dir, &newest_first, now);
     let result = Listing {
         dir: &store.dir,
+        database: &database,
         backups: newest_first
             .iter()
             .map(|m| Listed {
@@ -130,10 +152,41 @@ pub fn list(settings: &Settings, environment: &str, printer: &Printer) -> Respon
                 reason: &m.reason,
             })
             .collect(),
+        other_backups: all.others,
+        refused: all
+            .refused
+            .iter()
+            .map(|(file, reason)| Refused { file, reason })
+            .collect(),
     };
-    let message = format!("{} backup(s) of {environment}", all.len());
+    let mut message = format!("{} backup(s) of {environment}", all.mine.len());
+    if all.others > 0 {
+        message.push_str(&format!(
+            " ({} of other databases or environments in the folder not shown)",
+            all.others
+        ));
+    }
+    for (file, reason) in &all.refused {
+        printer.event(Event::Warning(format!("ignored {file}: {reason}")));
+    }
     Response {
         line: Line::Plain,
         ..Response::success(OPERATION, environment, Some(env.mode), message, &result)
     }
+}
+
+/// The identity of the environment's database, connecting to a server (read-only) when needed.
+async fn identity_of<D: Database>(env: &EnvSettings) -> Result<DatabaseIdentity, Error> {
+    if let Target::Sqlite { path } = &env.target {
+        return Ok(identity::sqlite(path));
+    }
+    let options = ConnectOptions {
+        wait: env.connect_wait,
+        lock_wait: env.lock_timeout,
+        read_only: true,
+    };
+    let mut db = D::connect(&env.target, options).await?;
+    let read = identity::read(&mut db, &env.target).await;
+    db.close().await;
+    Ok(read?)
 }

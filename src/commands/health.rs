@@ -116,6 +116,10 @@ async fn run_checks<D: Database>(
     let env = &setup.env;
     let version = db.server_version().await?;
     checks.push(Check::new("connectivity", CheckStatus::Passed, version));
+    if let Err(e) = crate::backup::marker::refuse_unfinished(db).await {
+        checks.push(Check::new("restore", CheckStatus::Failed, e.to_string()));
+        return Err(e);
+    }
     let tables = health::foreign_tables(db).await?;
     match &setup.source {
         Source::Files { handler, set } => {

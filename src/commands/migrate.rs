@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Entry, Needs, execute, setup};
-use crate::backup::RollbackOutcome;
+use crate::backup::{RollbackOutcome, RollbackStatus};
 use crate::cli::MigrateArgs;
 use crate::error::{Error, ErrorClass, exit};
 use crate::external::ExternalError;
@@ -207,7 +207,7 @@ fn message(
                     " Rolled back: restored {} and verified; the database is as before the deploy.",
                     r.backup_id.as_deref().unwrap_or("the backup")
                 ),
-                Some(r) if r.initiated => format!(" Automatic rollback FAILED: {}.", r.status),
+                Some(r) if r.initiated => format!(" Automatic rollback FAILED: {}.", r.describe()),
                 _ => String::new(),
             };
             (
@@ -225,25 +225,32 @@ fn recovery(env: &str, trail: &Trail) -> Recovery {
         .rollback
         .as_ref()
         .is_some_and(RollbackOutcome::succeeded);
+    let (status, reason) = rollback_status(trail);
     Recovery {
         backup_id: backup_id.map(str::to_owned),
         rollback_command: backup_id
             .filter(|_| !rolled_back)
             .map(|id| format!("dbdeploy rollback {env} --to {id}")),
         rollback_initiated: trail.rollback.as_ref().is_some_and(|r| r.initiated),
-        rollback_status: Some(rollback_status(trail)),
+        rollback_status: Some(status.as_str()),
+        rollback_reason: reason,
     }
 }
 
-fn rollback_status(trail: &Trail) -> String {
+/// What the rollback did, in the contract's words, and why.
+fn rollback_status(trail: &Trail) -> (RollbackStatus, Option<String>) {
     match &trail.rollback {
-        Some(r) => r.status.clone(),
+        Some(r) => (r.status, r.reason.clone()),
         // A backup was made, so the failure came after it: verification, say, which does not
         // restore automatically.
-        None if trail.backup_id().is_some() => {
-            "not-attempted: this failure does not restore the backup automatically".into()
-        }
-        None => "not-attempted: no backup from this run".into(),
+        None if trail.backup_id().is_some() => (
+            RollbackStatus::NotAttempted,
+            Some("this failure does not restore the backup automatically".into()),
+        ),
+        None => (
+            RollbackStatus::NotAttempted,
+            Some("no backup from this run".into()),
+        ),
     }
 }
 
@@ -319,7 +326,9 @@ struct DeployResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     failed_migration_rolled_back: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    rollback_status: Option<String>,
+    rollback_status: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rollback_reason: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rollback_initiated: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -360,6 +369,7 @@ fn deploy_result<'a>(trail: &'a Trail, external: bool, err: Option<&'a Error>) -
         migrations_applied_before_failure: None,
         failed_migration_rolled_back: None,
         rollback_status: None,
+        rollback_reason: None,
         rollback_initiated: None,
         rollback_verified: None,
         pending_before: None,
@@ -390,7 +400,9 @@ fn deploy_result<'a>(trail: &'a Trail, external: bool, err: Option<&'a Error>) -
         }
     }
     if err.is_some() {
-        r.rollback_status = Some(rollback_status(trail));
+        let (status, reason) = rollback_status(trail);
+        r.rollback_status = Some(status.as_str());
+        r.rollback_reason = Some(reason);
         r.rollback_initiated = Some(trail.rollback.as_ref().is_some_and(|x| x.initiated));
         r.rollback_verified = trail.rollback.as_ref().map(|x| x.verified.as_slice());
     }

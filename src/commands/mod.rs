@@ -66,7 +66,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Resolve(args) => resolve::run(&settings, args, printer).await,
         Command::Health(args) => health::run(&settings, args, printer).await,
         Command::Backup(args) => backup::create(&settings, &args.environment, printer).await,
-        Command::Backups(args) => backup::list(&settings, &args.environment, printer),
+        Command::Backups(args) => backup::list(&settings, &args.environment, printer).await,
         Command::Rollback(args) => rollback::run(&settings, args, printer).await,
         Command::History(args) => history::run(&settings, args, printer).await,
         Command::Diff(args) => diff::run(&settings, &args.environment, printer).await,

@@ -1,6 +1,7 @@
-//! `dbdeploy rollback ENV [--to BACKUP_ID]`: restore a backup (the newest by default) through
-//! the pipeline — under the deploy lock, with approval on protected environments — then verify
-//! the restore against the manifest. The migrations folder is not needed: a rollback must work
+//! `dbdeploy rollback ENV [--to BACKUP_ID] [--from-other-database]`: restore a backup of this
+//! environment's database (the newest by default) through the pipeline — under the deploy
+//! lock, with approval on protected environments — then verify the restore against the
+//! manifest. The migrations folder is not needed: a rollback must work
 //! when it is broken.
 
 use chrono::{DateTime, Utc};
@@ -9,9 +10,10 @@ use serde::Serialize;
 use super::{Needs, execute, setup};
 use crate::backup::BackupStore;
 use crate::cli::RollbackArgs;
+use crate::config::ConfigError;
 use crate::error::Error;
 use crate::output::{Printer, Recovery, Response, Status};
-use crate::pipeline::restore::Restore;
+use crate::pipeline::restore::{Restore, retry_command};
 use crate::pipeline::{Ended, RunOptions};
 use crate::settings::Settings;
 
@@ -30,7 +32,7 @@ struct Restored<'a> {
 /// The backup a failed restore was about.
 #[derive(Serialize)]
 struct Attempted<'a> {
-    backup_id: &'a str,
+    backup_id: Option<&'a str>,
 }
 
 /// Runs `rollback`.
@@ -40,21 +42,35 @@ pub async fn run(settings: &Settings, args: RollbackArgs, printer: &Printer) -> 
         Ok(s) => s,
         Err(e) => return Response::failed(OPERATION, environment, e),
     };
-    let store = BackupStore::new(setup.env.backup.dir.clone(), &setup.env.name);
-    let manifest = match store.find(args.to.as_deref()) {
-        Ok(m) => m,
-        Err(e) => return Response::failed(OPERATION, environment, e.into()),
-    };
+    // Replacing a database with another one's backup is never approved by policy alone.
+    if args.from_other_database
+        && !args.yes
+        && !(setup.env.approval_required && settings.interactive)
+    {
+        return Response::failed(
+            OPERATION,
+            environment,
+            ConfigError::Usage(
+                "--from-other-database replaces this database with another database's backup: approve it with --yes".into(),
+            )
+            .into(),
+        );
+    }
     let options = RunOptions {
         yes: args.yes,
         ..RunOptions::default()
     };
-    let op = Restore { manifest, store };
+    let op = Restore {
+        store: BackupStore::new(setup.env.backup.dir.clone(), &setup.env.name),
+        to: args.to.clone(),
+        from_other_database: args.from_other_database,
+        chosen: std::sync::OnceLock::new(),
+    };
     let finished = execute(&setup, &options, settings.interactive, printer, &op).await;
-    let m = &op.manifest;
+    let chosen = op.chosen.get();
     let mode = Some(setup.env.mode);
-    match finished.result {
-        Ok(Ended::Done(verified)) => {
+    match (finished.result, chosen) {
+        (Ok(Ended::Done(verified)), Some(m)) => {
             let message = if setup.source.handler().is_some() {
                 format!(
                     "Restored {} into {environment} and verified it ({} migration(s) applied, as when the backup was taken).",
@@ -76,31 +92,33 @@ pub async fn run(settings: &Settings, args: RollbackArgs, printer: &Printer) -> 
             };
             Response::success(OPERATION, environment, mode, message, &result)
         }
-        Ok(_) => unreachable!("a restore always has something to do"),
-        Err(e) => {
+        (Ok(_), _) => unreachable!("a restore always has something to do"),
+        (Err(e), chosen) => {
             let cancelled = matches!(e, Error::Approval(_));
-            let message = if cancelled {
-                format!("Rollback of {environment} cancelled. Nothing was changed.")
-            } else {
-                format!("Rollback of {environment} to {} failed.", m.id)
+            let id = chosen.map(|m| m.id.clone());
+            let message = match (&id, cancelled) {
+                (_, true) => format!("Rollback of {environment} cancelled. Nothing was changed."),
+                (Some(id), false) => format!("Rollback of {environment} to {id} failed."),
+                (None, false) => format!("Rollback of {environment} failed."),
             };
-            let recovery = Recovery {
-                backup_id: Some(m.id.clone()),
-                rollback_command: Some(format!("dbdeploy rollback {environment} --to {}", m.id)),
-                rollback_initiated: !cancelled,
-                rollback_status: Some(if cancelled {
-                    "cancelled".to_owned()
+            let recovery = id.as_ref().map(|id| Recovery {
+                backup_id: Some(id.clone()),
+                rollback_command: Some(retry_command(environment, id, args.from_other_database)),
+                rollback_initiated: !cancelled && finished.trail.touched,
+                rollback_status: Some(if finished.trail.touched {
+                    "failed"
                 } else {
-                    format!("failed: {e}")
+                    "not-attempted"
                 }),
-            };
+                rollback_reason: Some(e.to_string()),
+            });
             Response {
                 status: if cancelled {
                     Status::Cancelled
                 } else {
                     Status::Error
                 },
-                recovery: Some(recovery),
+                recovery,
                 exit_code: e.exit_code(),
                 error: Some(e),
                 ..Response::success(
@@ -108,7 +126,9 @@ pub async fn run(settings: &Settings, args: RollbackArgs, printer: &Printer) -> 
                     environment,
                     mode,
                     message,
-                    &Attempted { backup_id: &m.id },
+                    &Attempted {
+                        backup_id: id.as_deref(),
+                    },
                 )
             }
         }

@@ -95,6 +95,10 @@ async fn files<D: crate::engine::Database>(
         reporter: printer,
     };
     let mut db: D = crate::pipeline::connect::connect(&cx, true, &mut Trail::new()).await?;
+    if let Err(e) = crate::backup::marker::refuse_unfinished(&mut db).await {
+        db.close().await;
+        return Err(e);
+    }
     let records = crate::pipeline::verify::read_history(&mut db, handler).await;
     let deployed = crate::history::deployed_migrations(&mut db).await;
     db.close().await;

@@ -34,8 +34,10 @@ pub struct Recovery {
     pub rollback_command: Option<String>,
     /// A restore was started.
     pub rollback_initiated: bool,
-    /// What it did.
-    pub rollback_status: Option<String>,
+    /// What it did: `success`, `failed` or `not-attempted`.
+    pub rollback_status: Option<&'static str>,
+    /// Why it failed or was not attempted.
+    pub rollback_reason: Option<String>,
 }
 
 /// How a command ended: what it tells people and what its JSON document holds.

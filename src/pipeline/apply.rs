@@ -97,7 +97,7 @@ impl ApplyError {
             } else {
                 hints.push(format!(
                     "the automatic restore from backup {id} did not complete ({}); inspect the database before anything else",
-                    r.status
+                    r.describe()
                 ));
                 hints.push(format!(
                     "retry the restore with `dbdeploy rollback {env} --to {id}`, or restore by hand (see the README)"

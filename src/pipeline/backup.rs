@@ -89,16 +89,17 @@ pub async fn create<D: Database>(
         .server_version()
         .await
         .map_err(|e| failed("reading the server version", &e))?;
+    let database = crate::backup::identity::read(db, &env.target).await?;
     let started = Instant::now();
     let created_at = Utc::now();
     let reservation = store.reserve(created_at, provider.extension())?;
     let written = match provider
-        .create(db, &reservation.id, &reservation.partial)
+        .create(db, &reservation.id, &reservation.partial, &reservation.data)
         .await
     {
         Ok(w) => w,
         Err(e) => {
-            store.abandon(&reservation);
+            store.abandon(reservation);
             return Err(e);
         }
     };
@@ -107,6 +108,7 @@ pub async fn create<D: Database>(
         id: reservation.id.clone(),
         environment: env.name.clone(),
         engine: env.target.dialect().name().to_owned(),
+        database: Some(database.clone()),
         server_version,
         provider: format!("{} ({tool})", provider.name()),
         file: has_file.then(|| {
@@ -133,10 +135,11 @@ pub async fn create<D: Database>(
         duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     };
     if let Err(e) = store.commit(&reservation, &manifest, has_file) {
-        store.abandon(&reservation);
+        store.abandon(reservation);
         return Err(e);
     }
-    let pruned = store.prune(env.backup.keep, &manifest.id)?;
+    drop(reservation);
+    let pruned = store.prune(env.backup.keep, &manifest.id, &database)?;
     Ok(Created {
         manifest,
         dir: store.dir,

@@ -310,6 +310,7 @@ async fn verify_restore(
         Err(e) => format!("status_command cannot check the restore: {e}"),
     };
     cx.step("rollback", Outcome::Failed, problem.clone());
-    outcome.status = format!("failed: the restore did not verify: {problem}");
+    outcome.status = crate::backup::RollbackStatus::Failed;
+    outcome.reason = Some(format!("the restore did not verify: {problem}"));
     outcome
 }

@@ -355,7 +355,7 @@ pub async fn app_check(env: &EnvSettings) -> Check {
         );
     };
     let mut cmd = tokio::process::Command::new("sh");
-    env.hide_other_urls(&mut cmd);
+    crate::settings::hide_other_urls(&mut cmd);
     cmd.arg("-c")
         .arg(command)
         .current_dir(&env.working_dir)

@@ -3,6 +3,7 @@
 //! run: problems are warnings.
 
 use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 
 use chrono::{SecondsFormat, Utc};
 use serde::Serialize;
@@ -57,11 +58,10 @@ pub async fn conclude<D: Database>(
     }
     let status = match error {
         None => "success",
-        Some(Error::Interrupted(_)) => "interrupted",
+        Some(e) if e.interrupted() => "interrupted",
         Some(_) if cancelled => "cancelled",
         Some(_) => "error",
     };
-    let rollback_status = trail.rollback.as_ref().map(|r| r.status.clone());
     let record = RunRecord {
         run_id: &trail.run_id,
         environment: &cx.env.name,
@@ -83,7 +83,8 @@ pub async fn conclude<D: Database>(
         backup_id: trail
             .backup_id()
             .or_else(|| trail.rollback.as_ref().and_then(|r| r.backup_id.as_deref())),
-        rollback_status: rollback_status.as_deref(),
+        rollback_status: trail.rollback.as_ref().map(|r| r.status.as_str()),
+        rollback_reason: trail.rollback.as_ref().and_then(|r| r.reason.as_deref()),
     };
     let mut logged = Vec::new();
     let mut warnings = Vec::new();
@@ -183,6 +184,7 @@ struct AuditLine<'a> {
     error: Option<AuditError<'a>>,
     backup_id: Option<&'a str>,
     rollback_status: Option<&'a str>,
+    rollback_reason: Option<&'a str>,
     schema_fingerprint: Option<&'a str>,
 }
 
@@ -216,6 +218,7 @@ pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), St
         }),
         backup_id: run.backup_id,
         rollback_status: run.rollback_status,
+        rollback_reason: run.rollback_reason,
         schema_fingerprint: run.schema.map(|s| s.hash),
     };
     // Through a JSON value: its keys come out sorted, as they always have, and every string is
@@ -227,9 +230,11 @@ pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), St
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
+    // 0600 when created: the log names users, hosts, databases and errors.
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
+        .mode(0o600)
         .open(path)
         .map_err(|e| format!("cannot open audit log {}: {e}", path.display()))?;
     // One write of the whole line: concurrent deploys append to the same file, and O_APPEND

@@ -286,6 +286,10 @@ async fn steps<D: Database, O: Operation>(
     let approved = approved_unlocked(cx, op, db, trail).await?;
     *held = Some(lock::take(cx, db).await?);
     trail.locked = true;
+    // A half-restored database is not what its tracking table says: only a restore may run.
+    if O::COMMAND != "rollback" {
+        crate::backup::marker::refuse_unfinished(db).await?;
+    }
     precheck::reset_if_approved(cx, db, trail).await?;
     // Made again under the lock; only what went wrong is reported the second time.
     let relay = event::Problems(cx.reporter);

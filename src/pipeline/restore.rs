@@ -9,7 +9,10 @@ use super::approve::{self, Approved, Summary};
 use super::backup::{BackupStatus, provider};
 use super::event::duration;
 use super::{Ctx, Operation, Outcome, Trail};
-use crate::backup::{BackupError, BackupProvider, BackupStore, Manifest, RollbackOutcome, store};
+use crate::backup::{
+    BackupError, BackupProvider, BackupStore, Manifest, Marker, RestoreFailure, RestoreInput,
+    RestoreState, RollbackOutcome, identity, store,
+};
 use crate::engine::Database;
 use crate::error::Error;
 use crate::handler::Handler;
@@ -23,19 +26,30 @@ pub struct Restored {
     pub verified: Vec<String>,
 }
 
-/// Restores `manifest`'s backup into the environment's database and verifies it. `handler` is
-/// `None` for an external tool: only the schema is compared then, and the caller checks the
-/// tool's history with its `status_command`.
+/// The command that restores `id` into `environment` again.
+#[must_use]
+pub fn retry_command(environment: &str, id: &str, other_database: bool) -> String {
+    let other = if other_database {
+        " --from-other-database"
+    } else {
+        ""
+    };
+    format!("dbdeploy rollback {environment} --to {id}{other}")
+}
+
+/// Refuses a backup that cannot be restored into this environment's database: another
+/// engine, another database (unless `other_database`), or a manifest whose schema text does
+/// not match its own fingerprint (verification would compare against garbage).
 ///
 /// # Errors
-/// A tampered file, a missing tool, a failed restore, or a restore that does not verify.
-async fn restore<D: Database>(
+/// [`BackupError::Mismatch`], [`BackupError::OtherDatabase`], [`BackupError::Untrusted`].
+async fn admissible<D: Database>(
     db: &mut D,
     env: &EnvSettings,
-    handler: Option<&dyn Handler>,
+    store: &BackupStore,
     manifest: &Manifest,
-    file_checked: bool,
-) -> Result<Restored, BackupError> {
+    other_database: bool,
+) -> Result<(), BackupError> {
     let engine = env.target.dialect().name();
     if manifest.engine != engine {
         return Err(BackupError::Mismatch {
@@ -46,21 +60,88 @@ async fn restore<D: Database>(
             ),
         });
     }
+    let here = identity::read(db, &env.target).await?;
+    if !other_database && !store.is_mine(manifest, &here) {
+        return Err(store.other_database(manifest, &here));
+    }
+    if crate::schema::Snapshot::from_text(manifest.schema.clone()).hash
+        != manifest.schema_fingerprint
+    {
+        return Err(BackupError::Untrusted {
+            path: store.dir.join(format!("{}.json", manifest.id)),
+            reason: "its schema text does not match its schema fingerprint".into(),
+        });
+    }
+    Ok(())
+}
+
+/// Restores `manifest`'s backup (its data file already opened and checked as `file`) into
+/// the environment's database, then verifies the result against `manifest`. The restore is
+/// recorded as unfinished in the database before it changes anything. `handler` is `None`
+/// for an external tool: only the schema is compared then.
+///
+/// # Errors
+/// A missing tool, a failed or interrupted restore (saying what it left), or a restore that
+/// does not verify.
+async fn restore<D: Database>(
+    db: &mut D,
+    env: &EnvSettings,
+    handler: Option<&dyn Handler>,
+    manifest: &Manifest,
+    file: Option<&std::fs::File>,
+    retry: &str,
+) -> Result<Restored, BackupError> {
     let (provider, store) = provider(env)?;
     provider.preflight(db).await?;
-    let file = manifest.file_path(&store.dir).unwrap_or_else(|| {
-        store
-            .dir
-            .join(format!("{}.{}", manifest.id, provider.extension()))
-    });
     let mut verified = Vec::new();
     if manifest.sha256.is_some() {
-        if !file_checked {
-            store.verify_file(manifest).await?;
-        }
         verified.push("backup file sha256 matches its manifest".to_owned());
     }
-    provider.restore(db, &manifest.id, &file).await?;
+    let state = if provider.atomic_restore() {
+        "the restore runs in one transaction: unless it committed, the database is as it was before it"
+    } else {
+        "the restore had started: the database may be partly restored"
+    };
+    let mut marker = Marker::begin(
+        db,
+        &env.name,
+        env.target.describe(),
+        &manifest.id,
+        manifest.migrations.clone(),
+        state,
+        retry,
+    )
+    .await?;
+    let input = RestoreInput {
+        id: &manifest.id,
+        path: manifest.file_path(&store.dir).unwrap_or_else(|| {
+            store
+                .dir
+                .join(format!("{}.{}", manifest.id, provider.extension()))
+        }),
+        file,
+    };
+    match provider.restore(db, &input, &mut marker).await {
+        Ok(()) => {
+            crate::backup::marker::resolve_all(db)
+                .await
+                .map_err(|e| BackupError::Failed {
+                    what: "removing the record of the restore in progress".into(),
+                    message: e.to_string(),
+                })?;
+        }
+        Err(stopped) => {
+            if stopped.state == RestoreState::Unchanged {
+                let _ = marker.clear(db).await;
+            }
+            return Err(BackupError::Restore(Box::new(RestoreFailure::new(
+                stopped,
+                &manifest.id,
+                &env.name,
+                retry.to_owned(),
+            ))));
+        }
+    }
     verified.extend(verify(db, handler, manifest).await?);
     Ok(Restored { verified })
 }
@@ -172,7 +253,22 @@ pub async fn recover<D: Database>(
     };
     let manifest = approved.into_plan();
     let started = Instant::now();
-    match restore(db, cx.env, cx.handler(), &manifest, false).await {
+    let retry = retry_command(&cx.env.name, &manifest.id, false);
+    // The manifest is the one this run wrote before the deploy, held in memory: the restore
+    // is verified against the state taken before the deploy, not against the folder.
+    let restored = match provider(cx.env) {
+        Ok((_, store)) => match admissible(db, cx.env, &store, &manifest, false).await {
+            Ok(()) => match store.open_verified(&manifest).await {
+                Ok(file) => {
+                    restore(db, cx.env, cx.handler(), &manifest, file.as_ref(), &retry).await
+                }
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+    };
+    match restored {
         Ok(restored) => {
             cx.step(
                 "rollback",
@@ -184,39 +280,40 @@ pub async fn recover<D: Database>(
                     restored.verified.join("; ")
                 ),
             );
-            RollbackOutcome {
-                initiated: true,
-                status: "succeeded".into(),
-                backup_id: Some(manifest.id),
-                verified: restored.verified,
-            }
+            RollbackOutcome::restored(&manifest.id, restored.verified)
         }
         Err(e) => {
             cx.step("rollback", Outcome::Failed, e.to_string());
-            RollbackOutcome {
-                initiated: true,
-                status: format!("failed: {e}"),
-                backup_id: Some(manifest.id),
-                verified: Vec::new(),
-            }
+            RollbackOutcome::failed(&manifest.id, e.to_string())
         }
     }
 }
 
-/// `dbdeploy rollback ENV [--to ID]`: restores a backup (checked against its manifest before
-/// anything is touched), then verifies it. Needs no migrations folder.
+/// `dbdeploy rollback ENV [--to ID]`: restores a backup of this environment's database (the
+/// newest by default; another database's only with `--from-other-database`), checked against
+/// its manifest before anything is touched, then verifies it. Needs no migrations folder.
 pub struct Restore {
-    /// The backup's manifest.
-    pub manifest: Manifest,
-    /// Where it is kept.
+    /// Where backups are kept.
     pub store: BackupStore,
+    /// The backup asked for; the newest of this database's when `None`.
+    pub to: Option<String>,
+    /// `--from-other-database`: another database's (or environment's) backup may be restored.
+    pub from_other_database: bool,
+    /// The backup chosen under the lock, for the report.
+    pub chosen: std::sync::OnceLock<Manifest>,
 }
 
 /// What approval of a restore covers.
 #[derive(Debug)]
 pub struct RestorePlan {
+    /// The backup.
+    pub manifest: Manifest,
+    /// Its data file, opened and checked against the manifest: what the restore reads.
+    pub file: Option<std::fs::File>,
     /// Migrations applied now (for the summary).
     pub applied_now: usize,
+    /// Whether it was taken from another database or environment.
+    pub foreign: bool,
 }
 
 impl Operation for Restore {
@@ -232,9 +329,15 @@ impl Operation for Restore {
         db: &mut D,
         trail: &mut Trail,
     ) -> Result<RestorePlan, Error> {
-        let m = &self.manifest;
+        let here = identity::read(db, &cx.env.target).await?;
+        let m = self
+            .store
+            .find(self.to.as_deref(), &here, self.from_other_database)?;
+        let _ = self.chosen.set(m.clone());
         trail.recorded = Some(m.migrations.clone());
-        self.store.verify_file(m).await?;
+        admissible(db, cx.env, &self.store, &m, self.from_other_database).await?;
+        let foreign = !self.store.is_mine(&m, &here);
+        let file = self.store.open_verified(&m).await?;
         cx.step(
             "backup",
             Outcome::Ok,
@@ -246,17 +349,36 @@ impl Operation for Restore {
                 m.created_at.format("%Y-%m-%d %H:%M:%S UTC")
             ),
         );
+        if foreign {
+            cx.reporter.event(super::Event::Warning(format!(
+                "--from-other-database: {}",
+                self.store.other_database(&m, &here)
+            )));
+        }
         let applied_now = super::verify::read_records(db, cx.handler())
             .await?
             .iter()
             .filter(|r| r.state == RecordState::Applied)
             .count();
-        Ok(RestorePlan { applied_now })
+        Ok(RestorePlan {
+            manifest: m,
+            file,
+            applied_now,
+            foreign,
+        })
     }
 
     fn summary(&self, cx: &Ctx<'_>, plan: &RestorePlan) -> Summary {
-        let m = &self.manifest;
+        let m = &plan.manifest;
         let mut notes = Vec::new();
+        if plan.foreign {
+            notes.push(format!(
+                "this backup was taken from another database or environment ({})",
+                m.database
+                    .as_ref()
+                    .map_or_else(|| "not recorded".to_owned(), ToString::to_string)
+            ));
+        }
         // An external tool's history is its own: there is nothing to count.
         if cx.handler().is_some() {
             notes.push(format!(
@@ -281,23 +403,19 @@ impl Operation for Restore {
         &self,
         cx: &Ctx<'_>,
         db: &mut D,
-        _approved: Approved<RestorePlan>,
+        approved: Approved<RestorePlan>,
         trail: &mut Trail,
     ) -> Result<Vec<String>, Error> {
-        let m = &self.manifest;
+        let plan = approved.into_plan();
+        let m = &plan.manifest;
         trail.touched = true;
         let started = Instant::now();
-        let restored = restore(db, cx.env, cx.handler(), m, true).await;
-        let outcome = |status: String, verified: Vec<String>| RollbackOutcome {
-            initiated: true,
-            status,
-            backup_id: Some(m.id.clone()),
-            verified,
-        };
+        let retry = retry_command(&cx.env.name, &m.id, plan.foreign);
+        let restored = restore(db, cx.env, cx.handler(), m, plan.file.as_ref(), &retry).await;
         let restored = match restored {
             Ok(r) => r,
             Err(e) => {
-                trail.rollback = Some(outcome(format!("failed: {e}"), Vec::new()));
+                trail.rollback = Some(RollbackOutcome::failed(&m.id, e.to_string()));
                 return Err(e.into());
             }
         };
@@ -309,7 +427,7 @@ impl Operation for Restore {
         for v in &restored.verified {
             cx.step("verify", Outcome::Ok, v.clone());
         }
-        trail.rollback = Some(outcome("succeeded".into(), restored.verified.clone()));
+        trail.rollback = Some(RollbackOutcome::restored(&m.id, restored.verified.clone()));
         Ok(restored.verified)
     }
 }

@@ -314,8 +314,8 @@ engine_test!(
             serde_json::json!(["003_broken.sql"])
         );
         assert_eq!(result["migrations"][0]["status"], "pending");
-        assert_eq!(result["rollback_status"], "succeeded");
-        assert_eq!(doc["recovery"]["rollback_status"], "succeeded");
+        assert_eq!(result["rollback_status"], "success");
+        assert_eq!(doc["recovery"]["rollback_status"], "success");
         let verified = result["rollback_verified"].to_string();
         assert!(
             verified.contains("status_command reports the same 1 pending migration(s)"),
@@ -668,7 +668,7 @@ engine_test!(
         run.code(1);
         let doc = run.json();
         assert_eq!(doc["error"]["code"], "health-check-failed");
-        assert_eq!(doc["recovery"]["rollback_status"], "succeeded");
+        assert_eq!(doc["recovery"]["rollback_status"], "success");
         let verified = doc["result"]["rollback_verified"].to_string();
         assert!(
             verified.contains("status_command reports the same 2 pending migration(s)"),

@@ -163,15 +163,18 @@ engine_test!(
         let hints = doc["recovery"]["suggestions"].to_string();
         if t.engine == Engine::MariaDb {
             assert_eq!(doc["result"]["rollback_initiated"], true);
-            assert_eq!(doc["result"]["rollback_status"], "succeeded");
+            assert_eq!(doc["result"]["rollback_status"], "success");
             assert_eq!(doc["recovery"]["rollback_initiated"], true);
             assert!(hints.contains("restored from backup"), "{hints}");
         } else {
             // The failed migration rolled back in its own transaction and nothing else ran:
             // a restore would only add risk.
             assert_eq!(doc["result"]["rollback_initiated"], false);
-            let status = doc["result"]["rollback_status"].as_str().unwrap();
-            assert!(status.starts_with("not-attempted: not needed"), "{status}");
+            // The contract's word, and the reason beside it.
+            assert_eq!(doc["result"]["rollback_status"], "not-attempted");
+            assert_eq!(doc["recovery"]["rollback_status"], "not-attempted");
+            let reason = doc["result"]["rollback_reason"].as_str().unwrap();
+            assert!(reason.starts_with("not needed"), "{reason}");
             assert!(hints.contains("was rolled back"), "{hints}");
         }
 
@@ -203,7 +206,7 @@ engine_test!(
         let doc = run.json();
         assert_eq!(doc["error"]["code"], "health-check-failed");
         assert_eq!(doc["error"]["class"], "post-deployment");
-        assert_eq!(doc["result"]["rollback_status"], "succeeded");
+        assert_eq!(doc["result"]["rollback_status"], "success");
         assert!(
             doc["error"]["message"]
                 .as_str()
