@@ -153,6 +153,7 @@ pub fn plan<'a>(
     records: &[AppliedRecord],
     handler: &dyn Handler,
 ) -> Plan<'a> {
+    let superseded: HashSet<String> = handler.superseded(set, records).into_iter().collect();
     let records = handler.interpret_history(set, handler.reconcile(set, records.to_vec()));
     let mut plan = Plan {
         failed_hint: handler.failed_hint(),
@@ -216,7 +217,7 @@ pub fn plan<'a>(
         .migrations
         .iter()
         .enumerate()
-        .filter(|(_, m)| !is_failed(&m.name))
+        .filter(|(_, m)| !is_failed(&m.name) && !superseded.contains(&m.name))
         .filter(|(_, m)| {
             if handler.is_repeatable(m) {
                 !up_to_date(m)

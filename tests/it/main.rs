@@ -17,3 +17,4 @@ mod safety_net;
 mod scenarios;
 mod schema_fingerprint;
 mod snapshots;
+mod wrong_answers;

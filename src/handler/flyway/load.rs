@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
 
-use super::name::{Name, compare_versions, parse_name};
+use super::name::{Name, baseline_name, compare_versions, parse_name};
 use crate::engine::Dialect;
 use crate::handler::HandlerError;
 use crate::handler::folder::{check_folder, entries, read_script};
@@ -88,7 +88,8 @@ pub(super) fn load(dir: &Path, dialect: Dialect) -> Result<MigrationSet, Handler
     let mut files = Vec::new();
     scan(dir, "", &mut files)?;
     let mut warnings = Vec::new();
-    let mut versioned: Vec<(String, Migration)> = Vec::new();
+    // (version, whether a baseline migration, the migration).
+    let mut versioned: Vec<(String, bool, Migration)> = Vec::new();
     let mut repeatable: Vec<Migration> = Vec::new();
     for (rel, path) in files {
         let file = path
@@ -104,6 +105,7 @@ pub(super) fn load(dir: &Path, dialect: Dialect) -> Result<MigrationSet, Handler
                 continue;
             }
             Name::Versioned { version, .. } => version.clone(),
+            Name::Baseline { version, .. } => baseline_name(version),
             Name::Repeatable { description } => description.clone(),
         };
         let text = read_script(&path)?;
@@ -118,14 +120,17 @@ pub(super) fn load(dir: &Path, dialect: Dialect) -> Result<MigrationSet, Handler
         let migration = Migration::new(name, path, checksum(&text).to_string(), transaction, sql)
             .with_tool_data(rel);
         match parsed {
-            Name::Versioned { version, .. } => versioned.push((version, migration)),
+            Name::Versioned { version, .. } => versioned.push((version, false, migration)),
+            Name::Baseline { version, .. } => versioned.push((version, true, migration)),
             _ => repeatable.push(migration),
         }
     }
-    versioned.sort_by(|(a, _), (b, _)| compare_versions(a, b));
+    // By version, a baseline migration after the versioned one of its version, as
+    // `MigrationInfoImpl.compareTo` orders them; Flyway keys migrations by version and type.
+    versioned.sort_by(|(a, ab, _), (b, bb, _)| compare_versions(a, b).then(ab.cmp(bb)));
     for pair in versioned.windows(2) {
-        let ((va, a), (vb, b)) = (&pair[0], &pair[1]);
-        if compare_versions(va, vb) == Ordering::Equal {
+        let ((va, ka, a), (vb, kb, b)) = (&pair[0], &pair[1]);
+        if compare_versions(va, vb) == Ordering::Equal && ka == kb {
             return Err(HandlerError::file(
                 &b.path,
                 format!(
@@ -150,7 +155,7 @@ pub(super) fn load(dir: &Path, dialect: Dialect) -> Result<MigrationSet, Handler
     }
     if let Some(r) = repeatable
         .iter()
-        .find(|r| versioned.iter().any(|(_, v)| v.name == r.name))
+        .find(|r| versioned.iter().any(|(_, _, v)| v.name == r.name))
     {
         return Err(HandlerError::file(
             &r.path,
@@ -160,7 +165,7 @@ pub(super) fn load(dir: &Path, dialect: Dialect) -> Result<MigrationSet, Handler
             ),
         ));
     }
-    let mut migrations: Vec<Migration> = versioned.into_iter().map(|(_, m)| m).collect();
+    let mut migrations: Vec<Migration> = versioned.into_iter().map(|(_, _, m)| m).collect();
     // Flyway applies pending repeatable migrations after every versioned one.
     migrations.extend(repeatable);
     Ok(MigrationSet::new(dir, migrations, warnings))
@@ -218,14 +223,22 @@ mod tests {
         assert_eq!(set.warnings.len(), 1, "{:?}", set.warnings);
         assert!(set.warnings[0].contains("afterMigrate.sql"));
 
-        std::fs::write(dir.path().join("V1.1.0__again.sql"), "SELECT 1;").unwrap();
-        let err = Flyway
-            .load(dir.path(), Dialect::Postgres)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("more than one migration with version"),
-            "{err}"
-        );
+        std::fs::write(dir.path().join("B1_2__base.sql"), "SELECT 1;").unwrap();
+        let set = Flyway.load(dir.path(), Dialect::Postgres).unwrap();
+        let got: Vec<_> = set.migrations.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(got, ["1.1", "1.2", "B1.2", "1.10", "a view"]);
+        // The same version twice (of the same kind) is an error.
+        for again in ["B1.2.0__again.sql", "V1.1.0__again.sql"] {
+            std::fs::write(dir.path().join(again), "SELECT 1;").unwrap();
+            let err = Flyway
+                .load(dir.path(), Dialect::Postgres)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("more than one migration with version"),
+                "{err}"
+            );
+            std::fs::remove_file(dir.path().join(again)).unwrap();
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Flyway-style files: `V<version>__<description>.sql`, `R__<description>.sql`, and the
-//! `flyway_schema_history` table.
+//! Flyway-style files: `V<version>__<description>.sql`, `B<version>__<description>.sql`
+//! (baseline migrations), `R__<description>.sql`, and the `flyway_schema_history` table.
 //!
 //! Written from flyway's `ResourceNameParser.java` (names), `MigrationVersion.java` (version
 //! order), `ChecksumCalculator.java` (CRC-32 per line), `JdbcTableSchemaHistory.java` (rows,
@@ -7,14 +7,14 @@
 //! agrees with dbdeploy after a deploy and dbdeploy understands history Flyway wrote.
 //!
 //! Migrations are named as Flyway names them in its own messages: versioned ones by version
-//! (`1.2`), repeatable ones by description (`refresh views`).
+//! (`1.2`), repeatable ones by description (`refresh views`); baseline migrations by `B` and
+//! their version (`B2`), since they share versions with versioned ones.
 
 mod baseline;
 mod load;
 mod name;
 mod table;
 
-use std::cmp::Ordering;
 use std::path::Path;
 use std::time::Duration;
 
@@ -96,6 +96,10 @@ impl Handler for Flyway {
         baseline::reconcile(set, records)
     }
 
+    fn superseded(&self, set: &MigrationSet, records: &[AppliedRecord]) -> Vec<String> {
+        baseline::superseded(set, records)
+    }
+
     fn checksum_matches(&self, migration: &Migration, recorded: &str) -> bool {
         match (
             migration.checksum.parse::<i64>(),
@@ -117,13 +121,17 @@ impl Handler for Flyway {
     }
 
     fn sorts_before(&self, a: &Migration, b: &Migration) -> bool {
-        match (name_of(a), name_of(b)) {
-            (Name::Versioned { version: x, .. }, Name::Versioned { version: y, .. }) => {
-                compare_versions(&x, &y) == Ordering::Less
-            }
-            (Name::Versioned { .. }, _) => true,
-            (_, Name::Versioned { .. }) => false,
-            _ => a.name < b.name,
+        let (x, y) = (name_of(a), name_of(b));
+        match (x.version(), y.version()) {
+            // A baseline migration comes after the versioned migration of its version.
+            (Some(vx), Some(vy)) => compare_versions(vx, vy)
+                .then_with(|| {
+                    matches!(x, Name::Baseline { .. }).cmp(&matches!(y, Name::Baseline { .. }))
+                })
+                .is_lt(),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => a.name < b.name,
         }
     }
 
@@ -164,7 +172,7 @@ impl Handler for Flyway {
 
     fn resolve_rules(&self) -> Rules {
         Rules {
-            naming: "check the name (versioned migrations are named by version, e.g. `1.2`, repeatable ones by description)",
+            naming: "check the name (versioned migrations are named by version, e.g. `1.2`, baseline migrations by `B` and version, e.g. `B2`, repeatable ones by description)",
             // A repeatable migration is applied again whenever it changed since its last run.
             already_applied: |local, recorded| {
                 if Flyway.is_repeatable(local) {

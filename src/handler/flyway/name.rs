@@ -15,6 +15,15 @@ pub(super) enum Name {
         /// `_` turned into spaces.
         description: String,
     },
+    /// `B<version>__<description>.sql`: a baseline migration, the schema as of its version in
+    /// one script. Flyway runs the latest one on an empty database instead of the versioned
+    /// migrations up to its version, and ignores them all once the database has history.
+    Baseline {
+        /// As Flyway records it: the text with `_` turned into `.`.
+        version: String,
+        /// `_` turned into spaces.
+        description: String,
+    },
     /// `R__<description>.sql`.
     Repeatable {
         /// `_` turned into spaces.
@@ -24,8 +33,53 @@ pub(super) enum Name {
     Ignored(&'static str),
 }
 
-/// Parses a file name the way `ResourceNameParser` does with the default prefixes `V`, `R`
-/// and separator `__`. A name that starts like a migration but is malformed is an error
+impl Name {
+    /// The version of a versioned or baseline migration.
+    pub(super) fn version(&self) -> Option<&str> {
+        match self {
+            Name::Versioned { version, .. } | Name::Baseline { version, .. } => Some(version),
+            Name::Repeatable { .. } | Name::Ignored(_) => None,
+        }
+    }
+}
+
+/// What dbdeploy calls a baseline migration: `B` and its version, so that it is told from the
+/// versioned migration of the same version (Flyway keys them by version and type).
+pub(super) fn baseline_name(version: &str) -> String {
+    format!("B{version}")
+}
+
+/// The version of a migration named by [`baseline_name`].
+pub(super) fn baseline_version(name: &str) -> Option<&str> {
+    name.strip_prefix('B').filter(|v| is_version(v))
+}
+
+/// Whether `text` is a version as Flyway records it: digits separated by `.`.
+pub(super) fn is_version(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The version and description after a `V` or `B` prefix.
+fn versioned(rest: &str, kind: &str, example: &str) -> Result<(String, String), String> {
+    let Some((version, description)) = rest.split_once("__") else {
+        return Err(format!(
+            "looks like a {kind} migration but has no `__` between version and description; {example}"
+        ));
+    };
+    let version = version.replace('_', ".");
+    if !is_version(&version) {
+        return Err(format!(
+            "has version `{version}`, which is not digits separated by `.` or `_`; {example}"
+        ));
+    }
+    Ok((version, description.replace('_', " ")))
+}
+
+/// Parses a file name the way `ResourceNameParser` does with the default prefixes `V`, `B`,
+/// `R` and separator `__`. A name that starts like a migration but is malformed is an error
 /// (Flyway would skip it silently unless `validateMigrationNaming` is on).
 pub(super) fn parse_name(file: &str) -> Result<Name, String> {
     let Some(stem) = file.strip_suffix(".sql") else {
@@ -40,27 +94,24 @@ pub(super) fn parse_name(file: &str) -> Result<Name, String> {
             "a Flyway callback, which dbdeploy does not run",
         ));
     }
-    let example =
-        "name it V<version>__<description>.sql (e.g. V1_2__add_users.sql) or R__<description>.sql";
+    let example = "name it V<version>__<description>.sql (e.g. V1_2__add_users.sql), \
+         B<version>__<description>.sql (a baseline migration) or R__<description>.sql";
     if let Some(rest) = stem.strip_prefix('V') {
-        let Some((version, description)) = rest.split_once("__") else {
-            return Err(format!(
-                "looks like a versioned migration but has no `__` between version and description; {example}"
-            ));
-        };
-        let version = version.replace('_', ".");
-        if version.is_empty()
-            || version
-                .split('.')
-                .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(format!(
-                "has version `{version}`, which is not digits separated by `.` or `_`; {example}"
-            ));
-        }
+        let (version, description) = versioned(rest, "versioned", example)?;
         return Ok(Name::Versioned {
             version,
-            description: description.replace('_', " "),
+            description,
+        });
+    }
+    // `B` and a version; other names that start with `B` (`Backfill.sql`) are not Flyway's.
+    if let Some(rest) = stem
+        .strip_prefix('B')
+        .filter(|r| r.starts_with(|c: char| c.is_ascii_digit() || c == '_'))
+    {
+        let (version, description) = versioned(rest, "baseline", example)?;
+        return Ok(Name::Baseline {
+            version,
+            description,
         });
     }
     if let Some(rest) = stem.strip_prefix('R') {
@@ -162,6 +213,18 @@ mod tests {
         assert!(matches!(parse_name("U1__undo.sql"), Ok(Name::Ignored(_))));
         assert!(matches!(parse_name("README.md"), Ok(Name::Ignored(_))));
         assert!(matches!(parse_name("notes.sql"), Ok(Name::Ignored(_))));
+        assert_eq!(
+            parse_name("B2_1__baseline_schema.sql").unwrap(),
+            Name::Baseline {
+                version: "2.1".into(),
+                description: "baseline schema".into()
+            }
+        );
+        assert!(matches!(parse_name("Backfill.sql"), Ok(Name::Ignored(_))));
+        assert_eq!(baseline_name("2.1"), "B2.1");
+        assert_eq!(baseline_version("B2.1"), Some("2.1"));
+        assert_eq!(baseline_version("Backfill"), None);
+        assert_eq!(baseline_version("2.1"), None);
     }
 
     #[test]
@@ -173,6 +236,9 @@ mod tests {
             "V1..2__a.sql",
             "R1__a.sql",
             "Rfoo.sql",
+            "B1_add.sql",
+            "B1.x__a.sql",
+            "B__a.sql",
         ] {
             let err = parse_name(bad).unwrap_err();
             assert!(

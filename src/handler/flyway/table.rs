@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::name::{Name, file_name, name_of};
+use super::name::{Name, baseline_name, baseline_version, file_name, name_of};
 use super::{BASELINE_MARK, TABLE};
 use crate::engine::{ColKind, Dialect, Stmt, Value};
 use crate::handler::HandlerError;
@@ -13,6 +13,18 @@ use crate::migration::{AppliedRecord, Migration, RecordState};
 pub(super) fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
 }
+
+/// The type Flyway records for a baseline migration it ran from a `B` script.
+const SQL_BASELINE: &str = "SQL_BASELINE";
+
+/// Every type of a baseline migration's row: SQL and Java ones, and the names Flyway used for
+/// them before (`BaselineMigrationType.fromString`).
+const BASELINE_TYPES: [&str; 4] = [
+    SQL_BASELINE,
+    "JDBC_BASELINE",
+    "SQL_STATE_SCRIPT",
+    "JDBC_STATE_SCRIPT",
+];
 
 /// The columns a row starts with, in the table's order: written by every insert and read back
 /// by the history query.
@@ -43,13 +55,17 @@ fn boolean(d: Dialect, v: bool) -> &'static str {
 /// `INSERT ... SELECT MAX(installed_rank) + 1`, so the rank is computed under the deploy
 /// lock by the database, exactly as `calculateInstalledRank` does.
 pub(super) fn insert_row(d: Dialect, m: &Migration, success: bool) -> Stmt {
-    let (version, description) = match name_of(m) {
+    let (version, description, kind) = match name_of(m) {
         Name::Versioned {
             version,
             description,
-        } => (Value::Text(version), description),
-        Name::Repeatable { description } => (Value::Null, description),
-        Name::Ignored(_) => (Value::Null, m.name.clone()),
+        } => (Value::Text(version), description, "SQL"),
+        Name::Baseline {
+            version,
+            description,
+        } => (Value::Text(version), description, SQL_BASELINE),
+        Name::Repeatable { description } => (Value::Null, description, "SQL"),
+        Name::Ignored(_) => (Value::Null, m.name.clone(), "SQL"),
     };
     let script = m.tool_data.clone().unwrap_or_else(|| file_name(m));
     let t = d.quote_ident(TABLE);
@@ -73,7 +89,7 @@ pub(super) fn insert_row(d: Dialect, m: &Migration, success: bool) -> Stmt {
     };
     let sql = format!(
         "INSERT INTO {t} ({}, {}, {}, {}) \
-         SELECT COALESCE(MAX({}), 0) + 1, {}, {}, 'SQL', {}, {}, {installed_by}, 0, {} FROM {t}",
+         SELECT COALESCE(MAX({}), 0) + 1, {}, {}, '{kind}', {}, {}, {installed_by}, 0, {} FROM {t}",
         column_list(d, &ROW_COLUMNS),
         q("installed_by"),
         q("execution_time"),
@@ -90,6 +106,22 @@ pub(super) fn insert_row(d: Dialect, m: &Migration, success: bool) -> Stmt {
 
 /// Deletes the failed rows of a migration, as `flyway repair` removes failed entries.
 pub(super) fn delete_failed(d: Dialect, name: &str) -> Stmt {
+    if let Some(version) = baseline_version(name) {
+        let kinds: Vec<String> = BASELINE_TYPES.iter().map(|k| format!("'{k}'")).collect();
+        return Stmt::new(
+            format!(
+                "DELETE FROM {} WHERE {} = {} AND {} = {} AND {} IN ({})",
+                d.quote_ident(TABLE),
+                d.quote_ident("success"),
+                boolean(d, false),
+                d.quote_ident("version"),
+                d.placeholder(1),
+                d.quote_ident("type"),
+                kinds.join(", "),
+            ),
+            vec![Value::Text(version.to_owned())],
+        );
+    }
     Stmt::new(
         format!(
             "DELETE FROM {} WHERE {} = {} AND ({} = {} OR ({} IS NULL AND {} = {}))",
@@ -216,51 +248,83 @@ pub(super) fn parse_history(rows: Vec<Vec<Value>>) -> Result<Vec<AppliedRecord>,
             // The marker of schemas Flyway created; not a migration.
             "SCHEMA" => continue,
             "BASELINE" => {
-                let Some(v) = version else {
-                    return Err(HandlerError::History {
-                        table: TABLE,
-                        reason: "a BASELINE row has no version".into(),
-                    });
-                };
+                let v = version.ok_or_else(|| no_version(&kind))?;
+                records.push(baseline_mark(&v, installed_on));
+                continue;
+            }
+            // A baseline migration: the schema as of its version, in one script. Flyway does
+            // not validate its checksum (only versions above the applied baseline are).
+            k if BASELINE_TYPES.contains(&k) => {
+                let v = version.ok_or_else(|| no_version(&kind))?;
+                let success = row.get(7).and_then(Value::as_int).unwrap_or(0) != 0;
+                if success {
+                    records.push(baseline_mark(&v, installed_on.clone()));
+                }
                 records.push(AppliedRecord {
-                    name: format!("{BASELINE_MARK}{v}"),
                     checksum: None,
-                    state: RecordState::Applied,
-                    started_at: installed_on.clone(),
-                    finished_at: installed_on,
-                    logs: None,
+                    ..record(baseline_name(&v), None, success, installed_on)
                 });
                 continue;
             }
             // `repair` marks missing migrations deleted; an undo takes a version back.
             k if k == "DELETE" || k.starts_with("UNDO") => {
-                records.retain(|r| r.name != name);
+                let baseline = baseline_name(&name);
+                records.retain(|r| r.name != name && r.name != baseline);
                 continue;
             }
             _ => {}
         }
         let success = row.get(7).and_then(Value::as_int).unwrap_or(0) != 0;
-        records.push(AppliedRecord {
-            name,
-            checksum: row
-                .get(5)
-                .and_then(Value::as_int)
-                .map(|c| c.to_string()),
-            state: if success {
-                RecordState::Applied
-            } else {
-                RecordState::Failed
-            },
-            started_at: installed_on.clone(),
-            finished_at: installed_on,
-            logs: (!success).then(|| {
-                format!(
-                    "recorded as failed in {TABLE} (success = false); `flyway repair` or `dbdeploy resolve` clears it"
-                )
-            }),
-        });
+        let checksum = row.get(5).and_then(Value::as_int);
+        records.push(record(name, checksum, success, installed_on));
     }
     Ok(records)
+}
+
+/// The record of one migration's row.
+fn record(
+    name: String,
+    checksum: Option<i64>,
+    success: bool,
+    installed_on: Option<String>,
+) -> AppliedRecord {
+    AppliedRecord {
+        name,
+        checksum: checksum.map(|c| c.to_string()),
+        state: if success {
+            RecordState::Applied
+        } else {
+            RecordState::Failed
+        },
+        started_at: installed_on.clone(),
+        finished_at: installed_on,
+        logs: (!success).then(|| {
+            format!(
+                "recorded as failed in {TABLE} (success = false); `flyway repair` or `dbdeploy resolve` clears it"
+            )
+        }),
+    }
+}
+
+/// The marker of a baseline at `version`, which [`super::baseline::reconcile`] expands into the
+/// versions it stands for.
+fn baseline_mark(version: &str, installed_on: Option<String>) -> AppliedRecord {
+    AppliedRecord {
+        checksum: None,
+        ..record(
+            format!("{BASELINE_MARK}{version}"),
+            None,
+            true,
+            installed_on,
+        )
+    }
+}
+
+fn no_version(kind: &str) -> HandlerError {
+    HandlerError::History {
+        table: TABLE,
+        reason: format!("a {kind} row has no version"),
+    }
 }
 
 /// Marks the row a migration started as successful, with its execution time.

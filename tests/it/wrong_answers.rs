@@ -1,0 +1,175 @@
+//! Wrong answers that must be errors (issue 11, item 5): a database kept by another tool is
+//! named as such instead of "up to date", `init` tells sqlx from golang-migrate, and Flyway
+//! baseline migrations (`B<version>__x.sql`, `SQL_BASELINE` rows) work as Flyway's do.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::common::{Engine, TestContext, copy_dir};
+use crate::engine_test;
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations-fixtures")
+}
+
+/// Configures `tool` with its migrations in `dir`, copied from `migrations-fixtures/<fixture>`.
+fn project(t: &TestContext, tool: &str, dir: &str, fixture: &str) {
+    let dst = t.path().join(dir);
+    let _ = std::fs::remove_dir_all(&dst);
+    copy_dir(&fixtures().join(fixture), &dst);
+    std::fs::write(
+        t.path().join("dbdeploy.toml"),
+        format!(
+            "[project]\nmigration_tool = \"{tool}\"\nmigrations_dir = \"{dir}\"\n\n\
+             [environments.dev]\nurl_env = \"DATABASE_URL\"\n"
+        ),
+    )
+    .expect("write config");
+}
+
+fn names(doc: &Value, key: &str) -> Vec<String> {
+    doc["result"][key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no result.{key} in {doc}"))
+        .iter()
+        .map(|m| {
+            m.as_str()
+                .or_else(|| m["name"].as_str())
+                .expect("a name")
+                .to_owned()
+        })
+        .collect()
+}
+
+// Flyway baseline migrations -----------------------------------------------------------------
+
+const FLYWAY_DIR: &str = "db/migration";
+
+/// Deploys the fixture's V1 and V2 alone (the history of a database from before the
+/// baseline migrations and V3 were written), then puts the other files back.
+fn deploy_v1_v2(t: &TestContext) {
+    let dir = t.path().join(FLYWAY_DIR);
+    let later = [
+        "B1__old_baseline.sql",
+        "B2__baseline.sql",
+        "V3__add_title.sql",
+    ];
+    let texts: Vec<String> = later
+        .iter()
+        .map(|f| std::fs::read_to_string(dir.join(f)).expect("read"))
+        .collect();
+    for f in later {
+        std::fs::remove_file(dir.join(f)).expect("rm");
+    }
+    t.run(&["migrate", "dev", "--yes"]).code(0);
+    for (f, text) in later.iter().zip(texts) {
+        std::fs::write(dir.join(f), text).expect("write");
+    }
+}
+
+/// `rank|version|description|type|script|checksum|ok-or-failed` per row of the history table.
+fn flyway_rows(t: &TestContext) -> Vec<String> {
+    t.sql(
+        "SELECT installed_rank, COALESCE(version, '-'), description, type, script, \
+         COALESCE(checksum, 0), CASE WHEN success THEN 'ok' ELSE 'failed' END \
+         FROM flyway_schema_history ORDER BY installed_rank",
+    )
+}
+
+/// The rows Flyway writes for `migrations-fixtures/flyway/baseline` on an empty database;
+/// checksums by Python's `zlib.crc32` over the lines without terminators, signed.
+const BASELINE_ROWS: [&str; 2] = [
+    "1|2|baseline|SQL_BASELINE|B2__baseline.sql|178726463|ok",
+    "2|3|add title|SQL|V3__add_title.sql|699134673|ok",
+];
+
+engine_test!(
+    flyway_baseline_migration_replaces_older_versions_on_an_empty_database,
+    |t| {
+        project(t, "flyway", FLYWAY_DIR, "flyway/baseline");
+        let doc = t.run(&["status", "dev", "--json"]).code(4).json();
+        assert_eq!(names(&doc, "pending"), ["B2", "3"], "{doc}");
+        t.run(&["migrate", "dev", "--yes"]).code(0);
+        assert_eq!(flyway_rows(t), BASELINE_ROWS);
+        // The baseline ran, not V1/V2 nor the older baseline B1.
+        assert_eq!(t.sql("SELECT name FROM users"), ["from baseline"]);
+        assert!(!t.tables().contains(&"old_baseline_ran".to_owned()));
+        let doc = t.run(&["status", "dev", "--json"]).code(0).json();
+        assert_eq!(names(&doc, "applied"), ["1", "2", "B2", "3"], "{doc}");
+        assert!(names(&doc, "missing").is_empty(), "{doc}");
+        t.run(&["migrate", "dev", "--yes"]).code(0);
+        assert_eq!(flyway_rows(t).len(), 2);
+    }
+);
+
+engine_test!(
+    flyway_baseline_migrations_are_ignored_once_the_database_has_history,
+    |t| {
+        project(t, "flyway", FLYWAY_DIR, "flyway/baseline");
+        deploy_v1_v2(t);
+        let doc = t.run(&["status", "dev", "--json"]).code(4).json();
+        assert_eq!(names(&doc, "pending"), ["3"], "{doc}");
+        t.run(&["migrate", "dev", "--yes"]).code(0);
+        let rows = flyway_rows(t);
+        let kinds: Vec<&str> = rows
+            .iter()
+            .map(|r| r.split('|').nth(3).unwrap_or(""))
+            .collect();
+        assert_eq!(kinds, ["SQL", "SQL", "SQL"], "{rows:?}");
+        assert!(t.sql("SELECT name FROM users").is_empty());
+        t.run(&["status", "dev"]).code(0);
+    }
+);
+
+engine_test!(history_with_a_flyway_baseline_row_is_understood, |t| {
+    // The schema B2 makes, and the history Flyway leaves after applying it; V1 and V2 are
+    // then deleted from the folder, as teams do once a baseline migration replaces them.
+    project(t, "flyway", FLYWAY_DIR, "flyway/baseline");
+    let dir = t.path().join(FLYWAY_DIR);
+    deploy_v1_v2(t);
+    let yes = if t.engine == Engine::Postgres {
+        "true"
+    } else {
+        "1"
+    };
+    t.sql(&format!(
+        "DELETE FROM flyway_schema_history; \
+         INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, \
+         checksum, installed_by, execution_time, success) VALUES \
+         (1, '2', 'baseline', 'SQL_BASELINE', 'B2__baseline.sql', 178726463, 'flyway', 12, {yes})"
+    ));
+    for f in ["V1__create_users.sql", "V2__create_posts.sql"] {
+        std::fs::remove_file(dir.join(f)).expect("rm");
+    }
+    let doc = t.run(&["status", "dev", "--json"]).code(4).json();
+    assert_eq!(names(&doc, "pending"), ["3"], "{doc}");
+    assert!(names(&doc, "missing").is_empty(), "{doc}");
+    // Flyway does not validate the checksum of the baseline it applied; neither does dbdeploy.
+    std::fs::write(
+        dir.join("B2__baseline.sql"),
+        format!(
+            "{}-- regenerated\n",
+            std::fs::read_to_string(dir.join("B2__baseline.sql")).expect("read")
+        ),
+    )
+    .expect("write");
+    t.run(&["migrate", "dev", "--yes"]).code(0);
+    assert_eq!(flyway_rows(t), BASELINE_ROWS);
+    t.run(&["status", "dev"]).code(0);
+
+    // `flyway baseline` writes a BASELINE row: versions at or below it count as applied, and
+    // baseline migrations are ignored once it is there.
+    for f in ["V1__create_users.sql", "V2__create_posts.sql"] {
+        std::fs::copy(fixtures().join("flyway/baseline").join(f), dir.join(f)).expect("copy");
+    }
+    t.sql(&format!(
+        "DELETE FROM flyway_schema_history; \
+         INSERT INTO flyway_schema_history (installed_rank, version, description, type, script, \
+         checksum, installed_by, execution_time, success) VALUES \
+         (1, '2', '<< Flyway Baseline >>', 'BASELINE', '<< Flyway Baseline >>', NULL, 'flyway', 0, {yes})"
+    ));
+    let doc = t.run(&["status", "dev", "--json"]).code(4).json();
+    assert_eq!(names(&doc, "pending"), ["3"], "{doc}");
+    assert_eq!(names(&doc, "applied"), ["1", "2"], "{doc}");
+});
