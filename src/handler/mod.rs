@@ -16,6 +16,7 @@ pub mod drizzle;
 pub mod flyway;
 pub mod folder;
 pub mod golang_migrate;
+pub mod known;
 pub mod plain;
 pub mod prisma;
 pub mod resolve;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common::{Engine, TestContext, copy_dir};
+use crate::common::{Engine, TestContext, copy_dir, health_check};
 use crate::engine_test;
 
 fn fixtures() -> PathBuf {
@@ -28,6 +28,12 @@ fn project(t: &TestContext, tool: &str, dir: &str, fixture: &str) {
     .expect("write config");
 }
 
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    std::fs::write(path, text).expect("write");
+}
+
 fn names(doc: &Value, key: &str) -> Vec<String> {
     doc["result"][key]
         .as_array()
@@ -41,6 +47,91 @@ fn names(doc: &Value, key: &str) -> Vec<String> {
         })
         .collect()
 }
+
+// A database kept by another tool ------------------------------------------------------------
+
+engine_test!(another_tools_tracking_table_is_reported_by_name, |t| {
+    // A database deployed by Prisma...
+    t.fixture("basic");
+    t.run(&["migrate", "dev", "--yes"]).code(0);
+    let before = t.tables();
+    // ...configured as dbmate's.
+    std::fs::write(
+        t.path().join("dbdeploy.toml"),
+        "[project]\nmigration_tool = \"dbmate\"\nmigrations_dir = \"db/migrations\"\n\n\
+         [environments.dev]\nurl_env = \"DATABASE_URL\"\n",
+    )
+    .expect("config");
+    write(
+        t.path(),
+        "db/migrations/20240101000000_widgets.sql",
+        "-- migrate:up\nCREATE TABLE widgets (id INT);\n\n-- migrate:down\nDROP TABLE widgets;\n",
+    );
+
+    let run = t.run(&["status", "dev"]);
+    run.code(5);
+    for needle in ["prisma", "_prisma_migrations", "schema_migrations"] {
+        assert!(run.all().contains(needle), "{needle}:\n{}", run.all());
+    }
+    assert!(run.all().contains("migration_tool"), "{}", run.all());
+    let doc = t.run(&["status", "dev", "--json"]).code(5).json();
+    assert_eq!(doc["error"]["code"], "inconsistent-history", "{doc}");
+
+    let run = t.run(&["migrate", "dev", "--yes"]);
+    run.code(1);
+    assert!(run.all().contains("_prisma_migrations"), "{}", run.all());
+    assert_eq!(t.tables(), before, "migrate changed the database");
+
+    let doc = t.run(&["health", "dev", "--json"]).code(5).json();
+    let check = health_check(&doc, "tracking_table");
+    assert_eq!(check["status"], "failed", "{doc}");
+    assert!(
+        check["detail"].as_str().unwrap_or("").contains("prisma"),
+        "{doc}"
+    );
+
+    if t.engine == Engine::Postgres {
+        // drizzle keeps its table in its own schema; it is found there too.
+        t.sql("DROP TABLE _prisma_migrations");
+        t.sql(
+            "CREATE SCHEMA drizzle; CREATE TABLE drizzle.__drizzle_migrations \
+             (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint)",
+        );
+        let run = t.run(&["status", "dev"]);
+        run.code(5);
+        assert!(
+            run.all().contains("drizzle") && run.all().contains("__drizzle_migrations"),
+            "{}",
+            run.all()
+        );
+    }
+});
+
+engine_test!(
+    a_leftover_empty_tracking_table_is_named_not_baselined,
+    |t| {
+        // `init` once chose golang-migrate for this sqlx project, and its failed first deploy left
+        // golang-migrate's empty table behind; the project is now configured as sqlx.
+        project(t, "sqlx", "migrations", "sqlx/basic");
+        t.sql("CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null)");
+        let run = t.run(&["migrate", "dev", "--yes"]);
+        run.code(1);
+        let all = run.all();
+        assert!(!all.contains("baseline it"), "{all}");
+        for needle in [
+            "golang-migrate",
+            "schema_migrations",
+            "no rows",
+            "DROP TABLE",
+        ] {
+            assert!(all.contains(needle), "{needle}:\n{all}");
+        }
+        t.sql("DROP TABLE schema_migrations");
+        let doc = t.run(&["migrate", "dev", "--yes", "--json"]).code(0).json();
+        assert_eq!(doc["result"]["migrations_applied"], 7, "{doc}");
+        t.run(&["status", "dev"]).code(0);
+    }
+);
 
 // Flyway baseline migrations -----------------------------------------------------------------
 
