@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::common::{Engine, TestContext, copy_dir, health_check};
+use crate::common::{Engine, Run, TestContext, copy_dir, health_check};
 use crate::engine_test;
 
 fn fixtures() -> PathBuf {
@@ -132,6 +132,115 @@ engine_test!(
         t.run(&["status", "dev"]).code(0);
     }
 );
+
+// init: sqlx or golang-migrate ---------------------------------------------------------------
+
+/// Runs `dbdeploy init ARGS` in `dir`.
+fn init_in(dir: &Path, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_dbdeploy"));
+    cmd.arg("-C")
+        .arg(dir)
+        .arg("init")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("DATABASE_URL")
+        .stdin(std::process::Stdio::null());
+    Run::from(cmd.output().expect("run dbdeploy"))
+}
+
+/// The tool `init` writes for a project of `fixture` copied to `migrations/`, plus `files`;
+/// `None` when it asks.
+fn init_tool(fixture: &str, files: &[(&str, &str)]) -> Option<String> {
+    let project = tempfile::tempdir().expect("tempdir");
+    copy_dir(
+        &fixtures().join(fixture),
+        &project.path().join("migrations"),
+    );
+    for (f, text) in files {
+        write(project.path(), f, text);
+    }
+    let run = init_in(project.path(), &[]);
+    if run.code == 2 {
+        assert!(run.stderr.contains("--tool"), "{}", run.stderr);
+        assert!(!project.path().join("dbdeploy.toml").exists());
+        return None;
+    }
+    run.code(0);
+    let text = std::fs::read_to_string(project.path().join("dbdeploy.toml")).expect("config");
+    let tool = text
+        .lines()
+        .find_map(|l| l.strip_prefix("migration_tool = "))
+        .expect("migration_tool");
+    Some(tool.trim_matches('"').to_owned())
+}
+
+const CARGO_SQLX: &str = "[package]\nname = \"app\"\nversion = \"0.1.0\"\n\n[dependencies]\nsqlx = { version = \"0.8\", features = [\"postgres\"] }\n";
+const GO_MIGRATE: &str =
+    "module example.com/app\n\ngo 1.22\n\nrequire github.com/golang-migrate/migrate/v4 v4.17.0\n";
+
+#[test]
+fn init_tells_sqlx_from_golang_migrate() {
+    let sqlx = Some("sqlx".to_owned());
+    let golang = Some("golang-migrate".to_owned());
+    // The issue's project: plain `<v>_<d>.sql` files and one `.up.sql`/`.down.sql` pair, which
+    // only sqlx reads, with sqlx in Cargo.toml; and without it.
+    assert_eq!(init_tool("sqlx/basic", &[("Cargo.toml", CARGO_SQLX)]), sqlx);
+    assert_eq!(init_tool("sqlx/basic", &[]), sqlx);
+    // Up/down pairs only: both tools read them, so the build file decides, or init asks.
+    assert_eq!(
+        init_tool("sqlx/reversible", &[("Cargo.toml", CARGO_SQLX)]),
+        sqlx
+    );
+    assert_eq!(
+        init_tool("golang-migrate/basic", &[("go.mod", GO_MIGRATE)]),
+        golang
+    );
+    assert_eq!(init_tool("golang-migrate/basic", &[]), None);
+    assert_eq!(init_tool("sqlx/reversible", &[]), None);
+    // A Cargo.toml or go.mod that does not depend on the tool is no evidence.
+    let no_sqlx = "[package]\nname = \"sqlx-demo\"\nversion = \"0.1.0\"\n# uses sqlx later\n";
+    assert_eq!(
+        init_tool("golang-migrate/basic", &[("Cargo.toml", no_sqlx)]),
+        None
+    );
+    assert_eq!(
+        init_tool(
+            "golang-migrate/basic",
+            &[("go.mod", "module example.com/app\n\ngo 1.22\n")]
+        ),
+        None
+    );
+    // Both build files: init asks.
+    assert_eq!(
+        init_tool(
+            "golang-migrate/basic",
+            &[("go.mod", GO_MIGRATE), ("Cargo.toml", CARGO_SQLX)]
+        ),
+        None
+    );
+}
+
+engine_test!(init_on_the_sqlx_project_deploys_every_migration, |t| {
+    std::fs::remove_file(t.path().join("dbdeploy.toml")).expect("rm config");
+    copy_dir(&fixtures().join("sqlx/basic"), &t.path().join("migrations"));
+    write(t.path(), "Cargo.toml", CARGO_SQLX);
+    let run = init_in(t.path(), &[]);
+    run.code(0);
+    assert!(run.all().contains("sqlx in Cargo.toml"), "{}", run.all());
+    // Point dev at the test database, whatever init chose for it.
+    let text = std::fs::read_to_string(t.path().join("dbdeploy.toml")).expect("config");
+    let text = text.replace(
+        "url = \"sqlite://.dbdeploy/dev.db\"",
+        "url_env = \"DATABASE_URL\"",
+    );
+    std::fs::write(t.path().join("dbdeploy.toml"), text).expect("config");
+    let doc = t.run(&["migrate", "dev", "--yes", "--json"]).code(0).json();
+    assert_eq!(doc["result"]["migrations_applied"], 7, "{doc}");
+    assert_eq!(
+        t.sql("SELECT COUNT(*) FROM _sqlx_migrations WHERE success"),
+        ["7"]
+    );
+});
 
 // Flyway baseline migrations -----------------------------------------------------------------
 
