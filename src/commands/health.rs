@@ -123,10 +123,18 @@ async fn run_checks<D: Database>(
     let tables = health::foreign_tables(db).await?;
     match &setup.source {
         Source::Files { handler, set } => {
-            let records = crate::pipeline::verify::read_history(db, *handler).await?;
-            checks.extend(
-                health::history_checks(&env.name, *handler, set, &tables, records.as_deref()).0,
-            );
+            match crate::pipeline::verify::read_history(db, *handler).await {
+                Ok(records) => checks.extend(
+                    health::history_checks(&env.name, *handler, set, &tables, records.as_deref()).0,
+                ),
+                // Another tool's table instead of this tool's: that check fails.
+                Err(Error::Drift(drift)) => checks.push(Check::new(
+                    "tracking_table",
+                    CheckStatus::Failed,
+                    drift.to_string(),
+                )),
+                Err(e) => return Err(e),
+            }
         }
         Source::External(tool) => checks.push(match crate::external::pending(tool, env).await {
             Ok(pending) if pending.is_empty() => {

@@ -102,7 +102,16 @@ async fn files<D: crate::engine::Database>(
     let records = crate::pipeline::verify::read_history(&mut db, handler).await;
     let deployed = crate::history::deployed_migrations(&mut db).await;
     db.close().await;
-    let records = records?;
+    // Another tool's table instead of this tool's is an inconsistent state, as drift is.
+    let records = match records {
+        Err(e @ Error::Drift(_)) => {
+            return Ok(Response {
+                exit_code: exit::INCONSISTENT,
+                ..Response::failed(OPERATION, &env.name, e)
+            });
+        }
+        records => records?,
+    };
     let table_exists = records.is_some();
     let records = records.unwrap_or_default();
     let mut plan = crate::pipeline::pending::plan(set, &records, handler);

@@ -2,10 +2,11 @@
 //!
 //! Each tool leaves a recognisable shape: Prisma a `migration_lock.toml` and
 //! `<name>/migration.sql` folders, drizzle-kit `meta/_journal.json`, dbmate `-- migrate:up`
-//! sections, golang-migrate `N_name.up.sql`/`.down.sql` pairs, sqlx `<version>_name.sql`,
-//! Flyway `V1__name.sql`. Some shapes are shared (sqlx and golang-migrate both write
-//! `<timestamp>_name.up.sql`/`.down.sql`); then the project's build file decides, or the
-//! answer is "ambiguous" and the user names the tool. Only well-known folders are looked at,
+//! sections, golang-migrate `N_name.up.sql`/`.down.sql` pairs, sqlx `<version>_name.sql`
+//! (and reversible pairs, in the same folder), Flyway `V1__name.sql`. Some shapes are shared
+//! (both sqlx and golang-migrate read `<version>_name.up.sql`/`.down.sql` pairs); then the
+//! project's build file decides (sqlx in Cargo.toml, golang-migrate in go.mod), or the answer
+//! is "ambiguous" and the user names the tool: a tool is never guessed. Only well-known folders are looked at,
 //! so a stray `.sql` file elsewhere never decides anything.
 
 use std::path::Path;
@@ -189,47 +190,113 @@ fn classify(root: &Path, path: &Path, dir: &str) -> Vec<Detection> {
             (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
         })
         .collect();
-    let up_down = sql
-        .iter()
-        .any(|n| n.ends_with(".up.sql") || n.ends_with(".down.sql"));
-    let numbered = versions.len() == sql.len();
-    let timestamps = numbered && versions.iter().all(|v| v.len() == 14);
-    let uses = |file: &str, needle: &str| {
-        std::fs::read_to_string(root.join(file)).is_ok_and(|t| t.contains(needle))
-    };
-    if numbered && up_down {
-        let pairs = format!("{dir}: <version>_<name>.up.sql/.down.sql pairs");
-        if !timestamps {
-            return vec![detection("golang-migrate", dir, pairs)];
-        }
-        // Both tools write `<yyyymmddhhmmss>_name.up.sql` by default: the build file decides.
-        if uses("Cargo.toml", "sqlx") {
-            return vec![detection(
-                "sqlx",
-                dir,
-                format!("{pairs}, and sqlx in Cargo.toml"),
-            )];
-        }
-        if root.join("go.mod").is_file() {
-            return vec![detection(
-                "golang-migrate",
-                dir,
-                format!("{pairs}, and a go.mod"),
-            )];
-        }
-        return vec![
-            detection("sqlx", dir, pairs.clone()),
-            detection("golang-migrate", dir, pairs),
-        ];
-    }
-    if numbered && (timestamps || uses("Cargo.toml", "sqlx")) {
-        return vec![detection(
-            "sqlx",
-            dir,
-            format!("{dir}: <version>_<description>.sql files"),
-        )];
+    if versions.len() == sql.len()
+        && let Some(found) = sqlx_or_golang_migrate(root, dir, &sql, &versions)
+    {
+        return found;
     }
     vec![detection("sql", dir, format!("{dir}: plain .sql files"))]
+}
+
+/// sqlx or golang-migrate, for a folder of `<version>_<description>` files; `None` when it is
+/// neither. sqlx reads plain `<v>_<d>.sql` files and reversible `.up.sql`/`.down.sql` pairs,
+/// mixed in one folder; golang-migrate reads only up/down files (and skips any other). Where
+/// both could read the folder, the build file decides; otherwise the user is asked.
+fn sqlx_or_golang_migrate(
+    root: &Path,
+    dir: &str,
+    sql: &[&str],
+    versions: &[&str],
+) -> Option<Vec<Detection>> {
+    let is_up_down = |n: &&&str| n.ends_with(".up.sql") || n.ends_with(".down.sql");
+    let up_down = sql.iter().any(|n| is_up_down(&n));
+    let plain = sql.iter().any(|n| !is_up_down(&n));
+    let cargo = cargo_uses_sqlx(root);
+    let go = go_mod_uses_golang_migrate(root);
+    let with = |evidence: String| {
+        let mut e = evidence;
+        if cargo {
+            e.push_str(", and sqlx in Cargo.toml");
+        }
+        if go {
+            e.push_str(", and golang-migrate in go.mod");
+        }
+        e
+    };
+    let sqlx = |evidence: String| detection("sqlx", dir, with(evidence));
+    let golang = |evidence: String| detection("golang-migrate", dir, with(evidence));
+    if up_down && plain {
+        let mixed = format!(
+            "{dir}: plain <version>_<description>.sql files and .up.sql/.down.sql pairs together, which only sqlx reads"
+        );
+        if go && !cargo {
+            let skipped = format!(
+                "{dir}: .up.sql/.down.sql pairs (golang-migrate would skip the plain .sql files)"
+            );
+            return Some(vec![sqlx(mixed), golang(skipped)]);
+        }
+        return Some(vec![sqlx(mixed)]);
+    }
+    if up_down {
+        let pairs = format!("{dir}: <version>_<name>.up.sql/.down.sql pairs");
+        return Some(match (cargo, go) {
+            (true, false) => vec![sqlx(pairs)],
+            (false, true) => vec![golang(pairs)],
+            // `migrate create -seq` numbers 000001, 000002, ...; sqlx numbers otherwise.
+            (false, false) if versions.iter().all(|v| v.len() == 6 && v.starts_with('0')) => {
+                vec![golang(format!(
+                    "{pairs} numbered as `migrate create -seq` numbers them"
+                ))]
+            }
+            _ => vec![sqlx(pairs.clone()), golang(pairs)],
+        });
+    }
+    // Plain files only: golang-migrate reads none of them.
+    let timestamps = versions.iter().all(|v| v.len() == 14);
+    (cargo || timestamps).then(|| vec![sqlx(format!("{dir}: <version>_<description>.sql files"))])
+}
+
+/// Whether the project's Cargo.toml depends on sqlx (in any dependency table, renamed or not).
+fn cargo_uses_sqlx(root: &Path) -> bool {
+    let Some(doc) = std::fs::read_to_string(root.join("Cargo.toml"))
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+    else {
+        return false;
+    };
+    let lists_sqlx = |deps: Option<&toml::Value>| {
+        deps.and_then(toml::Value::as_table).is_some_and(|deps| {
+            deps.iter().any(|(name, spec)| {
+                name == "sqlx" || spec.get("package").and_then(toml::Value::as_str) == Some("sqlx")
+            })
+        })
+    };
+    let in_table = |t: &toml::Table| {
+        ["dependencies", "dev-dependencies", "build-dependencies"]
+            .iter()
+            .any(|k| lists_sqlx(t.get(*k)))
+    };
+    in_table(&doc)
+        || lists_sqlx(doc.get("workspace").and_then(|w| w.get("dependencies")))
+        || doc
+            .get("target")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|targets| {
+                targets
+                    .values()
+                    .filter_map(toml::Value::as_table)
+                    .any(in_table)
+            })
+}
+
+/// Whether the project's go.mod requires golang-migrate.
+fn go_mod_uses_golang_migrate(root: &Path) -> bool {
+    std::fs::read_to_string(root.join("go.mod")).is_ok_and(|t| {
+        t.lines().any(|l| {
+            let code = l.split("//").next().unwrap_or("");
+            code.contains("github.com/golang-migrate/migrate")
+        })
+    })
 }
 
 fn is_flyway(name: &str) -> bool {
@@ -344,8 +411,45 @@ mod tests {
         with_cargo.push(("Cargo.toml", "[dependencies]\nsqlx = \"0.8\"\n"));
         assert_eq!(found(&with_cargo).0, "sqlx");
         let mut with_go = pairs.to_vec();
-        with_go.push(("go.mod", "module example.com/app\n"));
+        with_go.push((
+            "go.mod",
+            "module example.com/app\n\nrequire github.com/golang-migrate/migrate/v4 v4.17.0\n",
+        ));
         assert_eq!(found(&with_go).0, "golang-migrate");
+        // A go.mod without golang-migrate, or a Cargo.toml without sqlx, decides nothing.
+        let mut other_go = pairs.to_vec();
+        other_go.push(("go.mod", "module example.com/app\n"));
+        other_go.push(("Cargo.toml", "[package]\nname = \"sqlx-demo\"\n"));
+        assert!(matches!(
+            detect(project(&other_go).path()),
+            Outcome::Ambiguous(_)
+        ));
+    }
+
+    #[test]
+    fn plain_files_beside_up_down_pairs_are_sqlx() {
+        let files = [
+            ("migrations/1_users.sql", ""),
+            ("migrations/2_posts.up.sql", ""),
+            ("migrations/2_posts.down.sql", ""),
+            ("migrations/10_post_views.sql", ""),
+        ];
+        assert_eq!(found(&files).0, "sqlx");
+        // Short versions in pairs alone fit both tools: ask.
+        let pairs = [
+            ("migrations/1_users.up.sql", ""),
+            ("migrations/1_users.down.sql", ""),
+        ];
+        assert!(matches!(
+            detect(project(&pairs).path()),
+            Outcome::Ambiguous(_)
+        ));
+        let mut renamed = pairs.to_vec();
+        renamed.push((
+            "Cargo.toml",
+            "[target.'cfg(unix)'.dependencies]\ndb = { package = \"sqlx\", version = \"0.8\" }\n",
+        ));
+        assert_eq!(found(&renamed).0, "sqlx");
     }
 
     #[test]

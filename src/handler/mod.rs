@@ -16,6 +16,7 @@ pub mod drizzle;
 pub mod flyway;
 pub mod folder;
 pub mod golang_migrate;
+pub mod known;
 pub mod plain;
 pub mod prisma;
 pub mod resolve;
@@ -153,6 +154,14 @@ pub trait Handler: Send + Sync {
     fn reconcile(&self, set: &MigrationSet, records: Vec<AppliedRecord>) -> Vec<AppliedRecord> {
         let _ = set;
         records
+    }
+    /// Migrations of the folder that the tool skips on this history without running them, so
+    /// that they are neither pending nor applied: Flyway's baseline migrations once the
+    /// database has history, and on an empty database the migrations its latest baseline
+    /// migration stands for. `records` are as read, before [`Handler::reconcile`].
+    fn superseded(&self, set: &MigrationSet, records: &[AppliedRecord]) -> Vec<String> {
+        let _ = (set, records);
+        Vec::new()
     }
     /// Whether the migration runs again whenever its checksum changes (Flyway `R__`).
     fn is_repeatable(&self, migration: &Migration) -> bool {

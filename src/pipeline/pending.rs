@@ -48,6 +48,9 @@ pub enum DriftError {
         /// Never applied, and the tool will never apply them.
         unreachable: Vec<String>,
     },
+    /// No tracking table, but another known tool's: the database is that tool's.
+    #[error(transparent)]
+    OtherTool(Box<super::verify::OtherTool>),
     /// No tracking table, yet the schema has tables: the database was not created by these migrations.
     #[error("the database schema is not empty but has no `{table}` table: {}", .tables.join(", "))]
     NotEmpty {
@@ -136,6 +139,7 @@ impl DriftError {
                 hints.push("nothing was changed".into());
                 hints
             }
+            DriftError::OtherTool(other) => other.hints(),
             DriftError::NotEmpty { environment, .. } => vec![
                 format!(
                     "baseline it: for each migration whose changes the database already has, run `dbdeploy resolve {environment} --applied NAME`"
@@ -153,6 +157,7 @@ pub fn plan<'a>(
     records: &[AppliedRecord],
     handler: &dyn Handler,
 ) -> Plan<'a> {
+    let superseded: HashSet<String> = handler.superseded(set, records).into_iter().collect();
     let records = handler.interpret_history(set, handler.reconcile(set, records.to_vec()));
     let mut plan = Plan {
         failed_hint: handler.failed_hint(),
@@ -216,7 +221,7 @@ pub fn plan<'a>(
         .migrations
         .iter()
         .enumerate()
-        .filter(|(_, m)| !is_failed(&m.name))
+        .filter(|(_, m)| !is_failed(&m.name) && !superseded.contains(&m.name))
         .filter(|(_, m)| {
             if handler.is_repeatable(m) {
                 !up_to_date(m)

@@ -1,11 +1,13 @@
 //! Step 11, and reading the tracking table: after a run, the tool's own table must say what
 //! the run did. The readers here are the one way every step reads that table, so another
-//! tool's table of the same name is always reported instead of misread.
+//! tool's table of the same name is always reported instead of misread, and so is a database
+//! that holds another tool's table but not the configured tool's.
 
 use super::Ctx;
+use super::pending::DriftError;
 use crate::engine::Database;
 use crate::error::Error;
-use crate::handler::Handler;
+use crate::handler::{Handler, known};
 use crate::migration::{AppliedRecord, MigrationSet};
 
 /// The tracking table does not reflect the run.
@@ -28,15 +30,74 @@ pub async fn read_records<D: Database>(
     }
 }
 
+/// The configured tool's tracking table is missing, but another known tool's is there.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct OtherTool {
+    /// The configured tool.
+    pub tool: &'static str,
+    /// Its tracking table.
+    pub table: &'static str,
+    /// The tool whose table is there.
+    pub other: &'static str,
+    /// That table, schema-qualified when it has its own schema.
+    pub other_table: String,
+    /// How many rows it holds, when they could be counted.
+    pub rows: Option<i64>,
+}
+
+/// A tool's name in a sentence (`sql` is dbdeploy's own plain-SQL format).
+fn tool_label(name: &str) -> &str {
+    if name == "sql" { "plain SQL" } else { name }
+}
+
+impl OtherTool {
+    fn describe(&self) -> String {
+        let (tool, other) = (tool_label(self.tool), tool_label(self.other));
+        let held = match self.rows {
+            Some(0) => format!("with no rows; this database is not {tool}'s"),
+            Some(n) => format!("with {n} row(s): this database is kept by {other}, not {tool}"),
+            None => format!("this database is kept by {other}, not {tool}"),
+        };
+        format!(
+            "no `{}` table ({tool}'s tracking table), but {other}'s tracking table `{}` is here, {held}",
+            self.table, self.other_table
+        )
+    }
+
+    /// What to do.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        let other = self.other;
+        let mut hints = Vec::new();
+        if self.rows == Some(0) {
+            hints.push(format!(
+                "`{table}` has no rows: a first deploy with `migration_tool = \"{other}\"` that failed leaves it so; if that is what happened, drop it (`DROP TABLE {table}`) and deploy again",
+                table = self.other_table
+            ));
+        }
+        hints.push(format!(
+            "if {} keeps this database, set `migration_tool = \"{other}\"` (and its `migrations_dir`) in dbdeploy.toml; if the environment's URL names the wrong database, correct it",
+            tool_label(other)
+        ));
+        hints.push("nothing was changed".into());
+        hints
+    }
+}
+
 /// Reads the tracking table; `None` when it does not exist yet.
 ///
 /// # Errors
-/// Database errors and rows the format cannot read.
+/// Database errors, rows the format cannot read, and [`OtherTool`] when the table is missing
+/// but another known tool's is there.
 pub async fn read_history<D: Database>(
     db: &mut D,
     handler: &dyn Handler,
 ) -> Result<Option<Vec<AppliedRecord>>, Error> {
     if !tracking_table_exists(db, handler).await? {
+        if let Some(other) = other_tool(db, handler).await? {
+            return Err(DriftError::OtherTool(Box::new(other)).into());
+        }
         return Ok(None);
     }
     // Another tool's table of the same name must be reported, not misread.
@@ -50,6 +111,44 @@ pub async fn read_history<D: Database>(
         rows.extend(db.fetch(&stmt, &cols).await?);
     }
     Ok(Some(handler.parse_history(rows)?))
+}
+
+/// Another known tool's tracking table, when the database holds one: one catalog query for
+/// all of them; columns and rows are read only for a table found.
+async fn other_tool<D: Database>(
+    db: &mut D,
+    handler: &dyn Handler,
+) -> Result<Option<OtherTool>, Error> {
+    let dialect = db.dialect();
+    let (stmt, cols) = known::others_query(handler, dialect);
+    let rows = db.fetch(&stmt, &cols).await?;
+    for found in known::found(handler, dialect, &rows) {
+        let owner = match found.candidates.as_slice() {
+            [only] => Some(*only),
+            candidates => {
+                let columns = db.table_columns(&found.shown).await?;
+                known::owner(candidates, &columns)
+            }
+        };
+        let Some(owner) = owner else {
+            continue;
+        };
+        // Only to word the report: a table it cannot count is still reported.
+        let (stmt, cols) = known::count_rows(&found);
+        let rows = db.fetch(&stmt, &cols).await.ok().and_then(|r| {
+            r.first()
+                .and_then(|r| r.first())
+                .and_then(crate::engine::Value::as_int)
+        });
+        return Ok(Some(OtherTool {
+            tool: handler.name(),
+            table: handler.table(),
+            other: owner.name(),
+            other_table: found.shown,
+            rows,
+        }));
+    }
+    Ok(None)
 }
 
 /// Whether the format's tracking table exists, in its own schema when it has one.

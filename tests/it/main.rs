@@ -21,3 +21,4 @@ mod schema_fingerprint;
 mod secrets;
 mod snapshots;
 mod to_target;
+mod wrong_answers;
