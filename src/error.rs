@@ -87,6 +87,14 @@ pub enum Error {
     /// Ctrl-C stopped the deploy at a safe point.
     #[error(transparent)]
     Interrupted(#[from] Box<Interrupted>),
+    /// A server dbdeploy refuses to deploy to (a distributed SQL server).
+    #[error("{server} is not supported: {reason}")]
+    UnsupportedServer {
+        /// The product and version.
+        server: String,
+        /// What breaks there.
+        reason: String,
+    },
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -114,7 +122,7 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::Handler(_) => exit::USAGE,
+            Error::Config(_) | Error::Handler(_) | Error::UnsupportedServer { .. } => exit::USAGE,
             Error::Backup(e) if e.interrupted() => exit::INTERRUPTED,
             Error::Backup(e) if e.is_usage() => exit::USAGE,
             Error::External(e) => e.exit_code(),
@@ -167,6 +175,7 @@ impl Error {
             Error::HealthAfter(_) => "health-check-failed",
             Error::Interrupted(_) => "interrupted",
             Error::Unavailable { .. } => "unavailable",
+            Error::UnsupportedServer { .. } => "unsupported-server",
         }
     }
 
@@ -241,6 +250,10 @@ impl Error {
             Error::External(e) => e.hints(),
             Error::Interrupted(e) => e.hints(),
             Error::Unavailable { hint, .. } => vec![hint.clone()],
+            Error::UnsupportedServer { .. } => vec![
+                "dbdeploy deploys to PostgreSQL, MySQL/MariaDB and SQLite; docs/distributed-sql.md says what CockroachDB and YugabyteDB support would take".into(),
+                "nothing was changed".into(),
+            ],
         }
     }
 }

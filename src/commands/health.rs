@@ -115,6 +115,7 @@ async fn run_checks<D: Database>(
 ) -> Result<(), Error> {
     let env = &setup.env;
     let version = db.server_version().await?;
+    crate::pipeline::connect::supported(db).await?;
     checks.push(Check::new("connectivity", CheckStatus::Passed, version));
     if let Err(e) = crate::backup::marker::refuse_unfinished(db).await {
         checks.push(Check::new("restore", CheckStatus::Failed, e.to_string()));

@@ -7,6 +7,7 @@
 //! session (`connect`), and errors that keep the driver's cause ([`DbError`]).
 
 mod connect;
+pub mod distributed;
 mod error;
 pub mod mysql;
 pub mod postgres;

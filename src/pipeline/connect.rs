@@ -28,10 +28,41 @@ pub async fn connect<D: Database>(
         }
     };
     let version = db.server_version().await?;
+    if let Err(e) = supported(&mut db).await {
+        cx.step("connect", Outcome::Failed, e.to_string());
+        return Err(e);
+    }
     let ro = if read_only { ", read-only session" } else { "" };
     cx.step("connect", Outcome::Ok, format!("{version}{ro}"));
     trail.server_version = Some(version);
     Ok(db)
+}
+
+/// Refuses a distributed SQL server that speaks PostgreSQL's protocol but whose locks and
+/// transactions are not PostgreSQL's (see `engine/distributed.rs`).
+///
+/// # Errors
+/// [`Error::UnsupportedServer`], or a database error reading the version.
+pub async fn supported<D: Database>(db: &mut D) -> Result<(), Error> {
+    use crate::engine::{ColKind, Dialect, Stmt};
+    if db.dialect() != Dialect::Postgres {
+        return Ok(());
+    }
+    let rows = db
+        .fetch(&Stmt::raw("SELECT version()"), &[ColKind::Text])
+        .await?;
+    let text = rows
+        .first()
+        .and_then(|r| r.first())
+        .and_then(crate::engine::Value::as_text)
+        .unwrap_or_default();
+    match crate::engine::distributed::recognise(text) {
+        Some(d) => Err(Error::UnsupportedServer {
+            server: d.server,
+            reason: d.reason.to_owned(),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// The connection options of the environment.
