@@ -10,6 +10,7 @@ mod connect;
 mod error;
 pub mod mysql;
 pub mod postgres;
+mod privilege;
 pub mod sqlite;
 mod statement;
 mod target;

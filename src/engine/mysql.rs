@@ -95,25 +95,44 @@ impl Database for MySql {
         .fetch_one(&mut self.conn)
         .await
         .map_err(|e| DbError::query(format!("cannot look up table {table}"), &e))?;
-        Ok(n > 0)
+        if n > 0 {
+            return Ok(true);
+        }
+        // `information_schema` lists only tables the user has some right on: reading the
+        // table tells an absent one (1146) from one the user may not read (1142).
+        self.readable(table).await
     }
 
     /// The base tables of the current database by name; the first `limit` when given.
     async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
-        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let cap = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
         let stmt = Stmt::raw(format!(
             "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1{limit}"
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1{cap}"
         ));
         let rows = self.fetch(&stmt, &[ColKind::Text]).await?;
-        Ok(rows
+        let tables: Vec<String> = rows
             .into_iter()
             .filter_map(|r| {
                 r.into_iter()
                     .next()
                     .and_then(|v| v.as_text().map(str::to_owned))
             })
-            .collect())
+            .collect();
+        // The listing leaves out tables the user has no right on. With a right on the whole
+        // database it sees them all; without one, an empty (or partial) list proves nothing.
+        if tables.is_empty() || limit.is_none() {
+            self.readable(UNLIKELY_TABLE).await.map_err(|e| match e {
+                DbError::PermissionDenied { source, .. } => DbError::PermissionDenied {
+                    what: "no SELECT privilege on the database, and MySQL/MariaDB list only the tables a user has rights on: whether the database is empty cannot be known".into(),
+                    privilege: Some("SELECT".into()),
+                    table: None,
+                    source,
+                },
+                other => other,
+            })?;
+        }
+        Ok(tables)
     }
 
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
@@ -217,7 +236,34 @@ impl Database for MySql {
     }
 }
 
+/// A table name no schema has, to ask the server whether the user may read any table of the
+/// database (the answer to a missing table is "no such table" only for a user who may).
+const UNLIKELY_TABLE: &str = "_dbdeploy_no_such_table_";
+
 impl MySql {
+    /// Whether `table` exists, by reading none of its rows: `false` when the server says it
+    /// does not exist, an error when the user may not read it.
+    async fn readable(&mut self, table: &str) -> Result<bool, DbError> {
+        let sql = format!(
+            "SELECT 1 FROM {} LIMIT 0",
+            Dialect::MySql.quote_ident(table)
+        );
+        match sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(db))
+                if db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| e.number() == 1146) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(DbError::query(format!("cannot look up table {table}"), &e)),
+        }
+    }
+
     /// Who holds the named lock, from `IS_USED_LOCK` and the process list.
     async fn lock_holder(&mut self, key: &LockKey) -> String {
         let stmt = Stmt::new(

@@ -13,11 +13,6 @@ use super::{
     ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
 };
 
-/// The privilege test of `information_schema.tables`: tables the user has some right on.
-const VISIBLE: &str = "(pg_has_role(c.relowner, 'USAGE') \
-    OR has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') \
-    OR has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))";
-
 /// A PostgreSQL session.
 pub struct Postgres {
     conn: PgConnection,
@@ -83,30 +78,38 @@ impl Database for Postgres {
     }
 
     async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
-        // What `information_schema.tables` lists, read from the catalogs: that view applies
-        // its privilege test to every table of the database before filtering by name.
-        sqlx::query_scalar(AssertSqlSafe(format!(
+        self.table_exists_in(None, table).await
+    }
+
+    /// From the catalogs, which list every table whatever the user's rights on it:
+    /// `information_schema.tables` lists only tables the user has some right on, and a table
+    /// it cannot read is not an absent one.
+    async fn table_exists_in(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<bool, DbError> {
+        sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relname = $1::name \
-             AND c.relkind IN ('r', 'v', 'f', 'p') AND {VISIBLE})"
-        )))
+             WHERE n.nspname = COALESCE($2::name, current_schema()) AND c.relname = $1::name \
+             AND c.relkind IN ('r', 'v', 'f', 'p'))",
+        )
         .bind(table)
+        .bind(schema)
         .fetch_one(&mut self.conn)
         .await
         .map_err(|e| DbError::query(format!("cannot look up table {table}"), &e))
     }
 
-    /// What `information_schema.tables` lists with `table_type = 'BASE TABLE'`, from the
-    /// catalogs, by name; the first `limit` of them when given.
+    /// The base tables of the current schema from the catalogs, by name, whatever the user's
+    /// rights on them; the first `limit` of them when given.
     async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
-        // A few names need no order: sorting would test the privileges of every table first.
-        let order = if limit.is_some() { "" } else { "ORDER BY 1" };
         let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        sqlx::query_scalar(AssertSqlSafe(format!(
+        sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
-             AND c.relpersistence <> 't' AND {VISIBLE} {order} LIMIT NULLIF($1, -1)"
-        )))
+             AND c.relpersistence <> 't' ORDER BY 1 LIMIT NULLIF($1, -1)",
+        )
         .bind(limit)
         .fetch_all(&mut self.conn)
         .await
@@ -114,15 +117,14 @@ impl Database for Postgres {
     }
 
     async fn table_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
-        // What `information_schema.columns` lists, read from the catalogs: planning that view
-        // costs a few milliseconds, a good part of a `status` run.
+        // What `information_schema.columns` lists, read from the catalogs (planning that view
+        // costs a few milliseconds, a good part of a `status` run), for every column: a table
+        // the user cannot read must fail when it is read, not look like another tool's.
         let columns: Vec<String> = sqlx::query_scalar(
             "SELECT a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = current_schema() AND c.relname = $1::name \
              AND c.relkind IN ('r', 'v', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
-             AND (pg_has_role(c.relowner, 'USAGE') \
-             OR has_column_privilege(c.oid, a.attnum, 'SELECT, INSERT, UPDATE, REFERENCES')) \
              ORDER BY a.attnum",
         )
         .bind(table)

@@ -12,6 +12,7 @@ mod faults;
 mod formats_flyway_drizzle_sql;
 mod formats_sqlx_dbmate_golang;
 mod migrate;
+mod permissions;
 mod proptests;
 mod safety_net;
 mod scenarios;
