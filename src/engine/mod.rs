@@ -331,6 +331,12 @@ pub trait Database: Sized {
             schema: text(1),
         })
     }
+    /// The run is about to change the database, under its deploy lock: a session that stood
+    /// in for a database not created yet (a SQLite file missing at connect) opens it now,
+    /// creating it. Taking the deploy lock does this too.
+    async fn open_for_changes(&mut self) -> Result<(), DbError> {
+        Ok(())
+    }
     /// Takes the deploy lock, waiting up to `timeout`; held until `unlock` or disconnect.
     async fn lock(&mut self, key: &LockKey, timeout: Duration) -> Result<(), DbError>;
     /// Releases the deploy lock.

@@ -25,6 +25,11 @@ pub struct Sqlite {
     busy: Duration,
     /// Foreign-key enforcement was switched off for the current migration.
     fk_suspended: bool,
+    /// The file to open at the deploy lock, when it did not exist at connect. Until a run
+    /// takes the lock (after its approval) an empty in-memory database answers for it, so a
+    /// run refused or cancelled before any change creates nothing; one that another process
+    /// creates meanwhile is opened as it is, and the plan made again under the lock sees it.
+    deferred: Option<Target>,
 }
 
 impl Codec for sqlx::Sqlite {
@@ -113,33 +118,22 @@ impl Database for Sqlite {
             unreachable!("the engine is chosen from the target");
         };
         let busy = opts.lock_wait.max(Duration::from_secs(5));
-        let options = if opts.read_only && !path.exists() {
-            // A dry run must not create the file: an empty in-memory database answers the
-            // same questions (no tracking table, everything pending).
-            SqliteConnectOptions::new().in_memory(true)
+        let missing = !path.exists();
+        let conn = if missing {
+            // An empty in-memory database answers the same questions (no tracking table,
+            // everything pending) without creating the file: a dry run never does, and a
+            // deploy only once it takes the lock.
+            SqliteConnection::connect_with(&SqliteConnectOptions::new().in_memory(true))
+                .await
+                .map_err(|e| DbError::connect(target, &e))?
         } else {
-            if !opts.read_only
-                && let Some(parent) = path.parent()
-            {
-                std::fs::create_dir_all(parent).map_err(|e| DbError::Connect {
-                    target: target.describe(),
-                    message: format!("cannot create directory {}: {e}", parent.display()),
-                    source: None,
-                })?;
-            }
-            SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(!opts.read_only)
-                .read_only(opts.read_only)
-                .busy_timeout(busy)
+            open_file(target, path, opts.read_only, busy).await?
         };
-        let conn = SqliteConnection::connect_with(&options)
-            .await
-            .map_err(|e| DbError::connect(target, &e))?;
         Ok(Self {
             conn,
             busy,
             fk_suspended: false,
+            deferred: (missing && !opts.read_only).then(|| target.clone()),
         })
     }
 
@@ -279,7 +273,21 @@ impl Database for Sqlite {
         result
     }
 
+    async fn open_for_changes(&mut self) -> Result<(), DbError> {
+        let Some(target) = self.deferred.take() else {
+            return Ok(());
+        };
+        let Target::Sqlite { path } = &target else {
+            unreachable!("a SQLite session stands in for a SQLite file");
+        };
+        let file = open_file(&target, path, false, self.busy).await?;
+        let memory = std::mem::replace(&mut self.conn, file);
+        let _ = memory.close().await;
+        Ok(())
+    }
+
     async fn lock(&mut self, _key: &LockKey, timeout: Duration) -> Result<(), DbError> {
+        self.open_for_changes().await?;
         // In exclusive locking mode SQLite never releases a file lock once taken, so an
         // exclusive transaction holds the write lock until this connection closes. A failed
         // attempt keeps its shared lock in that mode, which would starve the deploy that got
@@ -356,6 +364,30 @@ impl Database for Sqlite {
     async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+/// Opens the database file of `target`, read-only or creating it (and its folder) when missing.
+async fn open_file(
+    target: &Target,
+    path: &std::path::Path,
+    read_only: bool,
+    busy: Duration,
+) -> Result<SqliteConnection, DbError> {
+    if !read_only && let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| DbError::Connect {
+            target: target.describe(),
+            message: format!("cannot create directory {}: {e}", parent.display()),
+            source: None,
+        })?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(!read_only)
+        .read_only(read_only)
+        .busy_timeout(busy);
+    SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|e| DbError::connect(target, &e))
 }
 
 impl Sqlite {

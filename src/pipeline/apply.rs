@@ -170,11 +170,14 @@ pub async fn run<D: Database>(
     trail: &mut Trail,
 ) -> Result<(), Error> {
     let dialect = db.dialect();
-    if !super::verify::tracking_table_exists(db, handler).await? {
-        for stmt in handler.create_table(dialect) {
-            db.execute(&stmt).await?;
-        }
-    }
+    // A first deploy creates the tracking table in the first migration's transaction when it
+    // has one, so that a first migration that fails leaves nothing behind; otherwise before
+    // it, where the tool records the start of a migration.
+    let mut create = if super::verify::tracking_table_exists(db, handler).await? {
+        Vec::new()
+    } else {
+        handler.create_table(dialect)
+    };
     let migrations: Vec<&Migration> = approved
         .plan()
         .selected
@@ -209,11 +212,19 @@ pub async fn run<D: Database>(
         // recovery, each together with its tracking row, never one without the other, and the
         // next deploy applies them again. A run that stops early flushes explicitly.
         let relaxed = atomic && i + 1 < total;
+        if !atomic {
+            for stmt in std::mem::take(&mut create) {
+                db.execute(&stmt).await?;
+            }
+        }
         let outcome = if atomic {
-            apply_atomic(handler, db, m, relaxed).await
+            apply_atomic(handler, db, m, relaxed, &create).await
         } else {
             apply_non_atomic(handler, db, m).await
         };
+        if outcome.is_ok() {
+            create.clear();
+        }
         let duration = started.elapsed();
         match outcome {
             Ok(()) => {
@@ -310,11 +321,14 @@ impl Failure {
     }
 }
 
+/// Runs `m` and its tracking row in one transaction, creating the tracking table in it first
+/// when `create` holds its statements.
 async fn apply_atomic<D: Database>(
     handler: &dyn Handler,
     db: &mut D,
     m: &Migration,
     relaxed: bool,
+    create: &[crate::engine::Stmt],
 ) -> Result<(), Failure> {
     let dialect = db.dialect();
     let started = Instant::now();
@@ -330,6 +344,11 @@ async fn apply_atomic<D: Database>(
                 interrupted: None,
                 at_commit: false,
             })?;
+        for stmt in create {
+            db.execute(stmt)
+                .await
+                .map_err(|e| Failure::rolled_back(e.to_string()))?;
+        }
         for stmt in handler.record_applied(dialect, m, started_at, Utc::now(), started.elapsed()) {
             db.execute(&stmt)
                 .await

@@ -9,6 +9,7 @@ mod drift_stamp;
 mod error_causes;
 mod external_command;
 mod faults;
+mod first_deploy;
 mod formats_flyway_drizzle_sql;
 mod formats_sqlx_dbmate_golang;
 mod migrate;
