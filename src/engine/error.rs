@@ -196,10 +196,23 @@ fn server_error(db: &dyn sqlx::error::DatabaseError) -> String {
 pub struct ScriptError {
     /// The database's message.
     pub message: String,
-    /// 1-based statement number within the script, when run statement by statement.
+    /// 1-based statement number within the script.
     pub statement: Option<usize>,
-    /// 1-based line of that statement in the file.
+    /// 1-based line of that statement (or of the error's position in it) in the file.
     pub line: Option<usize>,
+    /// How many statements of the script completed before the failure, when the server's
+    /// replies tell (none, when it rejected the whole script).
+    pub ran: Option<usize>,
+    /// The statement gave up waiting for a lock another session holds.
+    pub lock_wait: Option<LockWait>,
+}
+
+/// A statement that waited longer than allowed for a lock another session holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockWait {
+    /// The sessions that held it, described for people (pid or connection id, application,
+    /// state, since when), as far as the server shows them.
+    pub blockers: Vec<String>,
 }
 
 impl ScriptError {
@@ -210,6 +223,25 @@ impl ScriptError {
             message,
             statement: None,
             line: None,
+            ran: None,
+            lock_wait: None,
+        }
+    }
+
+    /// A script that failed at `statement` (and `line`) after `ran` of its statements
+    /// completed; `lock_wait` when it gave up waiting for a lock.
+    pub(super) fn at(
+        err: &sqlx::Error,
+        (statement, line): (Option<usize>, Option<usize>),
+        ran: usize,
+        lock_wait: Option<LockWait>,
+    ) -> Self {
+        Self {
+            statement,
+            line,
+            ran: Some(ran),
+            lock_wait,
+            ..Self::whole(driver_message(err))
         }
     }
 
@@ -217,9 +249,8 @@ impl ScriptError {
     #[must_use]
     pub fn driver(err: &sqlx::Error, line: Option<usize>) -> Self {
         Self {
-            message: driver_message(err),
-            statement: None,
             line,
+            ..Self::whole(driver_message(err))
         }
     }
 }

@@ -12,9 +12,11 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteQueryResult, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
+use super::script;
 use super::statement::{self, Codec, Query};
 use super::{
-    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
+    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, LockWait, ScriptError, Stmt,
+    Target, Value,
 };
 use crate::sql::split;
 
@@ -30,7 +32,31 @@ pub struct Sqlite {
     /// run refused or cancelled before any change creates nothing; one that another process
     /// creates meanwhile is opened as it is, and the plan made again under the lock sees it.
     deferred: Option<Target>,
+    /// The values of [`PRAGMAS`] migrations return to, once prepared for them.
+    pragmas: Option<Vec<i64>>,
 }
+
+/// The connection's pragmas a migration may set that outlast it (name, result column),
+/// saved when migrations start and set back after each migration that changed them.
+/// `case_sensitive_like` cannot be read back, and `journal_mode` belongs to the file.
+const PRAGMAS: &[(&str, &str)] = &[
+    ("foreign_keys", "foreign_keys"),
+    ("recursive_triggers", "recursive_triggers"),
+    ("ignore_check_constraints", "ignore_check_constraints"),
+    ("legacy_alter_table", "legacy_alter_table"),
+    ("query_only", "query_only"),
+    ("defer_foreign_keys", "defer_foreign_keys"),
+    ("reverse_unordered_selects", "reverse_unordered_selects"),
+    ("trusted_schema", "trusted_schema"),
+    ("automatic_index", "automatic_index"),
+    ("cell_size_check", "cell_size_check"),
+    ("writable_schema", "writable_schema"),
+    ("secure_delete", "secure_delete"),
+    ("synchronous", "synchronous"),
+    ("temp_store", "temp_store"),
+    ("cache_size", "cache_size"),
+    ("busy_timeout", "timeout"),
+];
 
 impl Codec for sqlx::Sqlite {
     fn bind(stmt: &Stmt) -> Query<Self> {
@@ -134,6 +160,7 @@ impl Database for Sqlite {
             busy,
             fk_suspended: false,
             deferred: (missing && !opts.read_only).then(|| target.clone()),
+            pragmas: None,
         })
     }
 
@@ -203,26 +230,46 @@ impl Database for Sqlite {
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
+        let mut ran = 0;
         for chunk in chunks(sql) {
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(chunk.to_owned()))
-                .execute(&mut self.conn)
-                .await
-            {
-                // A script with its own BEGIN that fails before its COMMIT leaves that
-                // transaction open, and everything written afterwards (the failure record,
-                // the history row) would be lost with it when the connection closes. The
-                // driver does not track a BEGIN it did not send, so roll back whenever the
-                // script manages transactions; with none open this is a harmless no-op.
-                if split::split(sql, Dialect::Sqlite)
-                    .iter()
-                    .any(|s| split::is_transaction_control(s.text))
-                {
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+            match script::run_counting(&mut self.conn, chunk.to_owned()).await {
+                Ok(n) => ran += n,
+                Err((n, e)) => {
+                    ran += n;
+                    script::roll_back_own(&mut self.conn, sql, Dialect::Sqlite, false).await;
+                    let place = script::locate(sql, Dialect::Sqlite, ran, None);
+                    let busy = matches!(&e, sqlx::Error::Database(db) if db.message().contains("database is locked"));
+                    return Err(ScriptError::at(
+                        &e,
+                        place,
+                        ran,
+                        busy.then(LockWait::default),
+                    ));
                 }
-                return Err(ScriptError::driver(&e, None));
             }
         }
         Ok(())
+    }
+
+    async fn prepare_migrations(&mut self, _lock_wait: Option<Duration>) -> Result<(), DbError> {
+        self.pragmas = Some(self.read_pragmas().await?);
+        Ok(())
+    }
+
+    async fn reset_session(&mut self) -> Result<(), DbError> {
+        let Some(saved) = self.pragmas.clone() else {
+            return Ok(());
+        };
+        let now = self.read_pragmas().await?;
+        let mut script = String::new();
+        for (((name, _), was), is) in PRAGMAS.iter().zip(&saved).zip(&now) {
+            if was != is {
+                script.push_str(&format!("PRAGMA {name} = {was};"));
+            }
+        }
+        script::run_own(&mut self.conn, script)
+            .await
+            .map_err(|e| locked_or_query(self.busy, "cannot reset the connection's pragmas", &e))
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -391,6 +438,22 @@ async fn open_file(
 }
 
 impl Sqlite {
+    /// The values of [`PRAGMAS`], in order.
+    async fn read_pragmas(&mut self) -> Result<Vec<i64>, DbError> {
+        let columns: Vec<String> = PRAGMAS
+            .iter()
+            .map(|(name, column)| format!("(SELECT {column} FROM pragma_{name})"))
+            .collect();
+        let row = sqlx::raw_sql(AssertSqlSafe(format!("SELECT {}", columns.join(", "))))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| locked_or_query(self.busy, "cannot read the connection's pragmas", &e))?;
+        (0..PRAGMAS.len())
+            .map(|i| row.try_get::<i64, _>(i))
+            .collect::<Result<_, _>>()
+            .map_err(|e| DbError::query("cannot read the connection's pragmas", &e))
+    }
+
     async fn restore_foreign_keys(&mut self) -> Result<(), DbError> {
         if std::mem::take(&mut self.fk_suspended) {
             self.execute(&Stmt::raw("PRAGMA foreign_keys = ON")).await?;
