@@ -60,7 +60,7 @@ engine_test!(
 );
 
 #[test]
-fn dbdeploy_keeps_its_own_lock_timeout_after_a_migration_resets_it() {
+fn a_migration_keeps_its_own_lock_timeout_and_the_next_gets_dbdeploys() {
     crate::common::run_on(Engine::Postgres, "own_settings_kept", |t: &TestContext| {
         t.write_config(
             "[environments.ci]\nurl_env = \"DATABASE_URL\"\nddl_lock_timeout_seconds = 7\n",
@@ -70,7 +70,7 @@ fn dbdeploy_keeps_its_own_lock_timeout_after_a_migration_resets_it() {
             &[
                 (
                     "20240101000000_a",
-                    "SET lock_timeout = 0;\nCREATE TABLE a (n INTEGER);\n".into(),
+                    "SET lock_timeout = '3s';\nCREATE TABLE a AS SELECT current_setting('lock_timeout') AS lock_timeout;\n".into(),
                 ),
                 (
                     "20240102000000_b",
@@ -80,6 +80,27 @@ fn dbdeploy_keeps_its_own_lock_timeout_after_a_migration_resets_it() {
             ],
         );
         t.run(&["migrate", "ci"]).code(0);
+        // A migration that sets its own keeps it; the next one has dbdeploy's again.
+        assert_eq!(t.sql("SELECT lock_timeout FROM a"), ["3s"]);
         assert_eq!(t.sql("SELECT lock_timeout FROM b"), ["7s"]);
+    });
+}
+
+#[test]
+fn a_migration_that_changes_the_current_database_does_not_move_the_next() {
+    crate::common::run_on(Engine::MariaDb, "use_other_db", |t: &TestContext| {
+        write_migrations(
+            t,
+            &[
+                (
+                    "20240101000000_a",
+                    "CREATE TABLE a (n INTEGER);\nUSE information_schema;\n".into(),
+                ),
+                ("20240102000000_b", "CREATE TABLE b (n INTEGER);\n".into()),
+            ],
+        );
+        t.run(&["migrate", "dev"]).code(0);
+        assert_eq!(t.prisma_rows().len(), 2);
+        assert!(t.tables().contains(&"b".to_owned()), "{:?}", t.tables());
     });
 }
