@@ -217,6 +217,11 @@ pub struct Environment {
     pub mode: Option<Mode>,
     /// How long to wait for the deploy lock held by another deploy.
     pub lock_timeout_seconds: Option<u64>,
+    /// How long a migration's statement may wait for a table lock another session holds
+    /// (PostgreSQL `lock_timeout`, MySQL `lock_wait_timeout`); 0 = no limit.
+    pub ddl_lock_timeout_seconds: Option<u64>,
+    /// How many times a migration that waited too long for a lock is tried again.
+    pub ddl_lock_retries: Option<u32>,
     /// How long the approval prompt waits for an answer before the deploy is cancelled.
     pub approval_timeout_seconds: Option<u64>,
     /// How long to keep retrying a database that refuses connections.

@@ -95,6 +95,9 @@ pub struct EnvSettings {
     pub working_dir: PathBuf,
     /// How long to wait for another deploy's lock.
     pub lock_timeout: Duration,
+    /// How long a migration waits for another session's table lock, and how often it is
+    /// tried again.
+    pub ddl_lock: DdlLock,
     /// How long the approval prompt waits for an answer.
     pub approval_timeout: Duration,
     /// How long to retry refused connections.
@@ -123,6 +126,61 @@ static OTHER_URL_VARS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::n
 pub fn hide_other_urls(cmd: &mut tokio::process::Command) {
     for var in OTHER_URL_VARS.get().map_or(&[][..], Vec::as_slice) {
         cmd.env_remove(var);
+    }
+}
+
+/// The bounded wait of a migration's statements for a lock another session holds, so that a
+/// deploy never queues every reader of a table behind its `ALTER TABLE` for long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DdlLock {
+    /// The wait per statement; `None`: no limit.
+    pub timeout: Option<Duration>,
+    /// How many times a migration that waited too long is tried again.
+    pub retries: u32,
+}
+
+/// A migration's statement waits this long for a lock when `ddl_lock_timeout_seconds` is not set.
+pub const DEFAULT_DDL_LOCK_TIMEOUT_SECONDS: u64 = 5;
+
+/// A migration that waited too long for a lock is tried again this often when
+/// `ddl_lock_retries` is not set.
+pub const DEFAULT_DDL_LOCK_RETRIES: u32 = 3;
+
+impl Default for DdlLock {
+    fn default() -> Self {
+        Self {
+            timeout: Some(Duration::from_secs(DEFAULT_DDL_LOCK_TIMEOUT_SECONDS)),
+            retries: DEFAULT_DDL_LOCK_RETRIES,
+        }
+    }
+}
+
+impl DdlLock {
+    /// From the environment's keys; 0 seconds means no limit.
+    #[must_use]
+    pub fn new(seconds: Option<u64>, retries: Option<u32>) -> Self {
+        let seconds = seconds.unwrap_or(DEFAULT_DDL_LOCK_TIMEOUT_SECONDS);
+        Self {
+            timeout: (seconds > 0).then(|| Duration::from_secs(seconds)),
+            retries: retries.unwrap_or(DEFAULT_DDL_LOCK_RETRIES),
+        }
+    }
+}
+
+impl std::fmt::Display for DdlLock {
+    /// `5 s, 3 retries`; `no limit` without a timeout (nothing then times out to retry).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.timeout {
+            None => f.write_str("no limit"),
+            Some(t) => {
+                let s = if self.retries == 1 {
+                    "retry"
+                } else {
+                    "retries"
+                };
+                write!(f, "{} s, {} {s}", t.as_secs(), self.retries)
+            }
+        }
     }
 }
 
@@ -231,6 +289,7 @@ impl Settings {
             backup,
             working_dir: self.working_dir.clone(),
             lock_timeout: Duration::from_secs(env.lock_timeout_seconds.unwrap_or(60)),
+            ddl_lock: DdlLock::new(env.ddl_lock_timeout_seconds, env.ddl_lock_retries),
             approval_timeout: Duration::from_secs(
                 env.approval_timeout_seconds
                     .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_SECONDS),
@@ -461,5 +520,19 @@ fn absolute(base: &Path, p: &Path) -> PathBuf {
         p.to_owned()
     } else {
         base.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ddl_lock_wait_reads_as_the_preview_shows_it() {
+        assert_eq!(DdlLock::new(None, None).to_string(), "5 s, 3 retries");
+        assert_eq!(DdlLock::new(Some(1), Some(1)).to_string(), "1 s, 1 retry");
+        let unbounded = DdlLock::new(Some(0), Some(2));
+        assert_eq!(unbounded.timeout, None);
+        assert_eq!(unbounded.to_string(), "no limit");
     }
 }

@@ -33,6 +33,20 @@ pub enum DbError {
         #[source]
         source: Option<Cause>,
     },
+    /// The database user lacks a privilege dbdeploy needs (reading a tracking table, listing
+    /// tables): an answer such as "empty" or "pending" would be wrong.
+    #[error("permission denied: {what}")]
+    PermissionDenied {
+        /// What was refused: the privilege and the object, as far as the server names them.
+        what: String,
+        /// The privilege (`SELECT`, `INSERT`, ...), when known.
+        privilege: Option<String>,
+        /// The table, when the refusal is about one.
+        table: Option<String>,
+        /// The server's error with its code.
+        #[source]
+        source: Option<Cause>,
+    },
     /// Another deploy held the lock for longer than the configured wait.
     #[error("timed out after {seconds} s waiting for the deploy lock{holder}")]
     LockTimeout {
@@ -44,13 +58,61 @@ pub enum DbError {
 }
 
 impl DbError {
-    /// Wraps a driver error with what dbdeploy was doing.
+    /// Wraps a driver error with what dbdeploy was doing; a refused privilege becomes
+    /// [`DbError::PermissionDenied`].
     pub fn query(context: impl Into<String>, err: &sqlx::Error) -> Self {
+        if let Some(denied) = super::privilege::denied(err) {
+            return denied.into_error(None, Cause::of(err));
+        }
         DbError::Query {
             context: context.into(),
             message: driver_message(err),
             source: Cause::of(err),
         }
+    }
+
+    /// The same error, with the privilege `sql` needs when the server refused one without
+    /// naming it (PostgreSQL names only the object).
+    #[must_use]
+    pub fn needing(self, sql: &str) -> Self {
+        match self {
+            DbError::PermissionDenied {
+                privilege: None,
+                table,
+                what,
+                source,
+            } => match super::privilege::of_statement(sql) {
+                Some(p) => super::privilege::Denied::rephrase(p, table, what, source),
+                None => DbError::PermissionDenied {
+                    what,
+                    privilege: None,
+                    table,
+                    source,
+                },
+            },
+            other => other,
+        }
+    }
+
+    /// What to do about a refused privilege; empty for other errors.
+    #[must_use]
+    pub fn permission_hints(&self) -> Vec<String> {
+        let DbError::PermissionDenied {
+            privilege, table, ..
+        } = self
+        else {
+            return Vec::new();
+        };
+        let grant = match (privilege, table) {
+            (_, Some(table)) => format!(
+                "grant the database user dbdeploy connects as the rights the migration tool needs on it, as the table's owner: `GRANT SELECT, INSERT, UPDATE, DELETE ON {table} TO <user>`; or connect as the user that owns the tables"
+            ),
+            (Some(p), None) => format!(
+                "grant the database user dbdeploy connects as the {p} privilege on the database (`GRANT {p} ON <database>.* TO <user>`), or connect as the user that owns it"
+            ),
+            (None, None) => "grant the database user dbdeploy connects as the rights it needs (`GRANT ...`), or connect as the user that owns the schema".into(),
+        };
+        vec![grant, "nothing was changed".into()]
     }
 
     /// A failed connection to `target`, from the driver's error.
@@ -134,10 +196,23 @@ fn server_error(db: &dyn sqlx::error::DatabaseError) -> String {
 pub struct ScriptError {
     /// The database's message.
     pub message: String,
-    /// 1-based statement number within the script, when run statement by statement.
+    /// 1-based statement number within the script.
     pub statement: Option<usize>,
-    /// 1-based line of that statement in the file.
+    /// 1-based line of that statement (or of the error's position in it) in the file.
     pub line: Option<usize>,
+    /// How many statements of the script completed before the failure, when the server's
+    /// replies tell (none, when it rejected the whole script).
+    pub ran: Option<usize>,
+    /// The statement gave up waiting for a lock another session holds.
+    pub lock_wait: Option<LockWait>,
+}
+
+/// A statement that waited longer than allowed for a lock another session holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockWait {
+    /// The sessions that held it, described for people (pid or connection id, application,
+    /// state, since when), as far as the server shows them.
+    pub blockers: Vec<String>,
 }
 
 impl ScriptError {
@@ -148,6 +223,25 @@ impl ScriptError {
             message,
             statement: None,
             line: None,
+            ran: None,
+            lock_wait: None,
+        }
+    }
+
+    /// A script that failed at `statement` (and `line`) after `ran` of its statements
+    /// completed; `lock_wait` when it gave up waiting for a lock.
+    pub(super) fn at(
+        err: &sqlx::Error,
+        (statement, line): (Option<usize>, Option<usize>),
+        ran: usize,
+        lock_wait: Option<LockWait>,
+    ) -> Self {
+        Self {
+            statement,
+            line,
+            ran: Some(ran),
+            lock_wait,
+            ..Self::whole(driver_message(err))
         }
     }
 
@@ -155,9 +249,8 @@ impl ScriptError {
     #[must_use]
     pub fn driver(err: &sqlx::Error, line: Option<usize>) -> Self {
         Self {
-            message: driver_message(err),
-            statement: None,
             line,
+            ..Self::whole(driver_message(err))
         }
     }
 }

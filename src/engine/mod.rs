@@ -4,13 +4,18 @@
 //! describe their tracking table as SQL text plus bound [`Value`]s. Engine quirks stay here:
 //! advisory-lock flavours, read-only sessions, SQLite's foreign-key pragma dance. What every
 //! engine does alike is written once: running a [`Stmt`] (`statement`), opening a server
-//! session (`connect`), and errors that keep the driver's cause ([`DbError`]).
+//! session (`connect`), errors that keep the driver's cause ([`DbError`]), a refused privilege
+//! told from other errors (`privilege`), where a script failed and what it left (`script`),
+//! and who held a lock a migration gave up waiting for (`blockers`).
 
+mod blockers;
 mod connect;
 pub mod distributed;
 mod error;
 pub mod mysql;
 pub mod postgres;
+mod privilege;
+mod script;
 pub mod sqlite;
 mod statement;
 mod target;
@@ -18,7 +23,8 @@ mod target;
 use std::time::Duration;
 
 pub use crate::sql::dialect::Dialect;
-pub use error::{Cause, DbError, ScriptError, driver_message};
+pub use error::{Cause, DbError, LockWait, ScriptError, driver_message};
+pub use script::{Leftover, leftover};
 pub use target::Target;
 
 /// A value bound to a statement, or read back from a row.
@@ -244,8 +250,18 @@ pub trait Database: Sized {
     async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError>;
     /// Runs a statement; returns the affected row count.
     async fn execute(&mut self, stmt: &Stmt) -> Result<u64, DbError>;
-    /// Runs a script of one or more statements as the server's own multi-statement text.
+    /// Runs a script of one or more statements as the server's own multi-statement text; a
+    /// failure says which statement failed, and how many completed before it.
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError>;
+    /// Prepares the session for applying migrations: each statement waits at most `lock_wait`
+    /// for a lock another session holds (`None`: no limit), and the session's state as it is
+    /// now is what [`Database::reset_session`] returns to. SQLite has nothing to set: the
+    /// deploy lock is the whole file's, and its busy timeout is bounded already.
+    async fn prepare_migrations(&mut self, lock_wait: Option<Duration>) -> Result<(), DbError>;
+    /// Undoes what a migration changed in the session — settings, the current schema or
+    /// database, temporary tables where the engine can drop them — so that it cannot reach
+    /// the next migration or dbdeploy's own statements; dbdeploy's own settings stay.
+    async fn reset_session(&mut self) -> Result<(), DbError>;
     /// Whether DDL is transactional (false on MySQL, where DDL commits implicitly).
     fn transactional_ddl(&self) -> bool;
     /// Starts the transaction that wraps one migration and its tracking-table write.
@@ -330,6 +346,12 @@ pub trait Database: Sized {
             database: text(0).unwrap_or_default(),
             schema: text(1),
         })
+    }
+    /// The run is about to change the database, under its deploy lock: a session that stood
+    /// in for a database not created yet (a SQLite file missing at connect) opens it now,
+    /// creating it. Taking the deploy lock does this too.
+    async fn open_for_changes(&mut self) -> Result<(), DbError> {
+        Ok(())
     }
     /// Takes the deploy lock, waiting up to `timeout`; held until `unlock` or disconnect.
     async fn lock(&mut self, key: &LockKey, timeout: Duration) -> Result<(), DbError>;

@@ -6,17 +6,69 @@ use std::time::Duration;
 use sqlx::mysql::{MySqlConnection, MySqlQueryResult, MySqlRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use crate::sql::split;
-
+use super::blockers;
 use super::connect::{self, Session};
+use super::script;
 use super::statement::{self, Codec, Query};
 use super::{
-    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
+    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, LockWait, ScriptError, Stmt,
+    Target, Value,
 };
 
 /// A MySQL or MariaDB session.
 pub struct MySql {
     conn: MySqlConnection,
+    /// The session state migrations return to, once prepared for them.
+    snapshot: Option<Snapshot>,
+}
+
+/// Session variables a migration may set, with dbdeploy's own `lock_wait_timeout` among them.
+/// `RESET CONNECTION` (the protocol's `COM_RESET_CONNECTION`, on MySQL 5.7+ and MariaDB
+/// 10.2+) would reset them all, but it also releases the deploy lock (`GET_LOCK`) and the
+/// driver's prepared statements; so these are saved in user variables when migrations start
+/// and set back after each migration that changed them. Those the server lacks are skipped.
+const SESSION_VARIABLES: &[&str] = &[
+    "autocommit",
+    "sql_mode",
+    "foreign_key_checks",
+    "unique_checks",
+    "time_zone",
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+    "collation_connection",
+    "sql_safe_updates",
+    "sql_select_limit",
+    "max_execution_time",
+    "max_statement_time",
+    "lock_wait_timeout",
+    "innodb_lock_wait_timeout",
+    "tx_isolation",
+    "transaction_isolation",
+    "tx_read_only",
+    "transaction_read_only",
+    "group_concat_max_len",
+    "div_precision_increment",
+    "auto_increment_increment",
+    "auto_increment_offset",
+    "default_storage_engine",
+    "default_tmp_storage_engine",
+    "sql_auto_is_null",
+    "sql_big_selects",
+    "sql_notes",
+    "sql_warnings",
+    "sql_quote_show_create",
+    "check_constraint_checks",
+    "innodb_strict_mode",
+    "lc_time_names",
+];
+
+/// The saved session state.
+struct Snapshot {
+    /// The variables of [`SESSION_VARIABLES`] this server has, saved as `@dbdeploy_<name>`.
+    variables: Vec<String>,
+    /// The current database (a migration may `USE` another).
+    database: Option<String>,
 }
 
 impl Codec for sqlx::MySql {
@@ -68,7 +120,10 @@ const SESSION: Session<MySqlConnection> = Session {
 impl Database for MySql {
     async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
         let conn = connect::open(target, opts, &SESSION).await?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            snapshot: None,
+        })
     }
 
     fn dialect(&self) -> Dialect {
@@ -95,25 +150,44 @@ impl Database for MySql {
         .fetch_one(&mut self.conn)
         .await
         .map_err(|e| DbError::query(format!("cannot look up table {table}"), &e))?;
-        Ok(n > 0)
+        if n > 0 {
+            return Ok(true);
+        }
+        // `information_schema` lists only tables the user has some right on: reading the
+        // table tells an absent one (1146) from one the user may not read (1142).
+        self.readable(table).await
     }
 
     /// The base tables of the current database by name; the first `limit` when given.
     async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
-        let limit = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
+        let cap = limit.map(|n| format!(" LIMIT {n}")).unwrap_or_default();
         let stmt = Stmt::raw(format!(
             "SELECT CAST(table_name AS CHAR) FROM information_schema.tables \
-             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1{limit}"
+             WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' ORDER BY 1{cap}"
         ));
         let rows = self.fetch(&stmt, &[ColKind::Text]).await?;
-        Ok(rows
+        let tables: Vec<String> = rows
             .into_iter()
             .filter_map(|r| {
                 r.into_iter()
                     .next()
                     .and_then(|v| v.as_text().map(str::to_owned))
             })
-            .collect())
+            .collect();
+        // The listing leaves out tables the user has no right on. With a right on the whole
+        // database it sees them all; without one, an empty (or partial) list proves nothing.
+        if tables.is_empty() || limit.is_none() {
+            self.readable(UNLIKELY_TABLE).await.map_err(|e| match e {
+                DbError::PermissionDenied { source, .. } => DbError::PermissionDenied {
+                    what: "no SELECT privilege on the database, and MySQL/MariaDB list only the tables a user has rights on: whether the database is empty cannot be known".into(),
+                    privilege: Some("SELECT".into()),
+                    table: None,
+                    source,
+                },
+                other => other,
+            })?;
+        }
+        Ok(tables)
     }
 
     async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
@@ -141,26 +215,130 @@ impl Database for MySql {
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
-        match sqlx::raw_sql(AssertSqlSafe(sql.to_owned()))
-            .execute(&mut self.conn)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                // A script with its own BEGIN that fails before its COMMIT leaves that
-                // transaction open, and everything written afterwards (the failure record,
-                // the history row) would be lost with it when the connection closes. The
-                // driver does not track a BEGIN it did not send, so roll back whenever the
-                // script manages transactions; with none open this is a harmless no-op.
-                if split::split(sql, Dialect::MySql)
-                    .iter()
-                    .any(|s| split::is_transaction_control(s.text))
-                {
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-                }
-                Err(ScriptError::driver(&e, None))
+        let Err((ran, e)) = script::run_counting(&mut self.conn, sql.to_owned()).await else {
+            return Ok(());
+        };
+        let place = script::locate(sql, Dialect::MySql, ran, None);
+        // MDL waits (`lock_wait_timeout`) and row-lock waits end in the same error.
+        let lock_wait = match &e {
+            sqlx::Error::Database(db)
+                if db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| e.number() == 1205) =>
+            {
+                Some(LockWait {
+                    blockers: blockers::mysql(&mut self.conn).await,
+                })
+            }
+            _ => None,
+        };
+        script::roll_back_own(&mut self.conn, sql, Dialect::MySql, false).await;
+        Err(ScriptError::at(&e, place, ran, lock_wait))
+    }
+
+    async fn prepare_migrations(&mut self, lock_wait: Option<Duration>) -> Result<(), DbError> {
+        // Whole seconds, at least 1; "no limit" is the server's own default, a year.
+        let secs = lock_wait.map_or(31_536_000, |d| d.as_secs().max(1));
+        let failed = |e: &sqlx::Error| DbError::query("cannot prepare the session", e);
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "SET SESSION lock_wait_timeout = {secs}"
+        )))
+        .execute(&mut self.conn)
+        .await
+        .map_err(|e| failed(&e))?;
+        let listed: Vec<String> = SESSION_VARIABLES.iter().map(|v| format!("'{v}'")).collect();
+        let rows = sqlx::raw_sql(AssertSqlSafe(format!(
+            "SHOW SESSION VARIABLES WHERE Variable_name IN ({})",
+            listed.join(", ")
+        )))
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| failed(&e))?;
+        let mut variables = Vec::new();
+        for row in &rows {
+            let name = <sqlx::MySql as Codec>::text(row, 0)
+                .map_err(|e| failed(&e))?
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            // Only known names go into SQL text.
+            if let Some(known) = SESSION_VARIABLES.iter().find(|v| **v == name) {
+                variables.push((*known).to_owned());
             }
         }
+        let save = |names: &[String]| {
+            let saves: Vec<String> = names
+                .iter()
+                .map(|v| format!("@dbdeploy_{v} = @@SESSION.{v}"))
+                .collect();
+            format!("SET {}", saves.join(", "))
+        };
+        if !variables.is_empty()
+            && script::run_own(&mut self.conn, save(&variables))
+                .await
+                .is_err()
+        {
+            // A server where one of them has no session value: keep those that have one.
+            let mut kept = Vec::new();
+            for v in variables {
+                let one = std::slice::from_ref(&v);
+                if script::run_own(&mut self.conn, save(one)).await.is_ok() {
+                    kept.push(v);
+                }
+            }
+            variables = kept;
+        }
+        let database: Option<String> = sqlx::query_scalar("SELECT CAST(DATABASE() AS CHAR)")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| failed(&e))?;
+        self.snapshot = Some(Snapshot {
+            variables,
+            database,
+        });
+        Ok(())
+    }
+
+    async fn reset_session(&mut self) -> Result<(), DbError> {
+        let Some(snap) = &self.snapshot else {
+            return Ok(());
+        };
+        let failed = |e: &sqlx::Error| DbError::query("cannot reset the session", e);
+        let checks: Vec<String> = snap
+            .variables
+            .iter()
+            .map(|v| format!("IF(@@SESSION.{v} <=> @dbdeploy_{v}, NULL, '{v}')"))
+            .collect();
+        let sql = format!(
+            "SELECT CAST(CONCAT_WS(',', {}) AS CHAR), CAST(DATABASE() AS CHAR)",
+            if checks.is_empty() {
+                "NULL".to_owned()
+            } else {
+                checks.join(", ")
+            }
+        );
+        let (changed, database): (Option<String>, Option<String>) =
+            sqlx::query_as(AssertSqlSafe(sql))
+                .fetch_one(&mut self.conn)
+                .await
+                .map_err(|e| failed(&e))?;
+        let sets: Vec<String> = changed
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|name| snap.variables.iter().find(|v| *v == name))
+            .map(|v| format!("SESSION {v} = @dbdeploy_{v}"))
+            .collect();
+        let mut script = String::new();
+        if !sets.is_empty() {
+            script.push_str(&format!("SET {};", sets.join(", ")));
+        }
+        if database != snap.database
+            && let Some(db) = &snap.database
+        {
+            script.push_str(&format!("USE {};", Dialect::MySql.quote_ident(db)));
+        }
+        script::run_own(&mut self.conn, script)
+            .await
+            .map_err(|e| failed(&e))
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -217,7 +395,34 @@ impl Database for MySql {
     }
 }
 
+/// A table name no schema has, to ask the server whether the user may read any table of the
+/// database (the answer to a missing table is "no such table" only for a user who may).
+const UNLIKELY_TABLE: &str = "_dbdeploy_no_such_table_";
+
 impl MySql {
+    /// Whether `table` exists, by reading none of its rows: `false` when the server says it
+    /// does not exist, an error when the user may not read it.
+    async fn readable(&mut self, table: &str) -> Result<bool, DbError> {
+        let sql = format!(
+            "SELECT 1 FROM {} LIMIT 0",
+            Dialect::MySql.quote_ident(table)
+        );
+        match sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(sqlx::Error::Database(db))
+                if db
+                    .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|e| e.number() == 1146) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(DbError::query(format!("cannot look up table {table}"), &e)),
+        }
+    }
+
     /// Who holds the named lock, from `IS_USED_LOCK` and the process list.
     async fn lock_holder(&mut self, key: &LockKey) -> String {
         let stmt = Stmt::new(

@@ -7,20 +7,39 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 
 use crate::sql::split;
 
+use super::blockers::PgWatch;
 use super::connect::{self, Session};
+use super::script;
 use super::statement::{self, Codec, Query};
 use super::{
-    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
+    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, LockWait, ScriptError, Stmt,
+    Target, Value,
 };
-
-/// The privilege test of `information_schema.tables`: tables the user has some right on.
-const VISIBLE: &str = "(pg_has_role(c.relowner, 'USAGE') \
-    OR has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') \
-    OR has_any_column_privilege(c.oid, 'SELECT, INSERT, UPDATE, REFERENCES'))";
 
 /// A PostgreSQL session.
 pub struct Postgres {
     conn: PgConnection,
+    target: Target,
+    /// Set once the session is prepared for migrations.
+    migrations: Option<Migrations>,
+}
+
+/// What a session applying migrations keeps.
+struct Migrations {
+    /// dbdeploy's own settings, made again after every reset.
+    own: String,
+    /// Who blocks a statement that waits for a lock.
+    watch: PgWatch,
+}
+
+/// The text sent before a migration's script in the same message, for the position and the
+/// number of the failing statement.
+#[derive(Clone, Copy)]
+struct Prefix {
+    /// Its length (ASCII).
+    bytes: usize,
+    /// Its statements.
+    statements: usize,
 }
 
 impl Codec for sqlx::Postgres {
@@ -67,7 +86,11 @@ const SESSION: Session<PgConnection> = Session {
 impl Database for Postgres {
     async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
         let conn = connect::open(target, opts, &SESSION).await?;
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            target: target.clone(),
+            migrations: None,
+        })
     }
 
     fn dialect(&self) -> Dialect {
@@ -83,30 +106,38 @@ impl Database for Postgres {
     }
 
     async fn table_exists(&mut self, table: &str) -> Result<bool, DbError> {
-        // What `information_schema.tables` lists, read from the catalogs: that view applies
-        // its privilege test to every table of the database before filtering by name.
-        sqlx::query_scalar(AssertSqlSafe(format!(
+        self.table_exists_in(None, table).await
+    }
+
+    /// From the catalogs, which list every table whatever the user's rights on it:
+    /// `information_schema.tables` lists only tables the user has some right on, and a table
+    /// it cannot read is not an absent one.
+    async fn table_exists_in(
+        &mut self,
+        schema: Option<&str>,
+        table: &str,
+    ) -> Result<bool, DbError> {
+        sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relname = $1::name \
-             AND c.relkind IN ('r', 'v', 'f', 'p') AND {VISIBLE})"
-        )))
+             WHERE n.nspname = COALESCE($2::name, current_schema()) AND c.relname = $1::name \
+             AND c.relkind IN ('r', 'v', 'f', 'p'))",
+        )
         .bind(table)
+        .bind(schema)
         .fetch_one(&mut self.conn)
         .await
         .map_err(|e| DbError::query(format!("cannot look up table {table}"), &e))
     }
 
-    /// What `information_schema.tables` lists with `table_type = 'BASE TABLE'`, from the
-    /// catalogs, by name; the first `limit` of them when given.
+    /// The base tables of the current schema from the catalogs, by name, whatever the user's
+    /// rights on them; the first `limit` of them when given.
     async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
-        // A few names need no order: sorting would test the privileges of every table first.
-        let order = if limit.is_some() { "" } else { "ORDER BY 1" };
         let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-        sqlx::query_scalar(AssertSqlSafe(format!(
+        sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') \
-             AND c.relpersistence <> 't' AND {VISIBLE} {order} LIMIT NULLIF($1, -1)"
-        )))
+             AND c.relpersistence <> 't' ORDER BY 1 LIMIT NULLIF($1, -1)",
+        )
         .bind(limit)
         .fetch_all(&mut self.conn)
         .await
@@ -114,15 +145,14 @@ impl Database for Postgres {
     }
 
     async fn table_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
-        // What `information_schema.columns` lists, read from the catalogs: planning that view
-        // costs a few milliseconds, a good part of a `status` run.
+        // What `information_schema.columns` lists, read from the catalogs (planning that view
+        // costs a few milliseconds, a good part of a `status` run), for every column: a table
+        // the user cannot read must fail when it is read, not look like another tool's.
         let columns: Vec<String> = sqlx::query_scalar(
             "SELECT a.attname::text FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = current_schema() AND c.relname = $1::name \
              AND c.relkind IN ('r', 'v', 'f', 'p') AND a.attnum > 0 AND NOT a.attisdropped \
-             AND (pg_has_role(c.relowner, 'USAGE') \
-             OR has_column_privilege(c.oid, a.attnum, 'SELECT, INSERT, UPDATE, REFERENCES')) \
              ORDER BY a.attnum",
         )
         .bind(table)
@@ -159,26 +189,85 @@ impl Database for Postgres {
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
-        self.run_text(sql.to_owned(), 0, sql).await
+        let none = Prefix {
+            bytes: 0,
+            statements: 0,
+        };
+        // `... CONCURRENTLY` waits for other transactions to end without blocking anybody's
+        // reads or writes meanwhile; a lock timeout would only make it fail half-done (an
+        // invalid index left behind, which a retry trips over). It runs on its own (never in
+        // a transaction), so the session's wait is lifted around it.
+        let own = self
+            .migrations
+            .as_ref()
+            .filter(|_| {
+                split::non_transactional_reason(sql, Dialect::Postgres)
+                    .is_some_and(|r| r.contains("CONCURRENTLY"))
+            })
+            .map(|m| m.own.clone());
+        let Some(own) = own else {
+            return self.run_text(sql.to_owned(), none, sql).await;
+        };
+        self.set("SET lock_timeout = 0".into()).await?;
+        let result = self.run_text(sql.to_owned(), none, sql).await;
+        self.set(own).await?;
+        result
+    }
+
+    async fn prepare_migrations(&mut self, lock_wait: Option<Duration>) -> Result<(), DbError> {
+        // `lock_timeout` of the session: a migration that sets its own keeps it for its
+        // script; the reset after it makes this one again. 0 is PostgreSQL's "no limit".
+        let ms = lock_wait.map_or(0, |d| d.as_millis());
+        let own = format!("SET lock_timeout = '{ms}ms'");
+        sqlx::raw_sql(AssertSqlSafe(own.clone()))
+            .execute(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("cannot set lock_timeout", &e))?;
+        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| DbError::query("cannot read the backend pid", &e))?;
+        let watch = PgWatch::new(self.target.clone(), &SESSION, pid);
+        self.migrations = Some(Migrations { own, watch });
+        Ok(())
+    }
+
+    async fn reset_session(&mut self) -> Result<(), DbError> {
+        // `RESET ALL` returns every setting to the session's default (the server's, the
+        // role's and database's, and those the connection was opened with); the role and the
+        // session user are not settings it resets. `DISCARD ALL` would also release the
+        // deploy lock and the driver's prepared statements, so its other parts are left out.
+        let own = self.migrations.as_ref().map_or("", |m| m.own.as_str());
+        sqlx::raw_sql(AssertSqlSafe(format!(
+            "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; DISCARD TEMP; UNLISTEN *; {own}"
+        )))
+        .execute(&mut self.conn)
+        .await
+        .map(drop)
+        .map_err(|e| DbError::query("cannot reset the session", &e))
     }
 
     async fn begin_with_script(&mut self, script: &str, relaxed: bool) -> Result<(), ScriptError> {
         // One round trip: BEGIN and the script travel in one simple-query message, and the
         // server runs them in order, stopping at the first error with the transaction aborted
         // (rolled back by the caller), exactly as when BEGIN is sent on its own.
-        let prefix = if relaxed {
+        let (prefix, statements) = if relaxed {
             // See the transaction policy in `pipeline/apply.rs`: a later commit of the run
             // flushes the WAL up to and past this one.
-            "BEGIN; SET LOCAL synchronous_commit TO OFF;\n"
+            ("BEGIN; SET LOCAL synchronous_commit TO OFF;\n", 2)
         } else {
-            "BEGIN;\n"
+            ("BEGIN;\n", 1)
         };
         let mut text = String::with_capacity(prefix.len() + script.len());
         text.push_str(prefix);
         if !split::is_empty_script(script) {
             text.push_str(script);
         }
-        self.run_text(text, prefix.len(), script).await
+        let prefix = Prefix {
+            bytes: prefix.len(),
+            statements,
+        };
+        self.run_text(text, prefix, script).await
     }
 
     async fn flush_commits(&mut self) -> Result<(), DbError> {
@@ -241,52 +330,64 @@ impl Database for Postgres {
     }
 
     async fn close(self) {
+        if let Some(m) = self.migrations {
+            m.watch.close().await;
+        }
         let _ = self.conn.close().await;
     }
 }
 
 impl Postgres {
-    /// Runs `text` as one simple query; `script` is the migration script, which starts at byte
-    /// `offset` of `text` (after a prefix of ASCII statements), for the line of an error.
+    /// Runs one of dbdeploy's own session settings.
+    async fn set(&mut self, sql: String) -> Result<(), ScriptError> {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| ScriptError::driver(&e, None))
+    }
+
+    /// Runs `text` as one simple query: `prefix`, then the migration `script`. A failure
+    /// names the script's failing statement and line, from the statements the server completed
+    /// before it or from the error's position; a lock wait that timed out names the sessions
+    /// that held the lock.
     async fn run_text(
         &mut self,
         text: String,
-        offset: usize,
+        prefix: Prefix,
         script: &str,
     ) -> Result<(), ScriptError> {
-        let Err(e) = sqlx::raw_sql(AssertSqlSafe(text))
-            .execute(&mut self.conn)
-            .await
-        else {
+        let run = script::run_counting(&mut self.conn, text);
+        let (result, blockers) = match self.migrations.as_mut() {
+            Some(m) => m.watch.during(run).await,
+            None => (run.await, Vec::new()),
+        };
+        let Err((completed, e)) = result else {
             return Ok(());
         };
-        let line = match &e {
-            sqlx::Error::Database(db) => db
-                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                .and_then(|pg| match pg.position() {
-                    // 1-based, in characters of the whole text; the prefix is ASCII.
-                    Some(sqlx::postgres::PgErrorPosition::Original(pos)) if pos > offset => Some(
-                        script
-                            .chars()
-                            .take(pos - offset)
-                            .filter(|c| *c == '\n')
-                            .count()
-                            + 1,
-                    ),
-                    _ => None,
-                }),
+        let pg = match &e {
+            sqlx::Error::Database(db) => db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>(),
             _ => None,
         };
-        // A failed script may leave an explicit transaction of its own open (aborted:
-        // everything written afterwards would fail). The driver does not track a BEGIN
-        // it did not send, so look at the script too.
-        let own_transaction = split::split(script, Dialect::Postgres)
-            .iter()
-            .any(|s| split::is_transaction_control(s.text));
-        if own_transaction || self.conn.is_in_transaction() {
-            let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
-        }
-        Err(ScriptError::driver(&e, line))
+        // 1-based, in characters of the whole text; the prefix is ASCII.
+        let position = pg.and_then(|pg| match pg.position() {
+            Some(sqlx::postgres::PgErrorPosition::Original(pos)) if pos > prefix.bytes => {
+                Some(pos - prefix.bytes)
+            }
+            _ => None,
+        });
+        let ran = completed.saturating_sub(prefix.statements);
+        let place = if completed < prefix.statements && position.is_none() {
+            (None, None)
+        } else {
+            script::locate(script, Dialect::Postgres, ran, position)
+        };
+        let lock_wait = pg
+            .is_some_and(|pg| pg.code() == "55P03")
+            .then_some(LockWait { blockers });
+        let open = self.conn.is_in_transaction();
+        script::roll_back_own(&mut self.conn, script, Dialect::Postgres, open).await;
+        Err(ScriptError::at(&e, place, ran, lock_wait))
     }
 
     /// Who holds the advisory lock, from `pg_locks` and `pg_stat_activity`.

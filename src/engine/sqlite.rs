@@ -12,9 +12,11 @@ use std::time::Duration;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteQueryResult, SqliteRow};
 use sqlx::{AssertSqlSafe, Connection, Row};
 
+use super::script;
 use super::statement::{self, Codec, Query};
 use super::{
-    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, ScriptError, Stmt, Target, Value,
+    ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, LockWait, ScriptError, Stmt,
+    Target, Value,
 };
 use crate::sql::split;
 
@@ -25,7 +27,36 @@ pub struct Sqlite {
     busy: Duration,
     /// Foreign-key enforcement was switched off for the current migration.
     fk_suspended: bool,
+    /// The file to open at the deploy lock, when it did not exist at connect. Until a run
+    /// takes the lock (after its approval) an empty in-memory database answers for it, so a
+    /// run refused or cancelled before any change creates nothing; one that another process
+    /// creates meanwhile is opened as it is, and the plan made again under the lock sees it.
+    deferred: Option<Target>,
+    /// The values of [`PRAGMAS`] migrations return to, once prepared for them.
+    pragmas: Option<Vec<i64>>,
 }
+
+/// The connection's pragmas a migration may set that outlast it (name, result column),
+/// saved when migrations start and set back after each migration that changed them.
+/// `case_sensitive_like` cannot be read back, and `journal_mode` belongs to the file.
+const PRAGMAS: &[(&str, &str)] = &[
+    ("foreign_keys", "foreign_keys"),
+    ("recursive_triggers", "recursive_triggers"),
+    ("ignore_check_constraints", "ignore_check_constraints"),
+    ("legacy_alter_table", "legacy_alter_table"),
+    ("query_only", "query_only"),
+    ("defer_foreign_keys", "defer_foreign_keys"),
+    ("reverse_unordered_selects", "reverse_unordered_selects"),
+    ("trusted_schema", "trusted_schema"),
+    ("automatic_index", "automatic_index"),
+    ("cell_size_check", "cell_size_check"),
+    ("writable_schema", "writable_schema"),
+    ("secure_delete", "secure_delete"),
+    ("synchronous", "synchronous"),
+    ("temp_store", "temp_store"),
+    ("cache_size", "cache_size"),
+    ("busy_timeout", "timeout"),
+];
 
 impl Codec for sqlx::Sqlite {
     fn bind(stmt: &Stmt) -> Query<Self> {
@@ -113,33 +144,23 @@ impl Database for Sqlite {
             unreachable!("the engine is chosen from the target");
         };
         let busy = opts.lock_wait.max(Duration::from_secs(5));
-        let options = if opts.read_only && !path.exists() {
-            // A dry run must not create the file: an empty in-memory database answers the
-            // same questions (no tracking table, everything pending).
-            SqliteConnectOptions::new().in_memory(true)
+        let missing = !path.exists();
+        let conn = if missing {
+            // An empty in-memory database answers the same questions (no tracking table,
+            // everything pending) without creating the file: a dry run never does, and a
+            // deploy only once it takes the lock.
+            SqliteConnection::connect_with(&SqliteConnectOptions::new().in_memory(true))
+                .await
+                .map_err(|e| DbError::connect(target, &e))?
         } else {
-            if !opts.read_only
-                && let Some(parent) = path.parent()
-            {
-                std::fs::create_dir_all(parent).map_err(|e| DbError::Connect {
-                    target: target.describe(),
-                    message: format!("cannot create directory {}: {e}", parent.display()),
-                    source: None,
-                })?;
-            }
-            SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(!opts.read_only)
-                .read_only(opts.read_only)
-                .busy_timeout(busy)
+            open_file(target, path, opts.read_only, busy).await?
         };
-        let conn = SqliteConnection::connect_with(&options)
-            .await
-            .map_err(|e| DbError::connect(target, &e))?;
         Ok(Self {
             conn,
             busy,
             fk_suspended: false,
+            deferred: (missing && !opts.read_only).then(|| target.clone()),
+            pragmas: None,
         })
     }
 
@@ -209,26 +230,46 @@ impl Database for Sqlite {
     }
 
     async fn run_script(&mut self, sql: &str) -> Result<(), ScriptError> {
+        let mut ran = 0;
         for chunk in chunks(sql) {
-            if let Err(e) = sqlx::raw_sql(AssertSqlSafe(chunk.to_owned()))
-                .execute(&mut self.conn)
-                .await
-            {
-                // A script with its own BEGIN that fails before its COMMIT leaves that
-                // transaction open, and everything written afterwards (the failure record,
-                // the history row) would be lost with it when the connection closes. The
-                // driver does not track a BEGIN it did not send, so roll back whenever the
-                // script manages transactions; with none open this is a harmless no-op.
-                if split::split(sql, Dialect::Sqlite)
-                    .iter()
-                    .any(|s| split::is_transaction_control(s.text))
-                {
-                    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut self.conn).await;
+            match script::run_counting(&mut self.conn, chunk.to_owned()).await {
+                Ok(n) => ran += n,
+                Err((n, e)) => {
+                    ran += n;
+                    script::roll_back_own(&mut self.conn, sql, Dialect::Sqlite, false).await;
+                    let place = script::locate(sql, Dialect::Sqlite, ran, None);
+                    let busy = matches!(&e, sqlx::Error::Database(db) if db.message().contains("database is locked"));
+                    return Err(ScriptError::at(
+                        &e,
+                        place,
+                        ran,
+                        busy.then(LockWait::default),
+                    ));
                 }
-                return Err(ScriptError::driver(&e, None));
             }
         }
         Ok(())
+    }
+
+    async fn prepare_migrations(&mut self, _lock_wait: Option<Duration>) -> Result<(), DbError> {
+        self.pragmas = Some(self.read_pragmas().await?);
+        Ok(())
+    }
+
+    async fn reset_session(&mut self) -> Result<(), DbError> {
+        let Some(saved) = self.pragmas.clone() else {
+            return Ok(());
+        };
+        let now = self.read_pragmas().await?;
+        let mut script = String::new();
+        for (((name, _), was), is) in PRAGMAS.iter().zip(&saved).zip(&now) {
+            if was != is {
+                script.push_str(&format!("PRAGMA {name} = {was};"));
+            }
+        }
+        script::run_own(&mut self.conn, script)
+            .await
+            .map_err(|e| locked_or_query(self.busy, "cannot reset the connection's pragmas", &e))
     }
 
     fn transactional_ddl(&self) -> bool {
@@ -279,7 +320,21 @@ impl Database for Sqlite {
         result
     }
 
+    async fn open_for_changes(&mut self) -> Result<(), DbError> {
+        let Some(target) = self.deferred.take() else {
+            return Ok(());
+        };
+        let Target::Sqlite { path } = &target else {
+            unreachable!("a SQLite session stands in for a SQLite file");
+        };
+        let file = open_file(&target, path, false, self.busy).await?;
+        let memory = std::mem::replace(&mut self.conn, file);
+        let _ = memory.close().await;
+        Ok(())
+    }
+
     async fn lock(&mut self, _key: &LockKey, timeout: Duration) -> Result<(), DbError> {
+        self.open_for_changes().await?;
         // In exclusive locking mode SQLite never releases a file lock once taken, so an
         // exclusive transaction holds the write lock until this connection closes. A failed
         // attempt keeps its shared lock in that mode, which would starve the deploy that got
@@ -358,7 +413,47 @@ impl Database for Sqlite {
     }
 }
 
+/// Opens the database file of `target`, read-only or creating it (and its folder) when missing.
+async fn open_file(
+    target: &Target,
+    path: &std::path::Path,
+    read_only: bool,
+    busy: Duration,
+) -> Result<SqliteConnection, DbError> {
+    if !read_only && let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| DbError::Connect {
+            target: target.describe(),
+            message: format!("cannot create directory {}: {e}", parent.display()),
+            source: None,
+        })?;
+    }
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(!read_only)
+        .read_only(read_only)
+        .busy_timeout(busy);
+    SqliteConnection::connect_with(&options)
+        .await
+        .map_err(|e| DbError::connect(target, &e))
+}
+
 impl Sqlite {
+    /// The values of [`PRAGMAS`], in order.
+    async fn read_pragmas(&mut self) -> Result<Vec<i64>, DbError> {
+        let columns: Vec<String> = PRAGMAS
+            .iter()
+            .map(|(name, column)| format!("(SELECT {column} FROM pragma_{name})"))
+            .collect();
+        let row = sqlx::raw_sql(AssertSqlSafe(format!("SELECT {}", columns.join(", "))))
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| locked_or_query(self.busy, "cannot read the connection's pragmas", &e))?;
+        (0..PRAGMAS.len())
+            .map(|i| row.try_get::<i64, _>(i))
+            .collect::<Result<_, _>>()
+            .map_err(|e| DbError::query("cannot read the connection's pragmas", &e))
+    }
+
     async fn restore_foreign_keys(&mut self) -> Result<(), DbError> {
         if std::mem::take(&mut self.fk_suspended) {
             self.execute(&Stmt::raw("PRAGMA foreign_keys = ON")).await?;

@@ -49,7 +49,7 @@ where
     let rows = <C::Database as Codec>::bind(stmt)
         .fetch_all(&mut *conn)
         .await
-        .map_err(|e| on_error("query failed", &e))?;
+        .map_err(|e| on_error("query failed", &e).needing(&stmt.sql))?;
     rows.iter()
         .map(|r| decode::<C::Database>(r, cols))
         .collect::<Result<_, _>>()
@@ -73,7 +73,7 @@ where
         .execute(&mut *conn)
         .await
         .map(|r| <C::Database as Codec>::rows_affected(&r))
-        .map_err(|e| on_error("statement failed", &e))
+        .map_err(|e| on_error("statement failed", &e).needing(&stmt.sql))
 }
 
 /// The statement with its values bound, timestamps by `timestamp`; NULL goes as a text NULL,

@@ -5,9 +5,14 @@
 //! tracking row commit or roll back together. Scripts that cannot run in a transaction, or
 //! carry their own `BEGIN`/`COMMIT`, and every migration on MySQL run outside one: the start
 //! is recorded first and a failure is recorded the tool's way, which blocks until resolved.
+//!
+//! Each migration's statements wait for another session's lock at most the environment's
+//! `ddl_lock_timeout_seconds`; a migration that gave up waiting, with nothing of it applied,
+//! is tried again after a pause, `ddl_lock_retries` times. What a migration sets in the
+//! session is reset before the next one.
 
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
@@ -16,11 +21,12 @@ use super::deploy::DeployPlan;
 use super::trail::Changed;
 use super::{Ctx, Event, Trail};
 use crate::backup::RollbackOutcome;
-use crate::engine::{Database, ScriptError};
+use crate::engine::{Database, Dialect, Leftover, ScriptError};
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::interrupt::{self, Interrupted, Partial};
 use crate::migration::{Migration, MigrationSet, TxMode};
+use crate::settings::DdlLock;
 use crate::sql::split;
 
 /// A migration's script (up or down) that failed: which, where, and the database's message.
@@ -64,6 +70,12 @@ pub struct ApplyError {
     /// The format recorded the failure (a dirty or unfinished row); false for dbmate, where a
     /// migration that failed part-way stays pending.
     pub failure_recorded: bool,
+    /// Ran outside dbdeploy's transaction: what of it stays applied, and on which engine,
+    /// when that is known (a file that manages its own transaction, or a first statement
+    /// that failed).
+    pub leftover: Option<(Dialect, Leftover)>,
+    /// It gave up waiting for a lock another session holds, after this many attempts.
+    pub lock_attempts: Option<u32>,
 }
 
 /// Where in a script a failure happened, for messages: ` at statement 2 (line 7)`.
@@ -105,6 +117,12 @@ impl ApplyError {
             }
             return hints;
         }
+        if let Some(attempts) = self.lock_attempts {
+            hints.push(format!(
+                "`{name}` waited for a lock another session holds (named above) and gave up after {}; end or wait for that session, then run `dbdeploy migrate {env}` again (`ddl_lock_timeout_seconds` and `ddl_lock_retries` set the wait)",
+                self::attempts(attempts)
+            ));
+        }
         if self.connection_lost {
             hints.push(format!(
                 "the connection to the database was lost while `{name}` ran (the server ended the session or restarted, or the network failed); the migration file is not at fault"
@@ -121,11 +139,17 @@ impl ApplyError {
             hints.push(format!(
                 "`{name}` was rolled back with its transaction: the database is as it was before it; run `dbdeploy migrate {env}` again once the server is reachable"
             ));
+        } else if self.rolled_back && self.lock_attempts.is_some() {
+            hints.push(format!(
+                "`{name}` was rolled back: the database is as it was before it; the migration file is not at fault"
+            ));
         } else if self.rolled_back {
             hints.push(format!(
                 "`{name}` was rolled back: the database is as it was before it; fix {} and run `dbdeploy migrate {env}` again",
                 self.failed.path.display()
             ));
+        } else if let Some((dialect, left)) = &self.leftover {
+            hints.extend(self.leftover_hints(*dialect, left));
         } else {
             hints.push(format!(
                 "`{name}` ran partly and could not be rolled back (it runs outside a transaction); its statements before the failure are applied"
@@ -156,6 +180,91 @@ impl ApplyError {
     }
 }
 
+impl ApplyError {
+    /// What a failed migration that ran outside dbdeploy's transaction left — a file that
+    /// manages its own, as its engine's transaction rules leave it (see
+    /// [`crate::engine::leftover`]), or one whose first statement failed — and what to do.
+    fn leftover_hints(&self, dialect: Dialect, left: &Leftover) -> Vec<String> {
+        let env = &self.failed.environment;
+        let name = &self.failed.migration;
+        let mut hints = Vec::new();
+        let undone = if left.rolled_back.is_empty() {
+            String::new()
+        } else {
+            let (what, verb) = statements(&left.rolled_back);
+            let joined = if dialect == Dialect::Postgres {
+                " (PostgreSQL runs the file as one transaction: statements before its BEGIN belong to it)"
+            } else {
+                ""
+            };
+            format!("{what} {verb} rolled back with its transaction{joined}")
+        };
+        if left.applied.is_empty() {
+            hints.push(if undone.is_empty() {
+                format!("nothing of `{name}` ran before the failing statement: the database is as it was before it")
+            } else {
+                format!(
+                    "`{name}` manages its own transaction: {undone}; nothing of `{name}` stays applied"
+                )
+            });
+            // A lock wait is not the file's fault.
+            let fix = if self.lock_attempts.is_some() {
+                String::new()
+            } else {
+                format!("fix {}, then ", self.failed.path.display())
+            };
+            hints.push(if self.failure_recorded {
+                format!(
+                    "it is recorded as failed: {fix}run `dbdeploy resolve {env} --rolled-back {name}` and `dbdeploy migrate {env}`"
+                )
+            } else {
+                format!("`{name}` is still pending: {fix}run `dbdeploy migrate {env}` again")
+            });
+            return hints;
+        }
+        let (what, _) = statements(&left.applied);
+        let verb = if left.applied.len() == 1 {
+            "stays"
+        } else {
+            "stay"
+        };
+        let why = match dialect {
+            Dialect::MySql => {
+                "committed before the failure: on MySQL/MariaDB a statement that changes the schema commits at once, ending any open transaction"
+            }
+            _ => "committed before the failure",
+        };
+        let undone = if undone.is_empty() {
+            String::new()
+        } else {
+            format!("; {undone}")
+        };
+        hints.push(format!(
+            "`{name}` manages its own transaction: {what} {verb} applied ({why}){undone}"
+        ));
+        hints.push(if self.failure_recorded {
+            format!(
+                "undo them by hand and run `dbdeploy resolve {env} --rolled-back {name}` to retry, or finish it by hand and run `dbdeploy resolve {env} --applied {name}`"
+            )
+        } else {
+            format!(
+                "this format keeps no record of failed migrations, so `{name}` is still pending and runs again from its first statement at the next deploy: undo them by hand first, or finish it by hand and run `dbdeploy resolve {env} --applied {name}`"
+            )
+        });
+        hints
+    }
+}
+
+/// `statement 1` / `statements 1, 3 and 4`, with the verb that goes with it.
+fn statements(numbers: &[usize]) -> (String, &'static str) {
+    let n: Vec<String> = numbers.iter().map(ToString::to_string).collect();
+    match n.as_slice() {
+        [one] => (format!("statement {one}"), "was"),
+        [init @ .., last] => (format!("statements {} and {last}", init.join(", ")), "were"),
+        [] => (String::new(), "were"),
+    }
+}
+
 /// Applies the approved migrations of `set`; `trail.changed` collects each success as it
 /// happens.
 ///
@@ -170,11 +279,15 @@ pub async fn run<D: Database>(
     trail: &mut Trail,
 ) -> Result<(), Error> {
     let dialect = db.dialect();
-    if !super::verify::tracking_table_exists(db, handler).await? {
-        for stmt in handler.create_table(dialect) {
-            db.execute(&stmt).await?;
-        }
-    }
+    // A first deploy creates the tracking table in the first migration's transaction when it
+    // has one, so that a first migration that fails leaves nothing behind; otherwise before
+    // it, where the tool records the start of a migration.
+    let mut create = if super::verify::tracking_table_exists(db, handler).await? {
+        Vec::new()
+    } else {
+        handler.create_table(dialect)
+    };
+    db.prepare_migrations(cx.env.ddl_lock.timeout).await?;
     let migrations: Vec<&Migration> = approved
         .plan()
         .selected
@@ -189,14 +302,7 @@ pub async fn run<D: Database>(
         // Ctrl-C: the migration before this one finished; nothing after it starts.
         if interrupt::requested() {
             flush(db, unflushed).await;
-            return Err(Box::new(Interrupted {
-                environment: cx.env.name.clone(),
-                applied: applied.len(),
-                not_started: total - applied.len(),
-                partial: None,
-                backup_id: None,
-            })
-            .into());
+            return Err(stopped(cx, applied.len(), total - applied.len(), None));
         }
         cx.reporter.event(Event::MigrationStarted { name: &m.name });
         let started = Instant::now();
@@ -209,11 +315,25 @@ pub async fn run<D: Database>(
         // recovery, each together with its tracking row, never one without the other, and the
         // next deploy applies them again. A run that stops early flushes explicitly.
         let relaxed = atomic && i + 1 < total;
+        if !atomic {
+            for stmt in std::mem::take(&mut create) {
+                db.execute(&stmt).await?;
+            }
+        }
+        let mut retry = Retry::new(cx, &m.name, cx.env.ddl_lock);
         let outcome = if atomic {
-            apply_atomic(handler, db, m, relaxed).await
+            loop {
+                match apply_atomic(handler, db, m, relaxed, &create).await {
+                    Err(f) if retry.again(&f.error, true).await => {}
+                    done => break done,
+                }
+            }
         } else {
-            apply_non_atomic(handler, db, m).await
+            apply_non_atomic(handler, db, m, &mut retry).await
         };
+        if outcome.is_ok() {
+            create.clear();
+        }
         let duration = started.elapsed();
         match outcome {
             Ok(()) => {
@@ -231,7 +351,7 @@ pub async fn run<D: Database>(
                     atomic,
                 });
             }
-            Err(failure) => {
+            Err(mut failure) => {
                 cx.reporter.event(Event::MigrationFailed {
                     name: &m.name,
                     duration,
@@ -242,20 +362,41 @@ pub async fn run<D: Database>(
                     flush(db, unflushed).await;
                 }
                 let commit_unknown = connection_lost && failure.at_commit;
-                if let Some((ran, of)) = failure.interrupted {
-                    return Err(Box::new(Interrupted {
-                        environment: cx.env.name.clone(),
-                        applied: applied.len(),
-                        not_started: total - applied.len() - 1,
-                        partial: Some(Partial {
-                            migration: m.name.clone(),
-                            ran,
-                            of,
-                        }),
-                        backup_id: None,
-                    })
-                    .into());
+                // Ctrl-C while a migration that gave up waiting for a lock paused before
+                // trying again: nothing of it is applied.
+                if failure.rolled_back
+                    && failure.error.lock_wait.is_some()
+                    && interrupt::requested()
+                {
+                    return Err(stopped(cx, applied.len(), total - applied.len(), None));
                 }
+                if let Some((ran, of)) = failure.interrupted {
+                    let partial = Partial {
+                        migration: m.name.clone(),
+                        ran,
+                        of,
+                    };
+                    let not_started = total - applied.len() - 1;
+                    return Err(stopped(cx, applied.len(), not_started, Some(partial)));
+                }
+                let lock_attempts = failure.error.lock_wait.is_some().then_some(retry.attempts);
+                retry.explain(&mut failure.error);
+                // What stays of a file with its own transaction, or of one whose first
+                // statement failed (nothing); otherwise its statements before the failure.
+                let leftover = match (failure.rolled_back, failure.error.ran) {
+                    (false, Some(ran)) if m.transaction == TxMode::OwnTransaction => {
+                        Some((dialect, crate::engine::leftover(&m.sql, dialect, ran)))
+                    }
+                    // A failed CREATE INDEX CONCURRENTLY may leave an invalid index behind.
+                    (false, Some(0))
+                        if split::split(&m.sql, dialect).first().is_none_or(|s| {
+                            split::non_transactional_reason(s.text, dialect).is_none()
+                        }) =>
+                    {
+                        Some((dialect, Leftover::default()))
+                    }
+                    _ => None,
+                };
                 return Err(Box::new(ApplyError {
                     failed: FailedScript {
                         environment: cx.env.name.clone(),
@@ -271,12 +412,26 @@ pub async fn run<D: Database>(
                     commit_unknown,
                     rollback: None,
                     failure_recorded: handler.records_failures(),
+                    leftover,
+                    lock_attempts,
                 })
                 .into());
             }
         }
     }
     Ok(())
+}
+
+/// Ctrl-C stopped the run after `applied` migrations, `partial` part-way through the next.
+fn stopped(cx: &Ctx<'_>, applied: usize, not_started: usize, partial: Option<Partial>) -> Error {
+    Box::new(Interrupted {
+        environment: cx.env.name.clone(),
+        applied,
+        not_started,
+        partial,
+        backup_id: None,
+    })
+    .into()
 }
 
 /// Waits until the commits of this run are durable, when one of them was not waited for.
@@ -298,11 +453,7 @@ struct Failure {
 impl Failure {
     fn rolled_back(message: String) -> Self {
         Self {
-            error: ScriptError {
-                message,
-                statement: None,
-                line: None,
-            },
+            error: ScriptError::whole(message),
             rolled_back: true,
             interrupted: None,
             at_commit: false,
@@ -310,11 +461,14 @@ impl Failure {
     }
 }
 
+/// Runs `m` and its tracking row in one transaction, creating the tracking table in it first
+/// when `create` holds its statements.
 async fn apply_atomic<D: Database>(
     handler: &dyn Handler,
     db: &mut D,
     m: &Migration,
     relaxed: bool,
+    create: &[crate::engine::Stmt],
 ) -> Result<(), Failure> {
     let dialect = db.dialect();
     let started = Instant::now();
@@ -330,6 +484,11 @@ async fn apply_atomic<D: Database>(
                 interrupted: None,
                 at_commit: false,
             })?;
+        for stmt in create {
+            db.execute(stmt)
+                .await
+                .map_err(|e| Failure::rolled_back(e.to_string()))?;
+        }
         for stmt in handler.record_applied(dialect, m, started_at, Utc::now(), started.elapsed()) {
             db.execute(&stmt)
                 .await
@@ -345,13 +504,24 @@ async fn apply_atomic<D: Database>(
         // The original failure is what the user needs; a rollback error would only hide it.
         let _ = db.rollback_migration().await;
     }
+    reset(db).await;
     result
+}
+
+/// Resets the session after a migration's script, so that what it set reaches neither the
+/// next migration nor the tracking-table writes outside its transaction. A failure (a lost
+/// connection) shows in what comes next.
+async fn reset<D: Database>(db: &mut D) {
+    if let Err(e) = db.reset_session().await {
+        tracing::warn!("{e}");
+    }
 }
 
 async fn apply_non_atomic<D: Database>(
     handler: &dyn Handler,
     db: &mut D,
     m: &Migration,
+    retry: &mut Retry<'_>,
 ) -> Result<(), Failure> {
     let dialect = db.dialect();
     let started = Instant::now();
@@ -363,20 +533,28 @@ async fn apply_non_atomic<D: Database>(
             .map_err(|e| Failure::rolled_back(e.to_string()))?;
     }
     let outcome = if m.transaction == TxMode::OwnTransaction {
-        db.run_script(&m.sql).await.map_err(Stop::Failed)
+        loop {
+            match db.run_script(&m.sql).await {
+                // Again only when nothing of the file stays applied: it runs from the start.
+                Err(e) if retry.again(&e, nothing_stays(&m.sql, dialect, &e)).await => {
+                    reset(db).await;
+                }
+                done => break done.map_err(Stop::Failed),
+            }
+        }
     } else {
-        statements_until_stop(db, &m.sql).await
+        statements_until_stop(db, &m.sql, retry).await
     };
+    reset(db).await;
     if let Err(stop) = outcome {
         let (error, interrupted) = match stop {
             Stop::Failed(error) => (error, None),
             Stop::Interrupted { ran, of } => (
                 ScriptError {
-                    message: format!(
-                        "interrupted by the operator (Ctrl-C) after statement {ran} of {of}"
-                    ),
                     statement: Some(ran),
-                    line: None,
+                    ..ScriptError::whole(format!(
+                        "interrupted by the operator (Ctrl-C) after statement {ran} of {of}"
+                    ))
                 },
                 Some((ran, of)),
             ),
@@ -407,11 +585,7 @@ async fn apply_non_atomic<D: Database>(
     }
     for stmt in handler.record_finished(dialect, &row_id, Utc::now(), started.elapsed()) {
         db.execute(&stmt).await.map_err(|e| Failure {
-            error: ScriptError {
-                message: format!("the migration ran, but recording it failed: {e}"),
-                statement: None,
-                line: None,
-            },
+            error: ScriptError::whole(format!("the migration ran, but recording it failed: {e}")),
             rolled_back: false,
             interrupted: None,
             at_commit: false,
@@ -428,7 +602,13 @@ enum Stop {
     Interrupted { ran: usize, of: usize },
 }
 
-async fn statements_until_stop<D: Database>(db: &mut D, sql: &str) -> Result<(), Stop> {
+/// Runs a script statement by statement; a statement that gave up waiting for a lock had no
+/// effect (each runs on its own) and is run again, as `retry` allows.
+async fn statements_until_stop<D: Database>(
+    db: &mut D,
+    sql: &str,
+    retry: &mut Retry<'_>,
+) -> Result<(), Stop> {
     let statements = split::split(sql, db.dialect());
     let of = statements.len();
     for (i, stmt) in statements.iter().enumerate() {
@@ -436,15 +616,134 @@ async fn statements_until_stop<D: Database>(db: &mut D, sql: &str) -> Result<(),
         if i > 0 && interrupt::requested() {
             return Err(Stop::Interrupted { ran: i, of });
         }
-        db.run_script(stmt.text).await.map_err(|e| {
-            Stop::Failed(ScriptError {
-                message: e.message,
-                statement: Some(i + 1),
-                line: Some(stmt.line + e.line.map_or(0, |l| l - 1)),
-            })
-        })?;
+        loop {
+            match db.run_script(stmt.text).await {
+                Ok(()) => break,
+                Err(e) if retry.again(&e, true).await => {}
+                Err(e) => return Err(Stop::Failed(in_script(e, i, stmt))),
+            }
+        }
     }
     Ok(())
+}
+
+/// The error of statement `i` of a script, run on its own, as a failure of the script.
+fn in_script(e: ScriptError, i: usize, stmt: &split::Statement<'_>) -> ScriptError {
+    ScriptError {
+        statement: Some(i + 1),
+        line: Some(stmt.line + e.line.map_or(0, |l| l - 1)),
+        ran: Some(i),
+        ..e
+    }
+}
+
+/// Whether nothing of a failed script that manages its own transaction stays applied.
+fn nothing_stays(sql: &str, dialect: Dialect, e: &ScriptError) -> bool {
+    e.ran.is_some_and(|ran| {
+        crate::engine::leftover(sql, dialect, ran)
+            .applied
+            .is_empty()
+    })
+}
+
+/// The first pause before a migration that gave up waiting for a lock is tried again; each
+/// later pause doubles, up to [`MAX_PAUSE`].
+const FIRST_PAUSE: Duration = Duration::from_secs(1);
+
+/// The longest pause between two attempts.
+const MAX_PAUSE: Duration = Duration::from_secs(8);
+
+/// The bounded attempts of one migration whose statements give up waiting for a lock.
+struct Retry<'a> {
+    cx: &'a Ctx<'a>,
+    name: &'a str,
+    policy: DdlLock,
+    /// Attempts made so far.
+    attempts: u32,
+}
+
+impl<'a> Retry<'a> {
+    fn new(cx: &'a Ctx<'a>, name: &'a str, policy: DdlLock) -> Self {
+        Self {
+            cx,
+            name,
+            policy,
+            attempts: 1,
+        }
+    }
+
+    /// Whether to try again after `error`: it gave up waiting for a lock, trying again is
+    /// `safe` (nothing of the attempt stays applied), attempts are left and nobody pressed
+    /// Ctrl-C. Pauses first, saying so.
+    async fn again(&mut self, error: &ScriptError, safe: bool) -> bool {
+        if error.lock_wait.is_none()
+            || !safe
+            || self.attempts > self.policy.retries
+            || interrupt::requested()
+        {
+            return false;
+        }
+        let pause = FIRST_PAUSE
+            .saturating_mul(1 << (self.attempts - 1).min(16))
+            .min(MAX_PAUSE);
+        self.cx.reporter.event(Event::Warning(format!(
+            "`{}` gave up waiting for a lock{}; trying again in {} s (attempt {} of {})",
+            self.name,
+            blocked_by(error),
+            pause.as_secs(),
+            self.attempts + 1,
+            self.policy.retries + 1
+        )));
+        let until = Instant::now() + pause;
+        while Instant::now() < until {
+            if interrupt::requested() {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100).min(until - Instant::now())).await;
+        }
+        self.attempts += 1;
+        true
+    }
+
+    /// Says in the error of the last attempt how often and how long the migration waited,
+    /// and for whom.
+    fn explain(&self, error: &mut ScriptError) {
+        if error.lock_wait.is_none() {
+            return;
+        }
+        let each = match self.policy.timeout {
+            Some(t) => format!("each waiting up to {} s", t.as_secs()),
+            None => "with the migration's own lock timeout".into(),
+        };
+        let by = blocked_by(error);
+        let by = if by.is_empty() {
+            "; the session holding the lock could not be identified".into()
+        } else {
+            format!(";{by}")
+        };
+        error.message = format!(
+            "{} ({}, {each}{by})",
+            error.message,
+            attempts(self.attempts)
+        );
+    }
+}
+
+/// `1 attempt`, `3 attempts`.
+fn attempts(n: u32) -> String {
+    if n == 1 {
+        "1 attempt".into()
+    } else {
+        format!("{n} attempts")
+    }
+}
+
+/// ` held by pid 12 (...), pid 14 (...)`, or nothing when nobody was seen.
+fn blocked_by(error: &ScriptError) -> String {
+    match error.lock_wait.as_ref().map(|w| w.blockers.as_slice()) {
+        Some(b) if !b.is_empty() => format!(" held by {}", b.join(", ")),
+        _ => String::new(),
+    }
 }
 
 /// Runs a script statement by statement, with the failing statement's number and line
@@ -454,11 +753,9 @@ async fn statements_until_stop<D: Database>(db: &mut D, sql: &str) -> Result<(),
 /// The first failing statement.
 pub async fn run_statements<D: Database>(db: &mut D, sql: &str) -> Result<(), ScriptError> {
     for (i, stmt) in split::split(sql, db.dialect()).iter().enumerate() {
-        db.run_script(stmt.text).await.map_err(|e| ScriptError {
-            message: e.message,
-            statement: Some(i + 1),
-            line: Some(stmt.line + e.line.map_or(0, |l| l - 1)),
-        })?;
+        db.run_script(stmt.text)
+            .await
+            .map_err(|e| in_script(e, i, stmt))?;
     }
     Ok(())
 }

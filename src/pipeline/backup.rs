@@ -287,9 +287,12 @@ pub async fn expected_size<D: Database>(db: &mut D, env: &EnvSettings) -> Option
         }
         Dialect::Sqlite => {
             return match &env.target {
-                crate::engine::Target::Sqlite { path } => {
-                    std::fs::metadata(path).ok().map(|m| m.len())
-                }
+                crate::engine::Target::Sqlite { path } => match std::fs::metadata(path) {
+                    Ok(m) => Some(m.len()),
+                    // Created empty when the run takes the deploy lock.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(0),
+                    Err(_) => None,
+                },
                 _ => None,
             };
         }

@@ -90,6 +90,8 @@ impl Operation for Deploy {
                 for p in &plan.previews {
                     cx.reporter.event(Event::Preview(p));
                 }
+                cx.reporter
+                    .event(Event::Note(super::preview::ddl_lock_line(cx.env)));
                 cx.step(
                     "preview",
                     Outcome::Ok,
@@ -105,6 +107,7 @@ impl Operation for Deploy {
         }
         let mut notes: Vec<String> = plan.previews.iter().map(|p| p.summary_line(true)).collect();
         let backup = super::backup::safeguard(cx.env, cx.options);
+        notes.push(super::preview::ddl_lock_line(cx.env));
         notes.push(format!(
             "safeguards: deploy lock held · checksums verified · {backup} · stops at the first failure"
         ));

@@ -73,7 +73,11 @@ pub async fn acquire<D: Database>(cx: &Ctx<'_>, db: &mut D) -> Result<Held, DbEr
                 .await
                 .map(Held::Server)
         }
-        (None, Target::Sqlite { path }) => lock_file(path, timeout).await.map(Held::File),
+        (None, Target::Sqlite { path }) => {
+            let held = lock_file(path, timeout).await.map(Held::File)?;
+            db.open_for_changes().await?;
+            Ok(held)
+        }
         (None, _) => crate::engine::lock_all(db, &[crate::handler::dbdeploy_lock()], timeout)
             .await
             .map(Held::Server),

@@ -7,7 +7,20 @@ use serde::Serialize;
 
 use crate::engine::Dialect;
 use crate::migration::{Migration, TxMode};
+use crate::settings::EnvSettings;
 use crate::sql::split;
+
+/// How long each migration's statements wait for a lock another session holds, for the
+/// preview and the approval summary: `DDL lock wait: 5 s, 3 retries`.
+#[must_use]
+pub fn ddl_lock_line(env: &EnvSettings) -> String {
+    match env.target.dialect() {
+        Dialect::Sqlite => {
+            "DDL lock wait: not needed (the deploy lock holds the whole SQLite file)".into()
+        }
+        _ => format!("DDL lock wait: {}", env.ddl_lock),
+    }
+}
 
 /// One finding about a statement.
 #[derive(Debug, Clone, Serialize)]

@@ -389,14 +389,7 @@ fn no_down(cx: &Ctx<'_>, handler: &dyn Handler, set: &MigrationSet, m: &Migratio
 type RevertFailure = (ScriptError, bool);
 
 fn failure(message: String, rolled_back: bool) -> RevertFailure {
-    (
-        ScriptError {
-            message,
-            statement: None,
-            line: None,
-        },
-        rolled_back,
-    )
+    (ScriptError::whole(message), rolled_back)
 }
 
 /// The down script and its tracking-table writes in one transaction.
