@@ -59,8 +59,8 @@ impl Blocker {
             .write_all(open.as_bytes())
             .unwrap();
         let blocker = Self { child };
-        // Wait until the transaction holds its lock.
-        let deadline = Instant::now() + Duration::from_secs(10);
+        // Wait until the transaction holds its lock (a loaded CI machine starts clients slowly).
+        let deadline = Instant::now() + Duration::from_secs(60);
         let probe = match t.engine {
             Engine::Postgres => format!(
                 "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
