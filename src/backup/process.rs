@@ -135,7 +135,7 @@ impl Job {
         }
     }
 
-    /// Stops every tool of the job: SIGTERM, then SIGKILL after [`GRACE`]; waits for
+    /// Stops every tool of the job: SIGTERM, then SIGKILL after `GRACE`; waits for
     /// `children` to exit.
     pub async fn stop(&self, children: &mut [&mut Child]) {
         self.signal(Signal::TERM);

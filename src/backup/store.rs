@@ -478,7 +478,7 @@ impl BackupStore {
     /// Removes what killed runs left: `<id>.<ext>.partial`, `<id>.json.tmp` and the empty
     /// reservation `<id>.json`. Only files named as dbdeploy names them, regular files owned
     /// by the current user, whose reservation no live run holds (its lock is free) and that
-    /// nobody touched for [`STALE_AFTER`]. Returns what was removed.
+    /// nobody touched for `STALE_AFTER`. Returns what was removed.
     pub fn clean_stale(&self) -> Vec<String> {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return Vec::new();

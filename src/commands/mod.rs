@@ -1,7 +1,7 @@
 //! One module per command, each thin: it builds the pipeline's operation (or reads what it
 //! shows), runs it, and returns a typed [`Response`] that `output/` renders. Settings, the
 //! environment and the [`Source`] are resolved here, once, before any command runs; the engine
-//! is chosen once per command by [`with_database!`].
+//! is chosen once per command by [`with_database!`](crate::with_database).
 
 pub mod backup;
 pub mod diff;

@@ -1,7 +1,7 @@
 //! Restoring a backup, and proving it worked: the file's sha256 is checked before anything is
 //! touched, and afterwards the live schema fingerprint and the tracking table must equal the
 //! manifest's. [`Restore`] is `dbdeploy rollback`; [`recover`] is the automatic rollback of a
-//! failed deploy. Both restore through [`restore`], and only with an approved plan.
+//! failed deploy. Both restore through `restore`, and only with an approved plan.
 
 use std::time::Instant;
 
