@@ -42,10 +42,11 @@ impl Blocker {
             }
             Engine::Sqlite => unreachable!(),
         };
+        let log = t.path().join("blocker.log");
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start the blocking session");
         let open = match t.engine {
@@ -71,7 +72,8 @@ impl Blocker {
         while t.sql(&probe) == ["0"] {
             assert!(
                 Instant::now() < deadline,
-                "the blocking session did not start"
+                "the blocking session did not start: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
