@@ -42,6 +42,16 @@ impl Source {
         }
     }
 
+    /// The migration a user named on the command line: a file name is accepted for the
+    /// migration it holds; anything else is kept as written for the step that checks it.
+    #[must_use]
+    pub fn migration_named(&self, name: String) -> String {
+        match self.set().and_then(|set| set.find(&name)) {
+            Some(m) => m.name.clone(),
+            None => name,
+        }
+    }
+
     /// The tool's name as written in `migration_tool`.
     #[must_use]
     pub fn tool_name(&self) -> &'static str {

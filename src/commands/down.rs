@@ -13,7 +13,6 @@ use crate::pipeline::preview::MigrationPreview;
 use crate::pipeline::revert::{Revert, RevertPlan};
 use crate::pipeline::{Ended, RunOptions, Trail};
 use crate::settings::Settings;
-use crate::source::Source;
 
 const OPERATION: &str = "revert-migrations";
 
@@ -51,11 +50,7 @@ pub async fn run(settings: &Settings, args: DownArgs, printer: &Printer) -> Resp
         let e = ConfigError::Usage("--steps 0: give the number of migrations to revert".into());
         return Response::failed(OPERATION, &setup.env.name, e.into());
     }
-    let to = match (&setup.source, args.to) {
-        // A file name is accepted for the migration it holds.
-        (Source::Files { set, .. }, Some(to)) => Some(set.find(&to).map_or(to, |m| m.name.clone())),
-        (_, to) => to,
-    };
+    let to = args.to.map(|to| setup.source.migration_named(to));
     let options = RunOptions {
         dry_run: args.dry_run,
         yes: args.yes,

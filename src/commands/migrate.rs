@@ -43,9 +43,7 @@ pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> R
             };
             return Response::failed(operation, &setup.env.name, e.into());
         }
-        // A file name is accepted for the migration it holds.
-        (Source::Files { set, .. }, Some(to)) => Some(set.find(&to).map_or(to, |m| m.name.clone())),
-        (_, to) => to,
+        (source, to) => to.map(|to| source.migration_named(to)),
     };
     let options = RunOptions {
         dry_run: args.dry_run,

@@ -10,7 +10,6 @@ use crate::output::{Printer, Response};
 use crate::pipeline::RunOptions;
 use crate::pipeline::resolve::Resolve;
 use crate::settings::Settings;
-use crate::source::Source;
 
 const OPERATION: &str = "resolve-migration";
 
@@ -38,11 +37,7 @@ pub async fn run(settings: &Settings, args: ResolveArgs, printer: &Printer) -> R
         Ok(s) => s,
         Err(e) => return Response::failed(OPERATION, &args.environment, e),
     };
-    // A file name is accepted for the migration it holds.
-    let name = match &setup.source {
-        Source::Files { set, .. } => set.find(&name).map_or(name, |m| m.name.clone()),
-        _ => name,
-    };
+    let name = setup.source.migration_named(name);
     let options = RunOptions {
         yes: args.yes,
         ..RunOptions::default()

@@ -306,15 +306,31 @@ fn a_planted_manifest_cannot_delete_or_restore_anything() {
 #[test]
 fn environment_names_are_validated() {
     let t = crate::common::sqlite_basic("env_names");
-    t.write_config("[environments.\"../../x\"]\nurl_env = \"DATABASE_URL\"\n");
-    let run = t.run(&["backup", "../../x", "--json"]);
+    // A name of its own, so that nothing else on the machine can have made the folder the
+    // test looks for outside the project.
+    let escape = format!(
+        "escape_{}_{}",
+        std::process::id(),
+        t.path().display().to_string().len()
+    );
+    let env = format!("../../{escape}");
+    t.write_config(&format!(
+        "[environments.\"{env}\"]\nurl_env = \"DATABASE_URL\"\n"
+    ));
+    let run = t.run(&["backup", &env, "--json"]);
     run.code(2);
     let message = run.json()["error"]["message"].as_str().unwrap().to_owned();
     assert!(
-        message.contains("`../../x`") && message.contains("letters, digits"),
+        message.contains(&format!("`{env}`")) && message.contains("letters, digits"),
         "{message}"
     );
-    assert!(!t.path().join("x").exists() && !t.path().parent().unwrap().join("x").exists());
+    for folder in [
+        t.path(),
+        t.path().parent().unwrap(),
+        &t.path().join(".dbdeploy"),
+    ] {
+        assert!(!folder.join(&escape).exists(), "{}", folder.display());
+    }
 }
 
 #[test]
@@ -493,13 +509,15 @@ fn sigterm_during_a_restore_stops_the_tools_and_leaves_the_database_as_it_was() 
             let id = backup_id(t, &t.url);
             add_user(t, "after@example.com");
             let before = count(t);
+            // The signal comes soon after the tool starts: an idle machine restores this
+            // backup in a few hundred milliseconds.
             let (run, seen) = signal_during(
                 t,
                 &["rollback", "safe", "--yes", "--to", &id, "--json"],
                 restore_tool(engine),
                 "TERM",
                 &[],
-                Duration::from_millis(150),
+                Duration::from_millis(20),
             );
             assert_eq!(run.code, 130, "{}", run.all());
             let doc = run.json();

@@ -3,7 +3,7 @@
 //! blocking session with nothing applied; released during the retries, it succeeds with one
 //! tracking row.
 
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,7 +23,7 @@ impl Blocker {
             Engine::Postgres => {
                 let mut c = Command::new("psql");
                 c.arg(&t.url)
-                    .args(["-X", "-q", "-v", "ON_ERROR_STOP=1"])
+                    .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
                     .env("PGAPPNAME", BLOCKER);
                 c
             }
@@ -45,13 +45,15 @@ impl Blocker {
         let log = t.path().join("blocker.log");
         let mut child = cmd
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start the blocking session");
+        // The client prints `ready` only after the SELECT inside the transaction has returned,
+        // so the lock on `t` is held from then on, whatever else the server is doing.
         let open = match t.engine {
-            Engine::Postgres => "BEGIN; SELECT * FROM t;\n",
-            _ => "SET SESSION wait_timeout = 120; BEGIN; SELECT * FROM t;\n",
+            Engine::Postgres => "BEGIN; SELECT * FROM t; SELECT 'ready';\n",
+            _ => "SET SESSION wait_timeout = 120; BEGIN; SELECT * FROM t; SELECT 'ready';\n",
         };
         child
             .stdin
@@ -59,23 +61,21 @@ impl Blocker {
             .unwrap()
             .write_all(open.as_bytes())
             .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.trim() == "ready" {
+                    let _ = tx.send(());
+                }
+            }
+        });
         let blocker = Self { child };
-        // Wait until the transaction holds its lock (a loaded CI machine starts clients slowly).
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let probe = match t.engine {
-            Engine::Postgres => format!(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
-                 WHERE a.application_name = '{BLOCKER}' AND l.relation = 't'::regclass AND l.granted"
-            ),
-            _ => "SELECT count(*) FROM information_schema.innodb_trx".to_owned(),
-        };
-        while t.sql(&probe) == ["0"] {
-            assert!(
-                Instant::now() < deadline,
+        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+            panic!(
                 "the blocking session did not start: {}",
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
-            std::thread::sleep(Duration::from_millis(50));
         }
         blocker
     }
