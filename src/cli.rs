@@ -93,6 +93,17 @@ pub enum Command {
     Init(InitArgs),
     /// Revert the last applied migration(s) with their down scripts (sqlx, dbmate, golang-migrate).
     Down(DownArgs),
+    /// Risk findings for the pending migrations of ENV against its live database, or for every
+    /// migration offline (exit 5 at or above `[lint] fail_on`).
+    Lint(LintArgs),
+}
+
+/// `dbdeploy lint`.
+#[derive(Debug, Args)]
+pub struct LintArgs {
+    /// The environment whose pending migrations are linted against its live database (table
+    /// sizes, indexes, server version); without it, every migration is linted offline.
+    pub environment: Option<String>,
 }
 
 /// `dbdeploy health`.

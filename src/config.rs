@@ -98,6 +98,24 @@ pub struct Config {
     /// Where backups go, how many are kept, and how they are made.
     #[serde(default)]
     pub backup: Backup,
+    /// What the lint fails or blocks on, and what it lets through.
+    #[serde(default)]
+    pub lint: Lint,
+}
+
+/// The `[lint]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lint {
+    /// `dbdeploy lint` exits 5 on a finding at or above this level (`low`, `medium`, `high`
+    /// or `none`; default `high`).
+    pub fail_on: Option<String>,
+    /// A deploy-mode `migrate` refuses, before any change, a finding at or above this level
+    /// (default `none`).
+    pub block_on: Option<String>,
+    /// Finding codes never reported (each is still shown as allowed, with this reason).
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 /// The `[project]` table.

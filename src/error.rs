@@ -95,6 +95,16 @@ pub enum Error {
         /// What breaks there.
         reason: String,
     },
+    /// A deploy-mode environment refused findings at or above `[lint] block_on`.
+    #[error("the lint blocks this deploy of `{environment}`: {} finding(s) at or above `[lint] block_on = \"{level}\"`: {}", findings.len(), findings.join("; "))]
+    LintBlocked {
+        /// The environment.
+        environment: String,
+        /// `[lint] block_on`.
+        level: crate::lint::Level,
+        /// Each finding: migration, line, code and message.
+        findings: Vec<String>,
+    },
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -136,6 +146,7 @@ impl Error {
             | Error::Backup(_)
             | Error::SchemaDrift(_)
             | Error::HealthAfter(_)
+            | Error::LintBlocked { .. }
             | Error::Unavailable { .. } => exit::FAILURE,
         }
     }
@@ -175,6 +186,7 @@ impl Error {
             Error::SchemaDrift(_) => "schema-drift",
             Error::HealthAfter(_) => "health-check-failed",
             Error::Interrupted(_) => "interrupted",
+            Error::LintBlocked { .. } => "lint-blocked",
             Error::Unavailable { .. } => "unavailable",
             Error::UnsupportedServer { .. } => "unsupported-server",
         }
@@ -251,6 +263,11 @@ impl Error {
             Error::HealthAfter(e) => e.hints(),
             Error::External(e) => e.hints(),
             Error::Interrupted(e) => e.hints(),
+            Error::LintBlocked { .. } => vec![
+                "change the migration as each finding suggests (`dbdeploy lint` shows them with the safer alternative)".into(),
+                "or let a finding through with a `-- dbdeploy:allow CODE reason` comment at its statement, or its code in `[lint] allow`".into(),
+                "nothing was changed".into(),
+            ],
             Error::Unavailable { hint, .. } => vec![hint.clone()],
             Error::UnsupportedServer { .. } => vec![
                 "dbdeploy deploys to PostgreSQL, MySQL/MariaDB and SQLite; docs/distributed-sql.md says what CockroachDB and YugabyteDB support would take".into(),

@@ -40,6 +40,9 @@ pub struct RunRecord<'a> {
     pub rollback_status: Option<&'a str>,
     /// Why it failed or was not attempted.
     pub rollback_reason: Option<&'a str>,
+    /// Lint findings let through by `[lint] allow` or an allow comment, with the reason
+    /// (audit log only).
+    pub lint_allowed: &'a [String],
 }
 
 /// The error a run ended with, as the history and the audit log keep it.

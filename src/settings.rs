@@ -114,6 +114,19 @@ pub struct EnvSettings {
     /// The variables that hold other environments' database URLs: child commands (external
     /// tools, health and backup commands) get the caller's environment without them.
     pub other_url_vars: Vec<String>,
+    /// The `[lint]` rules.
+    pub lint: LintSettings,
+}
+
+/// The `[lint]` table, read.
+#[derive(Debug, Clone, Default)]
+pub struct LintSettings {
+    /// `lint` exits 5 at or above this level; `None`: never.
+    pub fail_on: Option<crate::lint::Level>,
+    /// A deploy-mode `migrate` refuses at or above this level; `None`: never.
+    pub block_on: Option<crate::lint::Level>,
+    /// Codes silenced everywhere.
+    pub allow: Vec<String>,
 }
 
 /// The other environments' URL variables of the environment this process works on, for every
@@ -304,6 +317,7 @@ impl Settings {
                 let _ = OTHER_URL_VARS.set(vars.clone());
                 vars
             },
+            lint: self.lint()?,
         })
     }
 }
@@ -384,6 +398,35 @@ impl Settings {
             status: status.to_owned(),
             apply: apply.to_owned(),
         }))
+    }
+
+    /// The `[lint]` table: levels are `low`, `medium`, `high` or `none`.
+    ///
+    /// # Errors
+    /// A level that is none of these.
+    pub fn lint(&self) -> Result<LintSettings, ConfigError> {
+        let l = &self.config.lint;
+        let level = |key: &str, value: Option<&str>, default: Option<crate::lint::Level>| {
+            match value {
+                None => Ok(default),
+                Some(v) if v.eq_ignore_ascii_case("none") => Ok(None),
+                Some(v) => v.parse().map(Some).map_err(|_| ConfigError::Parse {
+                    path: self.config_path.clone(),
+                    message: format!(
+                        "`[lint] {key} = \"{v}\"` is not a level: use \"low\", \"medium\", \"high\" or \"none\""
+                    ),
+                }),
+            }
+        };
+        Ok(LintSettings {
+            fail_on: level(
+                "fail_on",
+                l.fail_on.as_deref(),
+                Some(crate::lint::Level::High),
+            )?,
+            block_on: level("block_on", l.block_on.as_deref(), None)?,
+            allow: l.allow.clone(),
+        })
     }
 
     fn backup_settings(&self, env: &str) -> Result<BackupSettings, ConfigError> {
@@ -515,7 +558,9 @@ fn read_var(var: &str, env: &str) -> Result<String, ConfigError> {
     }
 }
 
-fn absolute(base: &Path, p: &Path) -> PathBuf {
+/// `p` resolved against `base` when relative.
+#[must_use]
+pub fn absolute(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_owned()
     } else {

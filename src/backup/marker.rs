@@ -76,6 +76,7 @@ impl Marker {
             backup_id: Some(backup_id),
             rollback_status: Some(&note),
             rollback_reason: None,
+            lint_allowed: &[],
         };
         history::insert_history(db, &record).await.map_err(failed)?;
         Ok(marker)

@@ -9,6 +9,7 @@ pub mod down;
 pub mod health;
 pub mod history;
 pub mod init;
+pub mod lint;
 pub mod migrate;
 pub mod resolve;
 pub mod rollback;
@@ -71,6 +72,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::History(args) => history::run(&settings, args, printer).await,
         Command::Diff(args) => diff::run(&settings, &args.environment, printer).await,
         Command::Down(args) => down::run(&settings, args, printer).await,
+        Command::Lint(args) => lint::run(&settings, args.environment.as_deref(), printer).await,
         Command::Init(_) => unreachable!("init runs without settings"),
     };
     printer.finish(response)
@@ -93,6 +95,7 @@ impl Command {
             Command::History(a) => ("deploy-history", a.environment.clone()),
             Command::Diff(a) => ("schema-diff", a.environment.clone()),
             Command::Down(a) => ("revert-migrations", a.environment.clone()),
+            Command::Lint(a) => ("lint-migrations", a.environment.clone().unwrap_or_default()),
             Command::Init(_) => ("init", String::new()),
         }
     }

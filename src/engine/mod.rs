@@ -244,8 +244,6 @@ pub trait Database: Sized {
     async fn some_user_tables(&mut self, limit: usize) -> Result<Vec<String>, DbError> {
         self.list_tables(Some(limit)).await
     }
-    /// Approximate row counts per table, for estimates and risk.
-    async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError>;
     /// Runs a query and decodes every row by `cols`.
     async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError>;
     /// Runs a statement; returns the affected row count.

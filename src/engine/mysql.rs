@@ -190,22 +190,6 @@ impl Database for MySql {
         Ok(tables)
     }
 
-    async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
-        let stmt = Stmt::raw(
-            "SELECT CAST(table_name AS CHAR), CAST(COALESCE(table_rows, 0) AS SIGNED) \
-             FROM information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE'",
-        );
-        let rows = self.fetch(&stmt, &[ColKind::Text, ColKind::Int]).await?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|r| {
-                let name = r.first()?.as_text()?.to_owned();
-                let n = r.get(1)?.as_int()?;
-                Some((name, u64::try_from(n).unwrap_or(0)))
-            })
-            .collect())
-    }
-
     async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError> {
         statement::fetch(&mut self.conn, stmt, cols, &|c, e| DbError::query(c, e)).await
     }

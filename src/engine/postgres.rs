@@ -165,21 +165,6 @@ impl Database for Postgres {
             .collect())
     }
 
-    async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT c.relname::text, GREATEST(c.reltuples, 0)::bigint FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')",
-        )
-        .fetch_all(&mut self.conn)
-        .await
-        .map_err(|e| DbError::query("cannot read table statistics", &e))?;
-        Ok(rows
-            .into_iter()
-            .map(|(t, n)| (t, u64::try_from(n).unwrap_or(0)))
-            .collect())
-    }
-
     async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError> {
         statement::fetch(&mut self.conn, stmt, cols, &|c, e| DbError::query(c, e)).await
     }

@@ -198,24 +198,6 @@ impl Database for Sqlite {
         .map_err(|e| locked_or_query(self.busy, "cannot list tables", &e))
     }
 
-    async fn table_rows(&mut self) -> Result<Vec<(String, u64)>, DbError> {
-        let mut out = Vec::new();
-        for table in self.user_tables().await? {
-            let sql = format!(
-                "SELECT COUNT(*) FROM {}",
-                Dialect::Sqlite.quote_ident(&table)
-            );
-            let n: i64 = sqlx::query_scalar(AssertSqlSafe(sql))
-                .fetch_one(&mut self.conn)
-                .await
-                .map_err(|e| {
-                    locked_or_query(self.busy, format!("cannot count rows of {table}"), &e)
-                })?;
-            out.push((table, u64::try_from(n).unwrap_or(0)));
-        }
-        Ok(out)
-    }
-
     async fn fetch(&mut self, stmt: &Stmt, cols: &[ColKind]) -> Result<Vec<Vec<Value>>, DbError> {
         let busy = self.busy;
         statement::fetch(&mut self.conn, stmt, cols, &|c, e| {

@@ -114,19 +114,23 @@ pub(super) fn render_event(p: &Printer, event: Event<'_>) {
                     c,
                     DIM,
                     &format!(
-                        "~{} · {atomic}",
+                        "{}{} · {atomic}",
+                        if m.estimate_is_lower_bound {
+                            "more than "
+                        } else {
+                            "~"
+                        },
                         duration(Duration::from_secs_f64(m.estimated_duration_seconds))
                     )
                 )
             ));
-            for risk in &m.risks {
-                p.line(&format!(
-                    "   {} {} [{}] {}",
-                    paint(c, YELLOW, "!"),
-                    risk.level,
-                    risk.code,
-                    risk.message
-                ));
+            for f in &m.risks {
+                for line in super::findings::finding_lines(c, "   ", f) {
+                    p.line(&line);
+                }
+            }
+            for a in &m.allowed {
+                p.line(&super::findings::allowed_line(c, "   ", a));
             }
             for line in m.sql.lines() {
                 p.line(&format!("   {}{line}", paint(c, DIM, "│ ")));

@@ -3,6 +3,7 @@
 //! people (`human.rs`) or as one JSON document (`json.rs`). Nothing else in the crate writes
 //! to stdout or stderr, and every byte passes through `redact::scrub` on its way out.
 
+pub mod findings;
 pub mod human;
 pub mod json;
 pub mod listing;

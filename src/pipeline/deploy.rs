@@ -34,6 +34,8 @@ pub struct DeployPlan {
     pub previews: Vec<MigrationPreview>,
     /// Pending migrations after the `--to` target, which this run leaves pending.
     pub left_after: Vec<String>,
+    /// PostgreSQL: sessions holding locks now on the tables the migrations change.
+    pub blockers: Vec<String>,
 }
 
 impl Operation for Deploy {
@@ -90,6 +92,14 @@ impl Operation for Deploy {
                 for p in &plan.previews {
                     cx.reporter.event(Event::Preview(p));
                 }
+                for b in &plan.blockers {
+                    cx.reporter.event(Event::Warning(format!("waits now: {b}")));
+                }
+                if let Some(blocked) = blocked(cx, plan) {
+                    cx.reporter.event(Event::Warning(format!(
+                        "a deploy would be refused: {blocked}"
+                    )));
+                }
                 cx.reporter
                     .event(Event::Note(super::preview::ddl_lock_line(cx.env)));
                 cx.step(
@@ -105,7 +115,12 @@ impl Operation for Deploy {
         if let Source::External(tool) = cx.source {
             return super::external::summary(cx, tool, plan);
         }
-        let mut notes: Vec<String> = plan.previews.iter().map(|p| p.summary_line(true)).collect();
+        let mut notes: Vec<String> = plan
+            .previews
+            .iter()
+            .flat_map(|p| p.summary_lines(true))
+            .collect();
+        notes.extend(plan.blockers.iter().map(|b| format!("waits now: {b}")));
         let backup = super::backup::safeguard(cx.env, cx.options);
         notes.push(super::preview::ddl_lock_line(cx.env));
         notes.push(format!(
@@ -279,30 +294,98 @@ async fn plan_files<D: Database>(
             plan.applied.len()
         ),
     );
-    let rows: HashMap<String, u64> = db
-        .table_rows()
-        .await
-        .map(|rows| {
-            rows.into_iter()
-                .map(|(t, n)| (t.to_ascii_lowercase(), n))
-                .collect()
-        })
-        .unwrap_or_default();
+    let facts = super::facts::read_or_warn(cx, db, trail).await;
     let position: HashMap<&str, usize> = set
         .migrations
         .iter()
         .enumerate()
         .map(|(i, m)| (m.name.as_str(), i))
         .collect();
-    Ok(DeployPlan {
+    let previews: Vec<MigrationPreview> = pending
+        .iter()
+        .map(|m| {
+            super::preview::preview(
+                m,
+                db.dialect(),
+                db.transactional_ddl(),
+                &facts,
+                &cx.env.lint,
+            )
+        })
+        .collect();
+    let mut touched: Vec<String> = previews
+        .iter()
+        .flat_map(|p| {
+            p.risks
+                .iter()
+                .chain(p.allowed.iter().map(|a| &a.finding))
+                .filter(|f| f.lock.is_some())
+                .filter_map(|f| f.table.clone())
+        })
+        .collect();
+    touched.sort();
+    touched.dedup();
+    let plan = DeployPlan {
         left_after,
         pending: pending.iter().map(|m| m.name.clone()).collect(),
         selected: pending.iter().map(|m| position[m.name.as_str()]).collect(),
-        previews: pending
-            .iter()
-            .map(|m| super::preview::preview(m, db.dialect(), db.transactional_ddl(), &rows))
-            .collect(),
-    })
+        blockers: super::facts::blockers(db, &touched).await,
+        previews,
+    };
+    for p in &plan.previews {
+        for a in &p.allowed {
+            trail.lint_allowed.push(format!(
+                "{} line {}: [{}] {}",
+                p.name,
+                a.finding.line,
+                a.finding.code,
+                super::preview::allowed_reason(a)
+            ));
+        }
+    }
+    if !cx.options.dry_run
+        && let Some(findings) = blocked_findings(cx, &plan)
+    {
+        let level = cx.env.lint.block_on.unwrap_or(crate::lint::Level::High);
+        let e = Error::LintBlocked {
+            environment: cx.env.name.clone(),
+            level,
+            findings,
+        };
+        cx.step("lint", Outcome::Failed, e.to_string());
+        return Err(e);
+    }
+    Ok(plan)
+}
+
+/// The findings `[lint] block_on` refuses in a deploy-mode environment, one line each.
+fn blocked_findings(cx: &Ctx<'_>, plan: &DeployPlan) -> Option<Vec<String>> {
+    let level = cx.env.lint.block_on?;
+    if cx.env.mode != crate::config::Mode::Deploy {
+        return None;
+    }
+    let found: Vec<String> = plan
+        .previews
+        .iter()
+        .flat_map(|p| {
+            p.risks
+                .iter()
+                .filter(move |f| f.level >= level)
+                .map(move |f| format!("{} line {}: {} [{}]", p.name, f.line, f.level, f.code))
+        })
+        .collect();
+    (!found.is_empty()).then_some(found)
+}
+
+/// What a dry run says of `[lint] block_on`: the deploy it previews would be refused.
+fn blocked(cx: &Ctx<'_>, plan: &DeployPlan) -> Option<String> {
+    let found = blocked_findings(cx, plan)?;
+    let level = cx.env.lint.block_on?;
+    Some(format!(
+        "{} finding(s) at or above `[lint] block_on = \"{level}\"` ({})",
+        found.len(),
+        found.join("; ")
+    ))
 }
 
 /// Applies the approved migrations; after a failed one, restores this run's backup when the

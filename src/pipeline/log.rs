@@ -85,6 +85,7 @@ pub async fn conclude<D: Database>(
             .or_else(|| trail.rollback.as_ref().and_then(|r| r.backup_id.as_deref())),
         rollback_status: trail.rollback.as_ref().map(|r| r.status.as_str()),
         rollback_reason: trail.rollback.as_ref().and_then(|r| r.reason.as_deref()),
+        lint_allowed: &trail.lint_allowed,
     };
     let mut logged = Vec::new();
     let mut warnings = Vec::new();
@@ -186,6 +187,8 @@ struct AuditLine<'a> {
     rollback_status: Option<&'a str>,
     rollback_reason: Option<&'a str>,
     schema_fingerprint: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    lint_allowed: &'a [String],
 }
 
 /// The error of a run, in the audit log.
@@ -220,6 +223,7 @@ pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), St
         rollback_status: run.rollback_status,
         rollback_reason: run.rollback_reason,
         schema_fingerprint: run.schema.map(|s| s.hash),
+        lint_allowed: run.lint_allowed,
     };
     // Through a JSON value: its keys come out sorted, as they always have, and every string is
     // scrubbed before serialisation (an escaped `"` or `\` in a password would hide it after).

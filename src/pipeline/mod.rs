@@ -20,6 +20,7 @@ pub mod deploy;
 pub mod drift;
 pub mod event;
 pub mod external;
+pub mod facts;
 pub mod health;
 pub mod lock;
 pub mod log;

@@ -3,7 +3,6 @@
 //! through the same pipeline as a deploy (lock, approval, backup, log). Formats without down
 //! scripts (Prisma) are pointed at restoring a backup instead.
 
-use std::collections::HashMap;
 use std::time::Instant;
 
 use super::apply::FailedScript;
@@ -192,15 +191,7 @@ impl Operation for Revert {
                     .join(", ")
             ),
         );
-        let rows: HashMap<String, u64> = db
-            .table_rows()
-            .await
-            .map(|rows| {
-                rows.into_iter()
-                    .map(|(t, n)| (t.to_ascii_lowercase(), n))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let facts = super::facts::read_or_warn(cx, db, trail).await;
         let previews = reverts
             .iter()
             .map(|(i, r)| {
@@ -212,7 +203,7 @@ impl Operation for Revert {
                     down: None,
                     ..m.clone()
                 };
-                preview::preview(&down, dialect, db.transactional_ddl(), &rows)
+                preview::preview(&down, dialect, db.transactional_ddl(), &facts, &cx.env.lint)
             })
             .collect();
         Ok(RevertPlan { reverts, previews })
@@ -237,7 +228,7 @@ impl Operation for Revert {
         let notes = plan
             .previews
             .iter()
-            .map(|p| p.summary_line(false))
+            .flat_map(|p| p.summary_lines(false))
             .collect();
         Summary::Ask {
             headline: format!(

@@ -66,6 +66,8 @@ pub struct Trail {
     pub checks_after: Vec<Check>,
     /// Warnings raised along the way.
     pub warnings: Vec<String>,
+    /// Lint findings let through by `[lint] allow` or an allow comment, with the reason.
+    pub lint_allowed: Vec<String>,
     /// How many migrations the plan selected.
     pub planned: usize,
     /// The pending migrations the plan selected, by name.
@@ -112,6 +114,7 @@ impl Trail {
             health_after: None,
             checks_after: Vec::new(),
             warnings: Vec::new(),
+            lint_allowed: Vec::new(),
             planned: 0,
             pending: Vec::new(),
             left_after: Vec::new(),

@@ -999,7 +999,7 @@ engine_test!(
                 .as_array()
                 .unwrap()
                 .iter()
-                .any(|r| r["code"] == "destructive/drop-table"),
+                .any(|r| r["code"] == "drop-table"),
             "{doc}"
         );
         assert!(has_table(t, "posts"), "the dry run changed something");

@@ -16,6 +16,7 @@ mod faults;
 mod first_deploy;
 mod formats_flyway_drizzle_sql;
 mod formats_sqlx_dbmate_golang;
+mod lint;
 mod migrate;
 mod permissions;
 mod proptests;
