@@ -169,7 +169,7 @@ type Linted = (
 async fn live(settings: &Settings, environment: &str, printer: &Printer) -> Result<Linted, Error> {
     let setup = setup(settings, environment, Needs::FilesOnly { command: "lint" })?;
     let Setup { env, source } = &setup;
-    crate::pipeline::start(printer, "lint", env, source, true);
+    crate::pipeline::start(printer, "lint", env, source, false);
     let Source::Files { handler, set } = source else {
         unreachable!("lint reads the migrations folder")
     };

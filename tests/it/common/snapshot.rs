@@ -197,6 +197,7 @@ pub fn filters(context: &TestContext) -> Vec<(String, String)> {
         (r"\b\d+(\.\d+)? ?(ms|s)\b", "[TIME]"),
         // Server and client versions.
         (r"\bSQLite \d+(\.\d+)+", "SQLite [VERSION]"),
+        (r"\bMariaDB \d+(\.\d+)+", "MariaDB [VERSION]"),
         (
             r"\bPostgreSQL \d+(\.\d+)*(beta\d+|rc\d+)?( \([^)]*\))?",
             "PostgreSQL [VERSION]",
