@@ -14,7 +14,8 @@ Exit codes:
     2  usage or configuration error
     3  cancelled or approval refused
     4  pending migrations (status)
-    5  inconsistent state: failed, modified or missing migrations, schema drift (status, health)
+    5  inconsistent state: failed, modified or missing migrations, schema drift (status, health);
+       a lint finding at or above [lint] fail_on (lint)
   130  interrupted (Ctrl-C): the deploy stopped after the current statement or migration";
 
 /// Deploy database migrations safely: validate, health-check, preview, approve, apply, verify, log.
