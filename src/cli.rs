@@ -97,6 +97,8 @@ pub enum Command {
     /// Risk findings for the pending migrations of ENV against its live database, or for every
     /// migration offline (exit 5 at or above `[lint] fail_on`).
     Lint(LintArgs),
+    /// Apply the pending migrations to a throw-away copy of an environment's database, measure them, drop the copy.
+    Rehearse(EnvArgs),
 }
 
 /// `dbdeploy lint`.

@@ -225,6 +225,13 @@ pub struct Environment {
     /// Take a backup before applying anything.
     #[serde(default)]
     pub backup_before_migrate: bool,
+    /// Every change needs a backup: implies `backup_before_migrate`, refuses `--skip-backup`,
+    /// and a backup that cannot be made stops the run with no way around it.
+    #[serde(default)]
+    pub require_backup: bool,
+    /// The environment whose database must have applied a migration (same checksum) before
+    /// this one may apply it.
+    pub promote_from: Option<String>,
     /// Restore the backup automatically when a migration fails.
     #[serde(default)]
     pub rollback_on_failure: bool,

@@ -87,6 +87,9 @@ pub enum Error {
     /// Ctrl-C stopped the deploy at a safe point.
     #[error(transparent)]
     Interrupted(#[from] Box<Interrupted>),
+    /// The promotion gate refused the deploy (`promote_from`).
+    #[error(transparent)]
+    Promotion(#[from] Box<crate::pipeline::promote::PromotionError>),
     /// A server dbdeploy refuses to deploy to (a distributed SQL server).
     #[error("{server} is not supported: {reason}")]
     UnsupportedServer {
@@ -147,6 +150,7 @@ impl Error {
             | Error::SchemaDrift(_)
             | Error::HealthAfter(_)
             | Error::LintBlocked { .. }
+            | Error::Promotion(_)
             | Error::Unavailable { .. } => exit::FAILURE,
         }
     }
@@ -188,6 +192,15 @@ impl Error {
             Error::Interrupted(_) => "interrupted",
             Error::LintBlocked { .. } => "lint-blocked",
             Error::Unavailable { .. } => "unavailable",
+            Error::Promotion(e) => match **e {
+                crate::pipeline::promote::PromotionError::NotPromoted { .. } => "not-promoted",
+                crate::pipeline::promote::PromotionError::Unreadable { .. } => {
+                    "promotion-unchecked"
+                }
+                crate::pipeline::promote::PromotionError::Unsupported { .. } => {
+                    "promotion-unsupported"
+                }
+            },
             Error::UnsupportedServer { .. } => "unsupported-server",
         }
     }
@@ -269,6 +282,7 @@ impl Error {
                 "nothing was changed".into(),
             ],
             Error::Unavailable { hint, .. } => vec![hint.clone()],
+            Error::Promotion(e) => e.hints(),
             Error::UnsupportedServer { .. } => vec![
                 "dbdeploy deploys to PostgreSQL, MySQL/MariaDB and SQLite; docs/distributed-sql.md says what CockroachDB and YugabyteDB support would take".into(),
                 "nothing was changed".into(),

@@ -20,6 +20,7 @@ pub mod operator;
 pub mod output;
 pub mod pipeline;
 pub mod redact;
+pub mod rehearse;
 pub mod schema;
 pub mod settings;
 pub mod source;

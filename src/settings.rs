@@ -81,8 +81,15 @@ pub struct EnvSettings {
     pub target: Target,
     /// Changes need approval.
     pub approval_required: bool,
-    /// A backup is required before applying.
+    /// A backup is taken before applying.
     pub backup_before_migrate: bool,
+    /// The backup cannot be skipped (`require_backup`).
+    pub require_backup: bool,
+    /// The environment whose database must have applied a migration first (`promote_from`).
+    pub promote_from: Option<String>,
+    /// A private copy made by `rehearse`: nobody else uses it, so MySQL's server-wide named
+    /// locks are not taken (they would hold up a deploy of the real database meanwhile).
+    pub scratch: bool,
     /// Restore automatically when a migration fails.
     pub rollback_on_failure: bool,
     /// Restore automatically when the post-deploy health check fails.
@@ -127,6 +134,39 @@ pub struct LintSettings {
     pub block_on: Option<crate::lint::Level>,
     /// Codes silenced everywhere.
     pub allow: Vec<String>,
+}
+
+impl EnvSettings {
+    /// The environment as `rehearse` deploys to its copy at `target`: the same migrations,
+    /// mode and lock waits, but no approval, backup, restore, health command or promotion
+    /// gate (the copy is thrown away), and the audit line goes to `audit_file` next to the copy.
+    #[must_use]
+    pub fn scratch(&self, target: Target, audit_file: PathBuf) -> Self {
+        Self {
+            name: self.name.clone(),
+            mode: self.mode,
+            target,
+            approval_required: false,
+            backup_before_migrate: false,
+            require_backup: false,
+            promote_from: None,
+            scratch: true,
+            rollback_on_failure: false,
+            rollback_on_health_check_failure: false,
+            health_command: None,
+            backup: self.backup.clone(),
+            working_dir: self.working_dir.clone(),
+            lock_timeout: self.lock_timeout,
+            ddl_lock: self.ddl_lock,
+            approval_timeout: self.approval_timeout,
+            connect_wait: self.connect_wait,
+            tool: self.tool,
+            external: self.external.clone(),
+            migrations_dir: self.migrations_dir.clone(),
+            audit_file,
+            other_url_vars: self.other_url_vars.clone(),
+        }
+    }
 }
 
 /// The other environments' URL variables of the environment this process works on, for every
@@ -295,7 +335,10 @@ impl Settings {
             mode,
             target,
             approval_required: env.protected || env.require_approval.unwrap_or(false),
-            backup_before_migrate: env.backup_before_migrate,
+            backup_before_migrate: env.backup_before_migrate || env.require_backup,
+            require_backup: env.require_backup,
+            promote_from: self.promote_from(name, env.promote_from.as_deref())?,
+            scratch: false,
             rollback_on_failure: env.rollback_on_failure,
             rollback_on_health_check_failure: env.rollback_on_health_check_failure,
             health_command: env.health_command.clone().filter(|c| !c.trim().is_empty()),
@@ -349,6 +392,33 @@ impl Settings {
         vars.sort();
         vars.dedup();
         vars
+    }
+
+    /// `promote_from`, which must name another environment of the file.
+    fn promote_from(&self, name: &str, from: Option<&str>) -> Result<Option<String>, ConfigError> {
+        let Some(from) = from else { return Ok(None) };
+        let invalid = |message: String| ConfigError::Parse {
+            path: self.config_path.clone(),
+            message,
+        };
+        if from == name {
+            return Err(invalid(format!(
+                "`[environments.{name}] promote_from` names the environment itself; name the environment migrations are tried on first (e.g. promote_from = \"staging\")"
+            )));
+        }
+        if !self.config.environments.contains_key(from) {
+            let known: Vec<&str> = self
+                .config
+                .environments
+                .keys()
+                .map(String::as_str)
+                .collect();
+            return Err(invalid(format!(
+                "`[environments.{name}] promote_from = \"{from}\"` names no environment of this file (defined: {})",
+                known.join(", ")
+            )));
+        }
+        Ok(Some(from.to_owned()))
     }
 
     /// The commands of `migration_tool = "command"`, which must be set with it and only with it.

@@ -156,6 +156,23 @@ pub enum BackupError {
         /// What differs.
         detail: String,
     },
+    /// `--skip-backup` on an environment with `require_backup = true`.
+    #[error(
+        "environment `{environment}` requires a backup before every change (`require_backup = true`): --skip-backup is refused"
+    )]
+    SkipRefused {
+        /// The environment.
+        environment: String,
+    },
+    /// The backup an environment with `require_backup = true` needs could not be made: the
+    /// cause's message, without the ways around it.
+    #[error("{cause}")]
+    Required {
+        /// The environment.
+        environment: String,
+        /// Why the backup could not be made.
+        cause: Box<BackupError>,
+    },
     /// The backup belongs to another engine or environment.
     #[error("backup `{id}` cannot be restored here: {reason}")]
     Mismatch {
@@ -184,13 +201,19 @@ impl BackupError {
             BackupError::Untrusted { .. } => "backup-folder-untrusted",
             BackupError::Restore(f) => f.code(),
             BackupError::Unfinished(_) => "restore-unfinished",
+            BackupError::SkipRefused { .. } => "backup-required",
+            BackupError::Required { cause, .. } => cause.code(),
         }
     }
 
     /// Whether a signal stopped it (logged as interrupted, exit 130).
     #[must_use]
     pub fn interrupted(&self) -> bool {
-        matches!(self, BackupError::Restore(f) if f.interrupted)
+        match self {
+            BackupError::Restore(f) => f.interrupted,
+            BackupError::Required { cause, .. } => cause.interrupted(),
+            _ => false,
+        }
     }
 
     /// Whether the database may have been changed.
@@ -199,6 +222,7 @@ impl BackupError {
         match self {
             BackupError::Restore(f) => f.state != RestoreState::Unchanged,
             BackupError::Unverified { .. } => true,
+            BackupError::Required { cause, .. } => cause.changed(),
             _ => false,
         }
     }
@@ -239,6 +263,21 @@ impl BackupError {
             ],
             BackupError::Restore(f) => f.hints(),
             BackupError::Unfinished(u) => u.hints(),
+            BackupError::SkipRefused { .. } => vec![
+                "nothing was changed".into(),
+                "run it again without --skip-backup: this environment is never changed without a backup".into(),
+            ],
+            BackupError::Required { environment, cause } => {
+                let mut hints: Vec<String> = cause
+                    .hints()
+                    .into_iter()
+                    .filter(|h| !h.contains("--skip-backup"))
+                    .collect();
+                hints.push(format!(
+                    "environment `{environment}` has `require_backup = true`: it is never changed without a backup, so the backup cannot be skipped"
+                ));
+                hints
+            }
         }
     }
 
@@ -250,6 +289,7 @@ impl BackupError {
             BackupError::NotFound { .. }
                 | BackupError::NoBackups { .. }
                 | BackupError::Mismatch { .. }
+                | BackupError::SkipRefused { .. }
         )
     }
 }

@@ -94,6 +94,26 @@ impl MySqlBackup {
         cmd
     }
 
+    /// Loads a dump of [`BackupProvider::create`] into the empty schema `database` on the same
+    /// server (a rehearsal's copy).
+    ///
+    /// # Errors
+    /// When the client fails or is stopped.
+    pub async fn load_into(&self, database: &str, dump: &Path) -> Result<(), BackupError> {
+        let client = Self::client().await?;
+        let input = File::open(dump).map_err(|e| BackupError::Io {
+            path: dump.to_owned(),
+            what: "reading the dump".into(),
+            source: Some(e),
+        })?;
+        let mut cmd = self.command(client);
+        cmd.arg("--binary-mode")
+            .arg(format!("--database={database}"));
+        process::run(cmd, "loading the copy", std::process::Stdio::from(input))
+            .await
+            .map(drop)
+    }
+
     /// The first client program installed (`mariadb` or `mysql`).
     pub(super) async fn client() -> Result<&'static str, BackupError> {
         Ok(installed(CLIENT_TOOLS, "mysql").await?.0)

@@ -185,6 +185,29 @@ impl BackupProvider for PgBackup {
 }
 
 impl PgBackup {
+    /// Loads an archive of [`BackupProvider::create`] into the empty database `database` on
+    /// the same server, in one transaction, owned by the connecting user (a rehearsal's copy).
+    ///
+    /// # Errors
+    /// When `pg_restore` fails or is stopped.
+    pub async fn load_into(&self, database: &str, archive: &Path) -> Result<(), BackupError> {
+        let mut cmd = self.command("pg_restore");
+        cmd.env("PGDATABASE", database)
+            .args([
+                "--no-owner",
+                "--no-privileges",
+                "--no-password",
+                "--exit-on-error",
+                "--single-transaction",
+                "--dbname",
+                database,
+            ])
+            .arg(archive);
+        process::run(cmd, "pg_restore into the copy", Stdio::null())
+            .await
+            .map(drop)
+    }
+
     /// `pg_restore --clean` turns the archive (read from the checked handle) into SQL that
     /// `psql --single-transaction` runs after the prologue; the transaction ends by removing
     /// the restore's marker, so the marker is gone exactly when the restore committed.

@@ -57,6 +57,9 @@ pub async fn run(settings: &Settings, args: DownArgs, printer: &Printer) -> Resp
         skip_backup: args.skip_backup,
         ..RunOptions::default()
     };
+    if let Err(e) = crate::pipeline::backup::refuse_skip(&setup.env, &options) {
+        return Response::failed(OPERATION, &setup.env.name, e);
+    }
     let op = Revert {
         steps: args.steps.unwrap_or(1),
         to,

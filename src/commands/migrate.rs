@@ -52,12 +52,33 @@ pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> R
         skip_backup: args.skip_backup,
         allow_drift: args.allow_drift,
     };
+    if let Err(e) = crate::pipeline::backup::refuse_skip(&setup.env, &options) {
+        return Response::failed(operation, &setup.env.name, e);
+    }
+    // The other environment is resolved now, so that a missing URL stops the run before it
+    // starts; its database is read only by the gate.
+    let promote_from = match setup
+        .env
+        .promote_from
+        .as_deref()
+        .map(|from| settings.environment(from))
+    {
+        None => None,
+        Some(Ok(from)) => Some(from),
+        Some(Err(e)) => {
+            let e = crate::pipeline::promote::PromotionError::Unreadable {
+                from: setup.env.promote_from.clone().unwrap_or_default(),
+                cause: Box::new(e.into()),
+            };
+            return Response::failed(operation, &setup.env.name, Error::Promotion(Box::new(e)));
+        }
+    };
     let finished = execute(
         &setup,
         &options,
         settings.interactive,
         printer,
-        &Deploy { to },
+        &Deploy { to, promote_from },
     )
     .await;
     let external = matches!(setup.source, Source::External(_));
@@ -260,6 +281,8 @@ struct PreviewResult<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     total_estimated_duration_seconds: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    estimates_from_rehearsal: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     apply_command_run: Option<bool>,
     health_check_before: Option<&'static str>,
     server_version: Option<&'a str>,
@@ -294,6 +317,7 @@ fn preview_result(trail: &Trail, external: bool, plan: Option<&DeployPlan>) -> s
             PreviewMigrations::Files(&plan.previews)
         },
         total_estimated_duration_seconds: (!external).then(|| (total * 1000.0).round() / 1000.0),
+        estimates_from_rehearsal: plan.rehearsed.as_deref(),
         apply_command_run: external.then_some(false),
         health_check_before: trail.health_before,
         server_version: trail.server_version.as_deref(),

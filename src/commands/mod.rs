@@ -11,6 +11,7 @@ pub mod history;
 pub mod init;
 pub mod lint;
 pub mod migrate;
+pub mod rehearse;
 pub mod resolve;
 pub mod rollback;
 pub mod status;
@@ -73,6 +74,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Diff(args) => diff::run(&settings, &args.environment, printer).await,
         Command::Down(args) => down::run(&settings, args, printer).await,
         Command::Lint(args) => lint::run(&settings, args.environment.as_deref(), printer).await,
+        Command::Rehearse(args) => rehearse::run(&settings, &args.environment, printer).await,
         Command::Init(_) => unreachable!("init runs without settings"),
     };
     printer.finish(response)
@@ -96,6 +98,7 @@ impl Command {
             Command::Diff(a) => ("schema-diff", a.environment.clone()),
             Command::Down(a) => ("revert-migrations", a.environment.clone()),
             Command::Lint(a) => ("lint-migrations", a.environment.clone().unwrap_or_default()),
+            Command::Rehearse(a) => ("rehearse-migrations", a.environment.clone()),
             Command::Init(_) => ("init", String::new()),
         }
     }

@@ -164,6 +164,7 @@ pub async fn step<D: Database>(
         );
         return Ok(BackupStatus::NotConfigured);
     }
+    refuse_skip(cx.env, cx.options)?;
     if cx.options.skip_backup {
         cx.step(
             "backup",
@@ -208,9 +209,31 @@ pub async fn step<D: Database>(
         }
         Err(e) => {
             cx.step("backup", Outcome::Failed, e.to_string());
+            if cx.env.require_backup {
+                return Err(BackupError::Required {
+                    environment: cx.env.name.clone(),
+                    cause: Box::new(e),
+                }
+                .into());
+            }
             Err(e.into())
         }
     }
+}
+
+/// `--skip-backup` where `require_backup = true`: refused before anything runs (and again by
+/// the backup step, so that no path reaches a change without the backup).
+///
+/// # Errors
+/// [`BackupError::SkipRefused`] (exit 2).
+pub fn refuse_skip(env: &EnvSettings, options: &RunOptions) -> Result<(), Error> {
+    if env.require_backup && options.skip_backup {
+        return Err(BackupError::SkipRefused {
+            environment: env.name.clone(),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 /// The backup line of an approval summary.
@@ -220,7 +243,8 @@ pub fn safeguard(env: &EnvSettings, options: &RunOptions) -> String {
         "NO backup (--skip-backup)".to_owned()
     } else if env.backup_before_migrate {
         format!(
-            "backup before apply (kept: {}) · automatic rollback on failure {}",
+            "backup before apply{} (kept: {}) · automatic rollback on failure {}",
+            if env.require_backup { ", required" } else { "" },
             env.backup.keep,
             if env.rollback_on_failure { "on" } else { "off" }
         )

@@ -21,6 +21,8 @@ use crate::source::Source;
 pub struct Deploy {
     /// Stop after this migration (inclusive).
     pub to: Option<String>,
+    /// The environment that must have applied each migration first (`promote_from`).
+    pub promote_from: Option<crate::settings::EnvSettings>,
 }
 
 /// What a deploy will apply.
@@ -36,6 +38,8 @@ pub struct DeployPlan {
     pub left_after: Vec<String>,
     /// PostgreSQL: sessions holding locks now on the tables the migrations change.
     pub blockers: Vec<String>,
+    /// Says which estimates a rehearsal measured, when one did.
+    pub rehearsed: Option<String>,
 }
 
 impl Operation for Deploy {
@@ -70,7 +74,12 @@ impl Operation for Deploy {
     ) -> Result<DeployPlan, Error> {
         let plan = match cx.source {
             Source::Files { handler, set } => {
-                plan_files(cx, db, *handler, set, self.to.as_deref(), trail).await?
+                let promote = self.promote_from.as_ref();
+                plan_files(cx, db, *handler, set, self.to.as_deref(), promote, trail).await?
+            }
+            Source::External(_) if self.promote_from.is_some() => {
+                let from = self.promote_from.as_ref().expect("checked");
+                return Err(super::promote::unsupported(from));
             }
             Source::External(tool) => super::external::plan(cx, db, tool, trail).await?,
             Source::Tracking(_) => DeployPlan::default(),
@@ -91,6 +100,9 @@ impl Operation for Deploy {
             _ => {
                 for p in &plan.previews {
                     cx.reporter.event(Event::Preview(p));
+                }
+                if let Some(note) = &plan.rehearsed {
+                    cx.reporter.event(Event::Note(note.clone()));
                 }
                 for b in &plan.blockers {
                     cx.reporter.event(Event::Warning(format!("waits now: {b}")));
@@ -121,6 +133,7 @@ impl Operation for Deploy {
             .flat_map(|p| p.summary_lines(true))
             .collect();
         notes.extend(plan.blockers.iter().map(|b| format!("waits now: {b}")));
+        notes.extend(plan.rehearsed.clone());
         let backup = super::backup::safeguard(cx.env, cx.options);
         notes.push(super::preview::ddl_lock_line(cx.env));
         notes.push(format!(
@@ -195,9 +208,10 @@ impl Operation for Deploy {
 async fn plan_files<D: Database>(
     cx: &Ctx<'_>,
     db: &mut D,
-    handler: &dyn Handler,
+    handler: &'static dyn Handler,
     set: &MigrationSet,
     to: Option<&str>,
+    promote_from: Option<&crate::settings::EnvSettings>,
     trail: &mut Trail,
 ) -> Result<DeployPlan, Error> {
     // Before an approved reset, the history is as good as gone: everything is pending.
@@ -294,6 +308,10 @@ async fn plan_files<D: Database>(
             plan.applied.len()
         ),
     );
+    // Before anything is changed, and again under the lock: what is pending may have changed.
+    if let Some(from) = promote_from {
+        super::promote::gate(cx, from, handler, set, pending).await?;
+    }
     let facts = super::facts::read_or_warn(cx, db, trail).await;
     let position: HashMap<&str, usize> = set
         .migrations
@@ -301,7 +319,7 @@ async fn plan_files<D: Database>(
         .enumerate()
         .map(|(i, m)| (m.name.as_str(), i))
         .collect();
-    let previews: Vec<MigrationPreview> = pending
+    let mut previews: Vec<MigrationPreview> = pending
         .iter()
         .map(|m| {
             super::preview::preview(
@@ -325,12 +343,15 @@ async fn plan_files<D: Database>(
         .collect();
     touched.sort();
     touched.dedup();
+    let rehearsed =
+        crate::rehearse::estimates::measured(cx, db, pending, &mut previews, trail).await;
     let plan = DeployPlan {
         left_after,
         pending: pending.iter().map(|m| m.name.clone()).collect(),
         selected: pending.iter().map(|m| position[m.name.as_str()]).collect(),
         blockers: super::facts::blockers(db, &touched).await,
         previews,
+        rehearsed,
     };
     for p in &plan.previews {
         for a in &p.allowed {

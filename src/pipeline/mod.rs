@@ -27,6 +27,7 @@ pub mod log;
 pub mod pending;
 pub mod precheck;
 pub mod preview;
+pub mod promote;
 pub mod resolve;
 pub mod restore;
 pub mod revert;

@@ -195,6 +195,9 @@ pub fn filters(context: &TestContext) -> Vec<(String, String)> {
         (r" *\b\d+[smhd] ago\b", " [AGE] ago"),
         (r"\b\d+ min \d+ s\b", "[TIME]"),
         (r"\b\d+(\.\d+)? ?(ms|s)\b", "[TIME]"),
+        // A rehearsal's copy: its private folder and its database carry a random id.
+        (r"dbdeploy-rehearse-\w+", "dbdeploy-rehearse-[ID]"),
+        (r"_rehearse_[0-9a-f]{8}\b", "_rehearse_[ID]"),
         // Server and client versions.
         (r"\bSQLite \d+(\.\d+)+", "SQLite [VERSION]"),
         (r"\bMariaDB \d+(\.\d+)+", "MariaDB [VERSION]"),
