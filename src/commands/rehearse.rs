@@ -63,17 +63,17 @@ fn respond(env: &crate::settings::EnvSettings, r: Rehearsal) -> Response {
         .map(String::as_str)
         .filter(|n| !tried.contains(n))
         .collect();
-    let dropped = match &r.copy {
-        Some(c) if c.dropped => " The copy was dropped;",
-        Some(_) => " The copy could NOT be dropped (see above);",
-        None => "",
+    let unchanged = match &r.copy {
+        Some(c) if c.dropped => format!(" The copy was dropped; {name} was not changed."),
+        Some(_) => format!(" The copy could NOT be dropped (see above); {name} was not changed."),
+        None => format!(" {name} was not changed."),
     };
     let (status, message, code) = match (&r.failed, &r.error) {
         (_, Some(e)) => (Status::Error, String::new(), e.exit_code()),
         (Some(f), None) => (
             Status::Error,
             format!(
-                "Rehearsal failed: `{}` failed on a copy of {name}'s database after {} migration(s) applied: {}{}{dropped} {name} was not changed.",
+                "Rehearsal failed: `{}` failed on a copy of {name}'s database after {} migration(s) applied: {}{}.{unchanged}",
                 f.migration,
                 r.applied.len(),
                 f.error,
@@ -89,7 +89,7 @@ fn respond(env: &crate::settings::EnvSettings, r: Rehearsal) -> Response {
         (None, None) => (
             Status::Success,
             format!(
-                "Rehearsed {} migration(s) on a copy of {name}'s database in {}.{dropped} {name} was not changed. Next: `dbdeploy migrate {name} --dry-run` shows these durations.",
+                "Rehearsed {} migration(s) on a copy of {name}'s database in {}.{unchanged} Next: `dbdeploy migrate {name} --dry-run` shows these durations.",
                 r.applied.len(),
                 crate::pipeline::event::duration(std::time::Duration::from_secs_f64(total)),
             ),
@@ -118,14 +118,7 @@ fn respond(env: &crate::settings::EnvSettings, r: Rehearsal) -> Response {
             environment: name.clone(),
             mode: Some(env.mode),
             status: Status::Error,
-            message: format!(
-                "Rehearsal interrupted.{} {name} was not changed.",
-                match &r.copy {
-                    Some(c) if c.dropped => " The copy was dropped.",
-                    Some(_) => " The copy could NOT be dropped (see above).",
-                    None => "",
-                }
-            ),
+            message: format!("Rehearsal interrupted.{unchanged}"),
             line: Line::Marked,
             result,
             error: None,
