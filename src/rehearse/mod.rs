@@ -154,6 +154,11 @@ pub async fn run<D: Database>(
             return out.stopped(e);
         }
     };
+    // Said before it starts: a large database takes minutes to dump and load.
+    reporter.event(crate::pipeline::Event::Note(format!(
+        "copying the database (a fresh dump) to {} ...",
+        scratch.target.describe()
+    )));
     let filled = scratch.fill(env, &mut real).await;
     real.close().await;
     let mut info = CopyInfo {
