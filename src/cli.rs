@@ -32,6 +32,7 @@ pub struct Cli {
 
 /// Flags accepted by every command.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Run as if started in DIR (config, migrations and relative SQLite paths resolve from it).
     #[arg(
@@ -41,9 +42,14 @@ pub struct GlobalArgs {
         global = true
     )]
     pub working_directory: Option<PathBuf>,
-    /// Use this configuration file instead of ./dbdeploy.toml.
+    /// Use this configuration file instead of the nearest dbdeploy.toml (found in the
+    /// working directory or its parents).
     #[arg(short = 'c', long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
+    /// Use this database URL instead of the environment's (never printed; prefer a variable,
+    /// since the command line is visible to other users of the machine).
+    #[arg(long, value_name = "URL", global = true)]
+    pub url: Option<String>,
     /// Write one JSON document to stdout; human progress goes to stderr.
     #[arg(long, global = true)]
     pub json: bool,
@@ -73,32 +79,88 @@ pub enum ColorChoice {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply pending migrations to an environment (validate, health, lock, preview/approve, apply, verify, log).
+    #[command(after_help = "Examples:
+  dbdeploy migrate dev                   apply pending migrations to dev
+  dbdeploy migrate staging --dry-run     show the SQL, risks and estimates; change nothing
+  dbdeploy migrate production --yes      approve in CI (protected environments ask otherwise)
+  dbdeploy migrate staging --to 20240101000000_add_users
+  dbdeploy migrate ci --url \"$CI_DATABASE_URL\"   without dbdeploy.toml: the tool is detected")]
     Migrate(MigrateArgs),
     /// Show applied, pending, failed, modified and missing migrations (exit 4 pending, 5 inconsistent).
+    #[command(after_help = "Examples:
+  dbdeploy status production             exit 4 when migrations are pending, 5 when inconsistent
+  dbdeploy status production --json | jq .result")]
     Status(EnvArgs),
     /// Mark a failed migration as applied or rolled back, as `prisma migrate resolve` does.
+    #[command(after_help = "Examples:
+  dbdeploy resolve production --applied 20240101000000_add_users
+  dbdeploy resolve production --rolled-back 20240101000000_add_users --yes")]
     Resolve(ResolveArgs),
     /// Run the health checks alone: connectivity, tracking table, checksums, drift, disk, backup tools.
+    #[command(after_help = "Examples:
+  dbdeploy health staging
+  dbdeploy health staging --wait 60      wait up to a minute for the database to come up")]
     Health(HealthArgs),
     /// Back up an environment's database now.
+    #[command(after_help = "Examples:
+  dbdeploy backup production")]
     Backup(BackupArgs),
     /// List an environment's backups: id, age, size, migrations.
+    #[command(after_help = "Examples:
+  dbdeploy backups production")]
     Backups(EnvArgs),
     /// Restore a backup (the latest by default), verified against its manifest.
+    #[command(after_help = "Examples:
+  dbdeploy rollback production           restore the newest backup (asks for approval)
+  dbdeploy rollback production --to backup-20240101-120000 --yes")]
     Rollback(RollbackArgs),
     /// Past runs recorded in the database's `_dbdeploy_history`.
+    #[command(after_help = "Examples:
+  dbdeploy history production --limit 5")]
     History(HistoryArgs),
     /// Schema drift: the live schema against the one recorded at the last deploy, as a unified diff.
+    #[command(after_help = "Examples:
+  dbdeploy diff production")]
     Diff(EnvArgs),
     /// Write dbdeploy.toml for this project, detecting the migration tool and folder.
+    #[command(after_help = "Examples:
+  dbdeploy init                          detect the tool and folder
+  dbdeploy init --tool sqlx --migrations-dir db/migrations")]
     Init(InitArgs),
     /// Revert the last applied migration(s) with their down scripts (sqlx, dbmate, golang-migrate).
+    #[command(after_help = "Examples:
+  dbdeploy down dev                      revert the last migration
+  dbdeploy down dev --steps 2 --dry-run
+  dbdeploy down staging --to 20240101000000_add_users")]
     Down(DownArgs),
     /// Risk findings for the pending migrations of ENV against its live database, or for every
     /// migration offline (exit 5 at or above `[lint] fail_on`).
+    #[command(after_help = "Examples:
+  dbdeploy lint                          every migration, offline
+  dbdeploy lint production               the pending ones, against production's table sizes
+  dbdeploy lint production --json | jq '.result.findings'")]
     Lint(LintArgs),
     /// Apply the pending migrations to a throw-away copy of an environment's database, measure them, drop the copy.
+    #[command(after_help = "Examples:
+  dbdeploy rehearse production           copy production, apply, measure, drop the copy
+  dbdeploy migrate production --dry-run  then shows the measured durations")]
     Rehearse(EnvArgs),
+    /// Create an empty migration in the project's format and print its path.
+    #[command(after_help = "Examples:
+  dbdeploy new add_users_email
+  $EDITOR \"$(dbdeploy new add_users_email)\"")]
+    New(NewArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  dbdeploy completions bash > ~/.local/share/bash-completion/completions/dbdeploy
+  dbdeploy completions zsh > \"${fpath[1]}/_dbdeploy\"
+  dbdeploy completions fish > ~/.config/fish/completions/dbdeploy.fish
+  dbdeploy completions powershell >> $PROFILE")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), e.g. `dbdeploy man > /usr/local/share/man/man1/dbdeploy.1`.
+    #[command(after_help = "Examples:
+  dbdeploy man | man -l -")]
+    Man,
 }
 
 /// `dbdeploy lint`.
@@ -107,6 +169,21 @@ pub struct LintArgs {
     /// The environment whose pending migrations are linted against its live database (table
     /// sizes, indexes, server version); without it, every migration is linted offline.
     pub environment: Option<String>,
+}
+
+/// `dbdeploy new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The migration's name: letters, digits, `_` and `-` (e.g. add_users_email).
+    pub name: String,
+}
+
+/// `dbdeploy completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// `dbdeploy health`.

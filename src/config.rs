@@ -21,6 +21,15 @@ pub enum ConfigError {
         /// Where it was looked for.
         path: PathBuf,
     },
+    /// No configuration file, and the project's migration tool cannot be detected to run
+    /// without one.
+    #[error("no {} in {} or its parent folders, and {reason}", FILE_NAME, .path.parent().map_or_else(|| ".".into(), |p| p.display().to_string()))]
+    NoConfig {
+        /// Where the file was looked for first.
+        path: PathBuf,
+        /// Why the tool cannot be detected.
+        reason: String,
+    },
     /// The configuration file exists but cannot be read.
     #[error("cannot read {path}: {source}")]
     Read {
@@ -238,6 +247,8 @@ pub struct Environment {
     /// Restore the backup automatically when the post-deploy health check fails.
     #[serde(default)]
     pub rollback_on_health_check_failure: bool,
+    /// Create the database when it does not exist (always in `dev` mode).
+    pub create_database: Option<bool>,
     /// `dev` or `deploy`; defaults to `dev` for environments named dev or test.
     pub mode: Option<Mode>,
     /// How long to wait for the deploy lock held by another deploy.

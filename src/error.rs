@@ -296,11 +296,19 @@ fn config_hints(e: &ConfigError) -> Vec<String> {
         ConfigError::Missing { .. } => vec![
             "run dbdeploy from the project folder, point at it with -C DIR, or name the file with -c FILE".into(),
         ],
+        ConfigError::NoConfig { .. } => vec![
+            "run `dbdeploy init` to write dbdeploy.toml (or `dbdeploy init --tool NAME`), or run from the project folder (-C DIR)".into(),
+        ],
         ConfigError::UnknownEnvironment { known, .. } if known.is_empty() => {
             vec!["add an [environments.NAME] table to the configuration".into()]
         }
-        ConfigError::UnknownEnvironment { known, .. } => {
-            vec![format!("environments defined: {}", known.join(", "))]
+        ConfigError::UnknownEnvironment { known, name, .. } => {
+            let mut hints: Vec<String> = closest(name, known)
+                .map(|k| format!("did you mean `{k}`?"))
+                .into_iter()
+                .collect();
+            hints.push(format!("environments defined: {}", known.join(", ")));
+            hints
         }
         ConfigError::MissingVariable { var, .. } => {
             vec![format!("export {var}=<database URL> before running dbdeploy")]
@@ -316,4 +324,15 @@ fn config_hints(e: &ConfigError) -> Vec<String> {
         }
         _ => Vec::new(),
     }
+}
+
+/// The known name most like `name`, when one is close enough to be a typo (`prod` for
+/// `production`, `stagign` for `staging`).
+fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a String> {
+    known
+        .iter()
+        .map(|k| (k, strsim::jaro_winkler(name, k)))
+        .filter(|(k, score)| *score >= 0.8 || strsim::damerau_levenshtein(name, k) <= 2)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(k, _)| k)
 }

@@ -28,14 +28,17 @@ pub mod sql;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
 /// Parses the command line, runs the command and returns its exit code.
 #[must_use]
 pub fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     let out = settings::OutputSettings::from_args(&cli.global);
-    init_tracing(out.verbosity);
+    init_tracing(out.verbosity, out.color_stderr);
     let printer = output::Printer::new(out);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -71,7 +74,20 @@ fn catch_file_size_signal() {
     }
 }
 
-fn init_tracing(verbosity: i8) {
+/// clap's own errors can echo an argument (a mistyped `--url` value): scrubbed like every
+/// other output. Help and version are printed by clap as usual.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use std::io::Write;
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let text = e.render().to_string();
+    let _ = redact::ScrubbedStderr.write_all(text.as_bytes());
+    ExitCode::from(error::exit::USAGE)
+}
+
+fn init_tracing(verbosity: i8, color: bool) {
     let level = match verbosity {
         i8::MIN..=1 => "off",
         2 => "dbdeploy=debug",
@@ -81,6 +97,7 @@ fn init_tracing(verbosity: i8) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(color)
         .with_writer(|| redact::ScrubbedStderr)
         .try_init();
 }

@@ -36,6 +36,21 @@ pub fn register_url(raw: &str) {
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
 }
 
+/// Remembers a secret that is not a URL (a `.env` value such as an API token) so that [`scrub`]
+/// removes it from any text.
+pub fn register_secret(secret: &str) {
+    let secret = secret.trim();
+    // Shorter values (`1`, `on`, `dev`) would mask unrelated words.
+    if secret.len() < 6 {
+        return;
+    }
+    let mut secrets = SECRETS.lock().unwrap_or_else(PoisonError::into_inner);
+    if !secrets.iter().any(|known| known == secret) {
+        secrets.push(secret.to_owned());
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
 fn percent_decode(s: &str) -> Result<String, std::str::Utf8Error> {
     percent_encoding::percent_decode_str(s)
         .decode_utf8()

@@ -4,6 +4,11 @@
 //! command's behaviour is a function of [`Settings`] alone.
 #![allow(clippy::disallowed_methods)]
 
+mod project;
+
+pub use project::ZERO_CONFIG_VAR;
+
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -26,35 +31,73 @@ pub struct ExternalTool {
 pub struct OutputSettings {
     /// One JSON document on stdout; human lines on stderr.
     pub json: bool,
-    /// ANSI colours.
+    /// ANSI colours on the human stream.
     pub color: bool,
+    /// ANSI colours on stderr (errors, diagnostics).
+    pub color_stderr: bool,
+
     /// -1 quiet, 0 normal, 1+ verbose.
     pub verbosity: i8,
 }
 
 impl OutputSettings {
-    /// Output settings from the global flags and the environment (`NO_COLOR`).
+    /// Output settings from the global flags and the environment: `NO_COLOR`, `CLICOLOR_FORCE`
+    /// and `TERM=dumb` decide `--color auto`, per stream, so that a redirected stream never
+    /// gets colour codes.
     #[must_use]
     pub fn from_args(args: &GlobalArgs) -> Self {
-        let human_is_tty = if args.json {
-            std::io::stderr().is_terminal()
-        } else {
-            std::io::stdout().is_terminal()
-        };
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        let color = match args.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => human_is_tty && !no_color,
-        };
+        let stdout_tty = std::io::stdout().is_terminal();
+        let stderr_tty = std::io::stderr().is_terminal();
+        let human_is_tty = if args.json { stderr_tty } else { stdout_tty };
+        let color = color_for(args.color, human_is_tty);
         let verbosity = i8::try_from(args.verbose).unwrap_or(i8::MAX)
             - i8::try_from(args.quiet).unwrap_or(i8::MAX);
         Self {
             json: args.json,
             color,
+            color_stderr: color_for(args.color, stderr_tty),
             verbosity,
         }
     }
+}
+
+/// Whether a stream gets colours: `--color`, then `CLICOLOR_FORCE`, `NO_COLOR`, `TERM=dumb`
+/// and whether it is a terminal (<https://no-color.org>, <https://bixense.com/clicolors/>).
+fn color_for(choice: ColorChoice, tty: bool) -> bool {
+    let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            let forced =
+                std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0");
+            let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+            forced || (tty && !set("NO_COLOR") && !dumb)
+        }
+    }
+}
+
+/// Running as a GitHub Actions step (`GITHUB_ACTIONS=true`): annotations, groups and the
+/// step summary.
+#[must_use]
+pub fn github() -> Option<GithubSettings> {
+    (std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")).then(|| GithubSettings {
+        step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+        workspace: std::env::var_os("GITHUB_WORKSPACE")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from),
+    })
+}
+
+/// What a GitHub Actions step provides.
+#[derive(Debug, Clone, Default)]
+pub struct GithubSettings {
+    /// The file the step's Markdown summary is appended to.
+    pub step_summary: Option<PathBuf>,
+    /// The repository's checkout: annotation paths are relative to it.
+    pub workspace: Option<PathBuf>,
 }
 
 /// Project-level settings: where things are and the parsed configuration.
@@ -68,6 +111,12 @@ pub struct Settings {
     pub config: Config,
     /// Whether a person can answer prompts (stdin and stderr are terminals, not `--json`).
     pub interactive: bool,
+    /// `--url`: the database URL of whichever environment is named.
+    url_override: Option<String>,
+    /// The project's `.env` variables; the process environment wins over them.
+    dotenv: BTreeMap<String, String>,
+    /// Without `dbdeploy.toml`: what was detected instead, for a note.
+    pub zero_config: Option<String>,
 }
 
 /// Everything about one environment a command needs.
@@ -77,6 +126,8 @@ pub struct EnvSettings {
     pub name: String,
     /// `dev` or `deploy`.
     pub mode: Mode,
+    /// Create the database when it does not exist (`dev` mode, or `create_database = true`).
+    pub create_database: bool,
     /// The database.
     pub target: Target,
     /// Changes need approval.
@@ -260,9 +311,19 @@ impl Settings {
     /// # Errors
     /// When the directory or the file cannot be used.
     pub fn load(args: &GlobalArgs) -> Result<Self, ConfigError> {
-        let working_dir = working_dir(args)?;
-        let config_path = config_path(args, &working_dir);
-        let config = Config::load(&config_path)?;
+        let located = project::locate(args, &working_dir(args)?);
+        let config_path = located.config_path.clone();
+        let (config, zero_config) = match Config::load(&config_path) {
+            Err(ConfigError::Missing { .. }) if args.config.is_none() => {
+                let (config, note) = project::zero_config(&located)?;
+                (config, Some(note))
+            }
+            other => (other?, None),
+        };
+        if let Some(url) = &args.url {
+            crate::redact::register_url(url);
+        }
+        let dotenv = project::read_dotenv(&located.project_dir)?;
         for name in config.environments.keys() {
             check_environment_name(name).map_err(|rule| ConfigError::Parse {
                 path: config_path.clone(),
@@ -272,10 +333,13 @@ impl Settings {
         let interactive =
             !args.json && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
         Ok(Self {
-            working_dir,
+            working_dir: located.project_dir,
             config_path,
             config,
             interactive,
+            url_override: args.url.clone(),
+            dotenv,
+            zero_config,
         })
     }
 
@@ -284,29 +348,53 @@ impl Settings {
     /// # Errors
     /// Unknown environment, missing variable, malformed URL.
     pub fn environment(&self, name: &str) -> Result<EnvSettings, ConfigError> {
-        let Some(env) = self.config.environments.get(name) else {
-            return Err(ConfigError::UnknownEnvironment {
-                name: name.to_owned(),
-                path: self.config_path.clone(),
-                known: self.config.environments.keys().cloned().collect(),
-            });
-        };
-        let raw_url = match (&env.url, &env.direct_url_env, &env.url_env) {
-            (Some(_), _, Some(_)) | (None, _, None) => {
-                return Err(ConfigError::UrlSource {
+        // Without a file any environment exists: its URL from --url or DATABASE_URL.
+        let implicit;
+        let env = match self.config.environments.get(name) {
+            Some(env) => env,
+            None if self.zero_config.is_some() => {
+                check_environment_name(name).map_err(|rule| {
+                    ConfigError::Usage(format!("environment name `{name}` is not allowed: {rule}"))
+                })?;
+                implicit = config::Environment {
+                    url_env: Some(project::ZERO_CONFIG_VAR.to_owned()),
+                    protected: project::protected_by_name(name),
+                    ..config::Environment::default()
+                };
+                &implicit
+            }
+            None => {
+                return Err(ConfigError::UnknownEnvironment {
                     name: name.to_owned(),
+                    path: self.config_path.clone(),
+                    known: self.config.environments.keys().cloned().collect(),
                 });
             }
-            (Some(url), _, None) => url.clone(),
-            // Migrations need a direct connection: poolers break session-level locks.
-            (None, Some(direct), Some(_)) => read_var(direct, name)?,
-            (None, None, Some(var)) => read_var(var, name)?,
+        };
+        let raw_url = if let Some(url) = &self.url_override {
+            url.clone()
+        } else {
+            match (&env.url, &env.direct_url_env, &env.url_env) {
+                (Some(_), _, Some(_)) | (None, _, None) => {
+                    return Err(ConfigError::UrlSource {
+                        name: name.to_owned(),
+                    });
+                }
+                (Some(url), _, None) => url.clone(),
+                // Migrations need a direct connection: poolers break session-level locks.
+                (None, Some(direct), Some(_)) => self.read_var(direct, name)?,
+                (None, None, Some(var)) => self.read_var(var, name)?,
+            }
         };
         crate::redact::register_url(&raw_url);
         let target =
             Target::parse(&raw_url, &self.working_dir).map_err(|reason| ConfigError::BadUrl {
                 env: name.to_owned(),
-                reason,
+                reason: if self.url_override.is_some() {
+                    format!("--url: {reason}")
+                } else {
+                    reason
+                },
             })?;
         let mode = env.mode.unwrap_or(if matches!(name, "dev" | "test") {
             Mode::Dev
@@ -315,14 +403,6 @@ impl Settings {
         });
         let tool = self.config.project.migration_tool;
         let external = self.external_tool()?;
-        let dir = self
-            .config
-            .project
-            .migrations_dir
-            .clone()
-            .unwrap_or_else(|| {
-                PathBuf::from(crate::handler::for_tool(tool).map_or(".", |h| h.default_dir()))
-            });
         let audit = self
             .config
             .audit
@@ -334,6 +414,7 @@ impl Settings {
             name: name.to_owned(),
             mode,
             target,
+            create_database: mode == Mode::Dev || env.create_database == Some(true),
             approval_required: env.protected || env.require_approval.unwrap_or(false),
             backup_before_migrate: env.backup_before_migrate || env.require_backup,
             require_backup: env.require_backup,
@@ -353,7 +434,7 @@ impl Settings {
             connect_wait: Duration::from_secs(env.connect_timeout_seconds.unwrap_or(10)),
             tool,
             external,
-            migrations_dir: absolute(&self.working_dir, &dir),
+            migrations_dir: self.migrations_dir(),
             audit_file: absolute(&self.working_dir, &audit),
             other_url_vars: {
                 let vars = self.other_url_vars(name);
@@ -366,25 +447,44 @@ impl Settings {
 }
 
 impl Settings {
+    /// The migrations folder (absolute): `[project] migrations_dir`, or the tool's default.
+    #[must_use]
+    pub fn migrations_dir(&self) -> PathBuf {
+        let tool = self.config.project.migration_tool;
+        let dir = self
+            .config
+            .project
+            .migrations_dir
+            .clone()
+            .unwrap_or_else(|| {
+                PathBuf::from(crate::handler::for_tool(tool).map_or(".", |h| h.default_dir()))
+            });
+        absolute(&self.working_dir, &dir)
+    }
+
     /// The variables named by other environments' `url_env` and `direct_url_env`, except those
     /// this environment reads itself.
     fn other_url_vars(&self, name: &str) -> Vec<String> {
-        let own: Vec<&String> = self
-            .config
-            .environments
-            .get(name)
-            .map(|e| {
-                [&e.url_env, &e.direct_url_env]
-                    .into_iter()
-                    .flatten()
-                    .collect()
-            })
-            .unwrap_or_default();
+        // With --url the environment's own variables name another database: hidden too.
+        let own: Vec<&String> = if self.url_override.is_some() {
+            Vec::new()
+        } else {
+            self.config
+                .environments
+                .get(name)
+                .map(|e| {
+                    [&e.url_env, &e.direct_url_env]
+                        .into_iter()
+                        .flatten()
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
         let mut vars: Vec<String> = self
             .config
             .environments
             .iter()
-            .filter(|(other, _)| other.as_str() != name)
+            .filter(|(other, _)| self.url_override.is_some() || other.as_str() != name)
             .flat_map(|(_, e)| [&e.url_env, &e.direct_url_env].into_iter().flatten())
             .filter(|var| !own.contains(var))
             .cloned()
@@ -618,13 +718,22 @@ fn given(command: Option<&str>) -> Option<&str> {
     command.map(str::trim).filter(|c| !c.is_empty())
 }
 
-fn read_var(var: &str, env: &str) -> Result<String, ConfigError> {
-    match std::env::var(var) {
-        Ok(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(ConfigError::MissingVariable {
-            var: var.to_owned(),
-            env: env.to_owned(),
-        }),
+impl Settings {
+    /// An exported variable, else the project's `.env`.
+    fn read_var(&self, var: &str, env: &str) -> Result<String, ConfigError> {
+        let exported = std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+        let from_file = || {
+            self.dotenv
+                .get(var)
+                .filter(|v| !v.trim().is_empty())
+                .cloned()
+        };
+        exported
+            .or_else(from_file)
+            .ok_or_else(|| ConfigError::MissingVariable {
+                var: var.to_owned(),
+                env: env.to_owned(),
+            })
     }
 }
 

@@ -43,6 +43,7 @@ struct Written<'a> {
     migrations_dir: &'a str,
     reason: &'a str,
     dev_url_env: Option<&'static str>,
+    gitignore_updated: bool,
 }
 
 /// Runs `init` in the project `location`.
@@ -51,13 +52,22 @@ pub fn run(location: &Location, args: &InitArgs, printer: &Printer) -> Response 
         Ok(x) => x,
         Err(e) => return Response::failed(OPERATION, "", e),
     };
+    let gitignore_updated = match ignore_state(&location.working_dir) {
+        Ok(updated) => updated,
+        Err(e) => return Response::failed(OPERATION, "", e),
+    };
     let shown = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
     listing::detected(printer, plan.tool, &plan.dir, &plan.reason);
+    let ignored = if gitignore_updated {
+        " Added .dbdeploy/ (backups, audit log, local database) to .gitignore."
+    } else {
+        ""
+    };
     let message = format!(
-        "Wrote {shown}: migration_tool = \"{}\", migrations_dir = \"{}\". Next: dbdeploy status dev",
+        "Wrote {shown}: migration_tool = \"{}\", migrations_dir = \"{}\".{ignored} Next: dbdeploy status dev",
         plan.tool, plan.dir
     );
     let result = Written {
@@ -66,6 +76,7 @@ pub fn run(location: &Location, args: &InitArgs, printer: &Printer) -> Response 
         migrations_dir: &plan.dir,
         reason: &plan.reason,
         dev_url_env: plan.dev_from_env.as_ref().map(|_| DEV_VAR),
+        gitignore_updated,
     };
     Response::success(OPERATION, "", None, message, &result)
 }
@@ -94,6 +105,45 @@ fn init(location: &Location, args: &InitArgs) -> Result<(PathBuf, Plan), Error> 
     file.write_all(text.as_bytes())
         .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
     Ok((path, plan))
+}
+
+/// Adds `.dbdeploy/` (backups, the audit log, the local SQLite database) to the project's
+/// `.gitignore`, unless a line already ignores it; returns whether the file changed.
+fn ignore_state(root: &Path) -> Result<bool, Error> {
+    let path = root.join(".gitignore");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(usage(format!("cannot read {}: {e}", path.display()))),
+    };
+    let ignored = text.lines().map(str::trim).any(|l| {
+        matches!(
+            l,
+            ".dbdeploy"
+                | ".dbdeploy/"
+                | "/.dbdeploy"
+                | "/.dbdeploy/"
+                | ".dbdeploy/*"
+                | "/.dbdeploy/*"
+        )
+    });
+    if ignored {
+        return Ok(false);
+    }
+    let sep = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    let addition =
+        format!("{sep}# dbdeploy: backups, the audit log and the local database\n.dbdeploy/\n");
+    std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .and_then(|mut f| f.write_all(addition.as_bytes()))
+        .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
+    Ok(true)
 }
 
 fn tool_names() -> String {

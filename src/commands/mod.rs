@@ -12,6 +12,7 @@ pub mod init;
 pub mod lint;
 pub mod migrate;
 pub mod rehearse;
+pub mod new;
 pub mod resolve;
 pub mod rollback;
 pub mod status;
@@ -58,10 +59,25 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         };
         return printer.finish(response);
     }
+    match &command {
+        Command::Completions(args) => return printer.raw(&completions(args.shell)),
+        Command::Man => return printer.raw(&man()),
+        _ => {}
+    }
     let settings = match Settings::load(&global) {
         Ok(s) => s,
         Err(e) => return printer.finish(Response::failed(operation, &environment, e.into())),
     };
+    if let Some(note) = &settings.zero_config
+        && !matches!(command, Command::New(_))
+    {
+        let source = if global.url.is_some() {
+            "--url"
+        } else {
+            crate::settings::ZERO_CONFIG_VAR
+        };
+        printer.line(&format!("note: {note}; database URL from {source}"));
+    }
     let response = match command {
         Command::Migrate(args) => migrate::run(&settings, args, printer).await,
         Command::Status(args) => status::run(&settings, &args.environment, printer).await,
@@ -75,9 +91,29 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Down(args) => down::run(&settings, args, printer).await,
         Command::Lint(args) => lint::run(&settings, args.environment.as_deref(), printer).await,
         Command::Rehearse(args) => rehearse::run(&settings, &args.environment, printer).await,
-        Command::Init(_) => unreachable!("init runs without settings"),
+        Command::New(args) => new::run(&settings, &args),
+        Command::Init(_) | Command::Completions(_) | Command::Man => {
+            unreachable!("these run without settings")
+        }
     };
     printer.finish(response)
+}
+
+/// The completion script for `shell`.
+fn completions(shell: clap_complete::Shell) -> String {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "dbdeploy", &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The manual page, in roff.
+fn man() -> String {
+    use clap::CommandFactory;
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = clap_mangen::Man::new(Cli::command()).render(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 impl Command {
@@ -100,6 +136,9 @@ impl Command {
             Command::Lint(a) => ("lint-migrations", a.environment.clone().unwrap_or_default()),
             Command::Rehearse(a) => ("rehearse-migrations", a.environment.clone()),
             Command::Init(_) => ("init", String::new()),
+            Command::New(_) => ("new-migration", String::new()),
+            Command::Completions(_) => ("completions", String::new()),
+            Command::Man => ("man", String::new()),
         }
     }
 }

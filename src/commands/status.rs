@@ -94,7 +94,7 @@ async fn files<D: crate::engine::Database>(
         interactive: false,
         reporter: printer,
     };
-    let mut db: D = crate::pipeline::connect::connect(&cx, true, &mut Trail::new()).await?;
+    let mut db: D = crate::pipeline::connect::connect(&cx, true, false, &mut Trail::new()).await?;
     if let Err(e) = crate::backup::marker::refuse_unfinished(&mut db).await {
         db.close().await;
         return Err(e);

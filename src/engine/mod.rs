@@ -10,6 +10,7 @@
 
 mod blockers;
 mod connect;
+pub mod create;
 pub mod distributed;
 mod error;
 pub mod mysql;

@@ -132,9 +132,12 @@ pub(super) fn render_event(p: &Printer, event: Event<'_>) {
             for a in &m.allowed {
                 p.line(&super::findings::allowed_line(c, "   ", a));
             }
+            // A long script is folded in a GitHub Actions log.
+            super::github::group(&format!("SQL of {}", m.name));
             for line in m.sql.lines() {
                 p.line(&format!("   {}{line}", paint(c, DIM, "│ ")));
             }
+            super::github::end_group();
         }
         Event::ToolOutput(line) => p.line(&format!("    {}{line}", paint(c, DIM, "│ "))),
         Event::Note(text) => p.line(&format!("    {text}")),

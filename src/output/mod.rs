@@ -4,6 +4,7 @@
 //! to stdout or stderr, and every byte passes through `redact::scrub` on its way out.
 
 pub mod findings;
+pub mod github;
 pub mod human;
 pub mod json;
 pub mod listing;
@@ -143,6 +144,7 @@ impl Printer {
         } else {
             std::io::stdout().is_terminal()
         };
+        github::init(settings.json);
         Self {
             settings,
             human_tty,
@@ -214,7 +216,7 @@ impl Printer {
 
     /// Renders an error with its cause chain and hints on stderr.
     pub fn error(&self, err: &Error) {
-        let text = human::render_error(err, self.settings.color);
+        let text = human::render_error(err, self.settings.color_stderr);
         self.stderr(&format!("{text}\n"));
     }
 
@@ -222,6 +224,13 @@ impl Printer {
     /// (an interrupt) that must be seen at once.
     pub fn stderr(&self, text: &str) {
         write(std::io::stderr().lock(), &crate::redact::scrub(text));
+    }
+
+    /// Writes generated text (a completion script, a manual page) to stdout as it is; returns
+    /// the exit code.
+    pub fn raw(&self, text: &str) -> u8 {
+        write(std::io::stdout().lock(), &crate::redact::scrub(text));
+        crate::error::exit::SUCCESS
     }
 
     /// Writes the one JSON document to stdout.
@@ -241,6 +250,7 @@ impl Printer {
         if let Some(e) = response.error.as_ref().or(response.finding.as_ref()) {
             self.error(e);
         }
+        github::finish(&response);
         match response.line {
             Line::Marked => {
                 let mark = human::status_mark(self.color(), response.status);

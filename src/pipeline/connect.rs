@@ -7,15 +7,20 @@ use super::{Ctx, Outcome, Trail};
 use crate::engine::{ConnectOptions, Database};
 use crate::error::Error;
 
-/// Connects and reads the server version.
+/// Connects and reads the server version; with `create`, creates a missing database first
+/// when the environment allows it.
 ///
 /// # Errors
 /// When the server cannot be reached within the configured wait.
 pub async fn connect<D: Database>(
     cx: &Ctx<'_>,
     read_only: bool,
+    create: bool,
     trail: &mut Trail,
 ) -> Result<D, Error> {
+    if create && !read_only && cx.env.create_database {
+        create_if_missing(cx).await?;
+    }
     let mut db = match D::connect(&cx.env.target, options(cx, read_only)).await {
         Ok(db) => db,
         Err(e) => {
@@ -36,6 +41,31 @@ pub async fn connect<D: Database>(
     cx.step("connect", Outcome::Ok, format!("{version}{ro}"));
     trail.server_version = Some(version);
     Ok(db)
+}
+
+/// A `dev` environment (or one with `create_database = true`) gets its database created when
+/// the server says it does not exist, by `migrate` only (`create`): other commands report it
+/// missing.
+async fn create_if_missing(cx: &Ctx<'_>) -> Result<(), Error> {
+    match crate::engine::create::create_if_missing(&cx.env.target).await {
+        Ok(Some(name)) => {
+            cx.step(
+                "create",
+                Outcome::Ok,
+                format!("created database {name} (it did not exist)"),
+            );
+            Ok(())
+        }
+        Ok(None) => Ok(()),
+        Err(e) => {
+            cx.step(
+                "create",
+                Outcome::Failed,
+                "cannot create the database".into(),
+            );
+            Err(e.into())
+        }
+    }
 }
 
 /// Refuses a distributed SQL server that speaks PostgreSQL's protocol but whose locks and

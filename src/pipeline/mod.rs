@@ -268,9 +268,14 @@ async fn steps<D: Database, O: Operation>(
     trail: &mut Trail,
 ) -> Result<Ended<O::Plan, O::Done>, Error> {
     let read_only = cx.options.dry_run;
-    let db = interrupt::unless_interrupted(connect::connect::<D>(cx, read_only, trail))
-        .await
-        .ok_or_else(|| stopped(cx))??;
+    let db = interrupt::unless_interrupted(connect::connect::<D>(
+        cx,
+        read_only,
+        O::COMMAND == "migrate",
+        trail,
+    ))
+    .await
+    .ok_or_else(|| stopped(cx))??;
     let db = slot.insert(db);
     interrupt::unless_interrupted(op.check(cx, db, trail))
         .await

@@ -1,6 +1,11 @@
 //! The one integration test binary: scenarios against real servers, through the CLI.
 
 mod action;
+mod adoption_cli;
+mod adoption_config;
+mod adoption_create_db;
+mod adoption_github;
+mod adoption_new;
 mod approval;
 mod backup_trust;
 mod bad_input;

@@ -1,0 +1,97 @@
+//! Creating a missing database on a server, as `prisma migrate dev` and `dbmate up` do: only
+//! for `dev` environments and those with `create_database = true`, and only when the server
+//! says the database does not exist (PostgreSQL `3D000`, MySQL/MariaDB error 1049).
+
+use sqlx::Connection;
+
+use super::{DbError, Target};
+
+/// PostgreSQL's "invalid catalog name": the database does not exist.
+const PG_NO_DATABASE: &str = "3D000";
+/// MySQL's and MariaDB's `ER_BAD_DB_ERROR`.
+const MYSQL_NO_DATABASE: u16 = 1049;
+
+/// Creates the database of `target` when the server says it does not exist; returns its name
+/// when it did. Any other connection failure is left to the connect step, which retries and
+/// reports it.
+///
+/// # Errors
+/// When the database is missing and cannot be created (no privilege, say).
+pub async fn create_if_missing(target: &Target) -> Result<Option<String>, DbError> {
+    match target {
+        Target::Sqlite { .. } => Ok(None),
+        Target::Postgres { url } => {
+            let missing = match sqlx::PgConnection::connect(url).await {
+                Ok(conn) => {
+                    let _ = conn.close().await;
+                    false
+                }
+                Err(e) => code(&e).as_deref() == Some(PG_NO_DATABASE),
+            };
+            if !missing {
+                return Ok(None);
+            }
+            let (admin, name) = admin_url(url, "/postgres")?;
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .map_err(|e| DbError::connect(target, &e))?;
+            let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| refused(&name, &e))?;
+            let _ = conn.close().await;
+            Ok(Some(name))
+        }
+        Target::MySql { url } => {
+            let missing = match sqlx::MySqlConnection::connect(url).await {
+                Ok(conn) => {
+                    let _ = conn.close().await;
+                    false
+                }
+                Err(e) => e
+                    .as_database_error()
+                    .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
+                    .is_some_and(|m| m.number() == MYSQL_NO_DATABASE),
+            };
+            if !missing {
+                return Ok(None);
+            }
+            let (admin, name) = admin_url(url, "")?;
+            let mut conn = sqlx::MySqlConnection::connect(&admin)
+                .await
+                .map_err(|e| DbError::connect(target, &e))?;
+            let sql = format!("CREATE DATABASE `{}`", name.replace('`', "``"));
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| refused(&name, &e))?;
+            let _ = conn.close().await;
+            Ok(Some(name))
+        }
+    }
+}
+
+/// The name is quoted as an identifier; nothing else goes into the statement.
+fn refused(name: &str, e: &sqlx::Error) -> DbError {
+    DbError::query(format!("cannot create database `{name}`"), e)
+}
+
+fn code(e: &sqlx::Error) -> Option<String> {
+    e.as_database_error()
+        .and_then(|d| d.code().map(std::borrow::Cow::into_owned))
+}
+
+/// The URL of the server's maintenance database (`path`), and the database name of `url`.
+fn admin_url(url: &str, path: &str) -> Result<(String, String), DbError> {
+    let mut u = url::Url::parse(url).map_err(|_| DbError::Connect {
+        target: "the database".into(),
+        message: "the URL cannot be parsed".into(),
+        source: None,
+    })?;
+    let name = percent_encoding::percent_decode_str(u.path().trim_start_matches('/'))
+        .decode_utf8_lossy()
+        .into_owned();
+    u.set_path(path);
+    Ok((u.to_string(), name))
+}
