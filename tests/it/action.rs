@@ -373,12 +373,12 @@ fn action_script_runs_dbdeploy_and_sets_the_outputs() {
             .expect("one JSON document");
     assert_eq!(doc["operation"], "deploy-migrations");
     assert_eq!(doc["result"]["backup_id"], backup);
-    // The step summary (until dbdeploy writes its own).
+    // The step summary is dbdeploy's own (GITHUB_ACTIONS=true): the script adds none.
     assert!(
-        step.summary.contains("### dbdeploy `migrate` · ci")
-            && step
-                .summary
-                .contains(&format!("| success | 0 | {n} | 0 | {backup} |")),
+        step.summary
+            .contains("### ✅ dbdeploy deploy-migrations · `ci`")
+            && step.summary.contains(&format!("**Backup:** `{backup}`"))
+            && !step.summary.contains("### dbdeploy `migrate`"),
         "{}",
         step.summary
     );

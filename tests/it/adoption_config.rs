@@ -42,6 +42,7 @@ engine_test!(url_flag_overrides_the_environment, |t| {
 #[test]
 fn url_flag_is_never_printed() {
     let t = sqlite_basic("url_secret");
+    std::fs::remove_file(t.migrations().join("migration_lock.toml")).unwrap();
     let secret = "postgres://app:url-flag-secret-7@127.0.0.1:1/shop";
     for args in [
         &["status", "staging", "--url", secret][..],
@@ -123,6 +124,7 @@ fn dotenv_is_read_and_exported_variables_win() {
 #[test]
 fn dotenv_values_are_secrets() {
     let t = sqlite_basic("dotenv_secret");
+    std::fs::remove_file(t.migrations().join("migration_lock.toml")).unwrap();
     std::fs::write(
         t.path().join(".env"),
         "DATABASE_URL=postgres://app:dotenv-secret-3@127.0.0.1:1/shop\n",
