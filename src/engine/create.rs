@@ -21,12 +21,13 @@ pub async fn create_if_missing(target: &Target) -> Result<Option<String>, DbErro
     match target {
         Target::Sqlite { .. } => Ok(None),
         Target::Postgres { url } => {
-            let missing = match sqlx::PgConnection::connect(url).await {
-                Ok(conn) => {
+            let missing = match probe(sqlx::PgConnection::connect(url)).await {
+                None => return Ok(None),
+                Some(Ok(conn)) => {
                     let _ = conn.close().await;
                     false
                 }
-                Err(e) => code(&e).as_deref() == Some(PG_NO_DATABASE),
+                Some(Err(e)) => code(&e).as_deref() == Some(PG_NO_DATABASE),
             };
             if !missing {
                 return Ok(None);
@@ -44,12 +45,13 @@ pub async fn create_if_missing(target: &Target) -> Result<Option<String>, DbErro
             Ok(Some(name))
         }
         Target::MySql { url } => {
-            let missing = match sqlx::MySqlConnection::connect(url).await {
-                Ok(conn) => {
+            let missing = match probe(sqlx::MySqlConnection::connect(url)).await {
+                None => return Ok(None),
+                Some(Ok(conn)) => {
                     let _ = conn.close().await;
                     false
                 }
-                Err(e) => e
+                Some(Err(e)) => e
                     .as_database_error()
                     .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
                     .is_some_and(|m| m.number() == MYSQL_NO_DATABASE),
@@ -76,6 +78,15 @@ pub async fn create_if_missing(target: &Target) -> Result<Option<String>, DbErro
 fn refused(name: &str, e: &sqlx::Error) -> DbError {
     DbError::query(format!("cannot create database `{name}`"), e)
 }
+
+/// One attempt to connect, bounded: a server that does not answer is left to the connect
+/// step, which waits for it as configured and reports it.
+async fn probe<T>(attempt: impl Future<Output = T>) -> Option<T> {
+    tokio::time::timeout(PROBE_TIMEOUT, attempt).await.ok()
+}
+
+/// How long the probe for a missing database waits for the server.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 fn code(e: &sqlx::Error) -> Option<String> {
     e.as_database_error()
