@@ -118,6 +118,7 @@ impl BackupProvider for MySqlBackup {
         Names {
             name: "mysqldump",
             extension: "sql",
+            directory: false,
         }
     }
 

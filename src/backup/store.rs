@@ -104,11 +104,17 @@ impl BackupStore {
         Ok(exists)
     }
 
-    /// Reserves a fresh id for a backup made at `now`, and creates its empty data file (0600).
+    /// Reserves a fresh id for a backup made at `now`, and creates its empty data file (0600),
+    /// or with `directory` its fresh private data directory (0700, for directory-format dumps).
     ///
     /// # Errors
     /// When the folder is untrusted or not writable.
-    pub fn reserve(&self, now: DateTime<Utc>, extension: &str) -> Result<Reservation, BackupError> {
+    pub fn reserve(
+        &self,
+        now: DateTime<Utc>,
+        extension: &str,
+        directory: bool,
+    ) -> Result<Reservation, BackupError> {
         self.check(true)?;
         let base = format!("backup-{}", now.format("%Y%m%d-%H%M%S"));
         for n in 1..1000 {
@@ -130,7 +136,12 @@ impl BackupStore {
             // Ours alone: nobody else opened it yet, so this cannot block.
             let _ = hold.try_lock();
             let partial = self.dir.join(format!("{id}.{extension}.partial"));
-            let data = match folder::create_new(&partial) {
+            let created = if directory {
+                folder::create_private_dir(&partial)
+            } else {
+                folder::create_new(&partial)
+            };
+            let data = match created {
                 Ok(f) => f,
                 Err(e) => {
                     let _ = fs::remove_file(&manifest);
@@ -156,9 +167,7 @@ impl BackupStore {
     /// Removes what a failed backup left behind.
     pub fn abandon(&self, r: Reservation) {
         for path in [&r.partial, &r.file, &r.manifest] {
-            if folder::is_own_file(path) {
-                let _ = fs::remove_file(path);
-            }
+            folder::remove_own(path);
         }
         drop(r.hold);
     }
@@ -178,7 +187,7 @@ impl BackupStore {
             fs::rename(&r.partial, &r.file)
                 .map_err(|e| self.io(&r.partial, "cannot rename the backup file", e))?;
         } else {
-            let _ = fs::remove_file(&r.partial);
+            folder::remove_own(&r.partial);
         }
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
         let tmp = self.dir.join(format!("{}.json.tmp", r.id));
@@ -365,9 +374,7 @@ impl BackupStore {
                 .into_iter()
                 .chain([self.dir.join(format!("{}.json", m.id))])
             {
-                if folder::is_own_file(&path) {
-                    let _ = fs::remove_file(path);
-                }
+                folder::remove_own(&path);
             }
             deleted.push(m.id.clone());
             excess -= 1;
@@ -385,6 +392,23 @@ impl BackupStore {
         let Some(path) = m.file_path(&self.dir) else {
             return Ok(None);
         };
+        if folder::is_own_dir(&path) {
+            // A directory-format dump: its files are read by path (pg_restore takes a
+            // directory), in a private directory of ours inside the checked folder.
+            let dir = folder::open_own_dir(&path)?;
+            let actual = super::dump_dir::digest(&path, false)
+                .await?
+                .sha256
+                .unwrap_or_default();
+            return match &m.sha256 {
+                Some(expected) if expected != &actual => Err(BackupError::Tampered {
+                    path,
+                    expected: expected.clone(),
+                    actual,
+                }),
+                _ => Ok(Some(dir)),
+            };
+        }
         let file = folder::open_own(&path)?;
         let Some(expected) = &m.sha256 else {
             return Ok(Some(file));
@@ -420,7 +444,9 @@ impl BackupStore {
             let leftover = rest.ends_with(".partial")
                 || rest == "json.tmp"
                 || (rest == "json" && fs::symlink_metadata(&path).is_ok_and(|m| m.len() == 0));
-            if !leftover || !valid_id(id) || !folder::is_own_file(&path) {
+            let own = folder::is_own_file(&path)
+                || (rest.ends_with(".partial") && folder::is_own_dir(&path));
+            if !leftover || !valid_id(id) || !own {
                 continue;
             }
             let old = fs::symlink_metadata(&path)
@@ -431,7 +457,8 @@ impl BackupStore {
             if !old || self.held(id) {
                 continue;
             }
-            if fs::remove_file(&path).is_ok() {
+            folder::remove_own(&path);
+            if fs::symlink_metadata(&path).is_err() {
                 removed.push(name);
             }
         }
@@ -493,8 +520,8 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-21T10:15:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let a = store.reserve(now, "sqlite").unwrap();
-        let b = store.reserve(now, "sqlite").unwrap();
+        let a = store.reserve(now, "sqlite", false).unwrap();
+        let b = store.reserve(now, "sqlite", false).unwrap();
         assert_eq!(a.id, "backup-20261121-101500");
         assert_eq!(b.id, "backup-20261121-101500-2");
         let mode = fs::metadata(&a.partial).unwrap().permissions();
@@ -516,7 +543,7 @@ mod tests {
         let t0 = Utc::now();
         for i in 0..4 {
             let at = t0 + chrono::Duration::seconds(i);
-            let r = store.reserve(at, "sqlite").unwrap();
+            let r = store.reserve(at, "sqlite", false).unwrap();
             let database = if i == 0 { "other.db" } else { "mine.db" };
             store
                 .commit(&r, &manifest(&r.id, at, database), true)
@@ -573,7 +600,7 @@ mod tests {
     fn what_a_killed_backup_left_is_removed_and_a_live_one_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = BackupStore::new(dir.path().join("prod"), "prod");
-        let live = store.reserve(Utc::now(), "dump").unwrap();
+        let live = store.reserve(Utc::now(), "dump", false).unwrap();
         // A killed run's leftovers: an empty reservation and its partial file.
         let dead = store.dir.join("backup-20200101-000000.json");
         let partial = store.dir.join("backup-20200101-000000.dump.partial");

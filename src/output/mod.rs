@@ -6,6 +6,7 @@
 pub mod human;
 pub mod json;
 pub mod listing;
+pub mod progress;
 
 use crate::config::Mode;
 use crate::error::Error;
@@ -142,10 +143,12 @@ impl Printer {
         } else {
             std::io::stdout().is_terminal()
         };
-        Self {
+        let printer = Self {
             settings,
             human_tty,
-        }
+        };
+        progress::install(printer);
+        printer
     }
 
     /// Whether `--json` was given.

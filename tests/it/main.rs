@@ -2,6 +2,7 @@
 
 mod action;
 mod approval;
+mod backup_directory;
 mod backup_trust;
 mod bad_input;
 mod common;
