@@ -126,7 +126,7 @@ BK_DBD="$BIN -C $WORK/src backup bench"
 BK_FC="pg_dump -Fc -d $PG/bench_bk_src -f $WORK/plain.dump"
 RS_DBD="$BIN -C $WORK/dst rollback bench --yes --to $REF_ID --from-other-database"
 RS_PR="pg_restore -d $PG/bench_bk_pr $WORK/ref.dump"
-RS_PRJ="pg_restore -j $JOBS -d $PG/bench_bk_prj $REF_DIR"
+RS_PRJ="pg_restore -j $JOBS -d $PG/bench_bk_prj $WORK/dst/backups/bench/$REF_ID.pgdir"
 python3 -c 'import json, sys; a = sys.argv[2:]; json.dump([{"key": a[i], "prepare": a[i + 1], "command": a[i + 2]} for i in range(0, len(a), 3)], open(sys.argv[1], "w"))' "$WORK/spec.json" \
     bk_dbdeploy "rm -rf $WORK/src/backups/bench/*" "$BK_DBD" \
     bk_pgdump "rm -f $WORK/plain.dump" "$BK_FC" \
