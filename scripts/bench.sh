@@ -283,6 +283,16 @@ rss sl_large_status "" "$BIN -C $W-large status bench"
 LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load at end: $LOAD_END"
 
+# ---------------------------------------------------------------- backups (scripts/bench-backup.sh)
+# Its section goes to scripts/bench-notes.md, which the report includes; BENCH_BACKUP=0 skips it.
+if [ "${BENCH_BACKUP:-1}" = 1 ]; then
+    log "backup and restore (scripts/bench-backup.sh)"
+    BACKUP_ARGS=()
+    [ "$QUICK" = 1 ] && BACKUP_ARGS+=(--quick)
+    [ "$WRITE" = 1 ] && BACKUP_ARGS+=(--notes)
+    "$ROOT/scripts/bench-backup.sh" "${BACKUP_ARGS[@]}" >/dev/null || log "bench-backup.sh failed"
+fi
+
 # ---------------------------------------------------------------- corpus (optional)
 CORPUS_REPORT=""
 if [ -n "${BENCH_CORPUS:-}" ]; then

@@ -279,6 +279,10 @@ pub struct Backup {
     pub command: Option<String>,
     /// The command that restores a backup made by `command`.
     pub restore_command: Option<String>,
+    /// How `pg_dump` compresses (`auto`, `none`, `gzip[:N]`, `lz4[:N]`, `zstd[:N]`).
+    pub compression: Option<String>,
+    /// How many tables `pg_dump` dumps at once.
+    pub jobs: Option<i64>,
 }
 
 /// The `[audit]` table.

@@ -297,6 +297,10 @@ pub struct BackupSettings {
     pub keep: usize,
     /// A configured backup command and its restore command.
     pub command: Option<(String, String)>,
+    /// `pg_dump`'s compression.
+    pub compression: crate::backup::pg_options::Compression,
+    /// `pg_dump`'s parallel jobs.
+    pub jobs: u32,
 }
 
 /// How long the approval prompt waits when `approval_timeout_seconds` is not set: ten minutes.
@@ -622,6 +626,22 @@ impl Settings {
                 ));
             }
         };
+        let compression = match &b.compression {
+            Some(c) => c.parse().map_err(|m: String| invalid(&m))?,
+            None => crate::backup::pg_options::Compression::Auto,
+        };
+        let jobs = match b.jobs {
+            None => crate::backup::pg_options::default_jobs(),
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=crate::backup::pg_options::MAX_JOBS).contains(&i64::from(*n)))
+                .ok_or_else(|| {
+                    invalid(&format!(
+                        "`[backup] jobs = {n}` must be between 1 and {} (each job is a connection to the server)",
+                        crate::backup::pg_options::MAX_JOBS
+                    ))
+                })?,
+        };
         let dir = b
             .dir
             .clone()
@@ -630,6 +650,8 @@ impl Settings {
             dir: absolute(&self.working_dir, &dir).join(env),
             keep,
             command,
+            compression,
+            jobs,
         })
     }
 }

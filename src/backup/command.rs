@@ -61,6 +61,7 @@ impl BackupProvider for CommandBackup {
         Names {
             name: "command",
             extension: "backup",
+            directory: false,
         }
     }
 

@@ -212,6 +212,74 @@ pub fn is_own_file(path: &Path) -> bool {
     fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.uid() == me())
 }
 
+/// Whether a directory entry is a directory of ours (not a link): a directory-format dump.
+#[must_use]
+pub fn is_own_dir(path: &Path) -> bool {
+    fs::symlink_metadata(path).is_ok_and(|m| m.is_dir() && m.uid() == me())
+}
+
+/// Removes a backup's data: a regular file of ours, or a directory of ours with what is in
+/// it (`remove_dir_all` never follows a link inside). Anything else is left alone.
+pub fn remove_own(path: &Path) {
+    if is_own_file(path) {
+        let _ = fs::remove_file(path);
+    } else if is_own_dir(path) {
+        let _ = fs::remove_dir_all(path);
+    }
+}
+
+/// Creates a fresh directory (mode 0700) that did not exist: `mkdir` fails on anything
+/// already there, a link included, so what a tool writes into it cannot land elsewhere.
+/// Returns it opened.
+///
+/// # Errors
+/// When anything exists at `path` or it cannot be created.
+pub fn create_private_dir(path: &Path) -> std::io::Result<File> {
+    DirBuilder::new().mode(0o700).create(path)?;
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(path)
+}
+
+/// Opens a directory of ours that nobody else may use (never through a link).
+///
+/// # Errors
+/// [`BackupError::Untrusted`] for a link, another owner or open permissions.
+pub fn open_own_dir(path: &Path) -> Result<File, BackupError> {
+    let dir = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                untrusted(path, "it is a symbolic link".into())
+            } else {
+                BackupError::Io {
+                    path: path.to_owned(),
+                    what: "cannot read it".into(),
+                    source: Some(e),
+                }
+            }
+        })?;
+    let meta = dir.metadata().map_err(|e| BackupError::Io {
+        path: path.to_owned(),
+        what: "cannot read it".into(),
+        source: Some(e),
+    })?;
+    ours(path, &meta)?;
+    if meta.mode() & 0o077 != 0 {
+        return Err(untrusted(
+            path,
+            format!(
+                "group or others may use it (mode {:o})",
+                meta.mode() & 0o777
+            ),
+        ));
+    }
+    Ok(dir)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

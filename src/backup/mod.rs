@@ -3,18 +3,23 @@
 //! (often with the server's own client tools).
 //!
 //! Providers: SQLite (`VACUUM INTO`, restored in one transaction on the live file), PostgreSQL
-//! (`pg_dump -Fc` / `pg_restore` through `psql --single-transaction`), MySQL/MariaDB
+//! (`pg_dump -Fd -j N`, or `-Fc` for backups of earlier versions / `pg_restore` through
+//! `psql --single-transaction`), MySQL/MariaDB
 //! (`mysqldump --single-transaction` / `mysql`), and a configured command for snapshots
 //! dbdeploy cannot take itself. dbdeploy's own history table is never backed up nor restored:
 //! the record of what happened, including the rollback itself, must survive the rollback.
 
 pub mod command;
+pub mod dump_dir;
 pub mod failure;
 pub mod folder;
 pub mod identity;
+pub mod manifest;
 pub mod marker;
 pub mod mysql;
+mod mysql_in_place;
 mod mysql_swap;
+pub mod pg_options;
 pub mod postgres;
 pub mod process;
 pub mod sqlite;
@@ -432,6 +437,8 @@ pub struct Names {
     pub name: &'static str,
     /// The backup file's extension.
     pub extension: &'static str,
+    /// Whether the backup is a directory (a directory-format dump) rather than one file.
+    pub directory: bool,
 }
 
 /// The first column of the first row of a query, as text (numbers too), if any.
@@ -560,7 +567,10 @@ impl Provider {
         }
         Ok(match target {
             Target::Sqlite { .. } => Provider::Sqlite(sqlite::SqliteBackup),
-            Target::Postgres { url } => Provider::Postgres(postgres::PgBackup::from_url(url)?),
+            Target::Postgres { url } => Provider::Postgres(
+                postgres::PgBackup::from_url(url)?
+                    .with_options(settings.compression, settings.jobs),
+            ),
             Target::MySql { url } => Provider::MySql(mysql::MySqlBackup::from_url(url)?),
         })
     }

@@ -138,6 +138,7 @@ impl BackupProvider for MySqlBackup {
         Names {
             name: "mysqldump",
             extension: "sql",
+            directory: false,
         }
     }
 

@@ -1,16 +1,22 @@
-//! PostgreSQL: `pg_dump -Fc` to back up; to restore, `pg_restore --clean --if-exists` turns
-//! the archive into SQL that `psql --single-transaction` runs after a prologue that drops
-//! whatever exists now (objects created after the backup would otherwise survive a restore).
-//! One transaction: a restore that fails or is stopped leaves the database as it was.
+//! PostgreSQL: `pg_dump -Fd -j N` to back up, into a fresh private directory, with the
+//! compression of `[backup] compression` (see `pg_options.rs`); backups made by earlier
+//! versions are `pg_dump -Fc` files and still restore. To restore, `pg_restore --clean
+//! --if-exists` turns either into SQL that `psql --single-transaction` runs after a prologue
+//! that drops whatever exists now (objects created after the backup would otherwise survive
+//! a restore). One transaction: a restore that fails or is stopped leaves the database as it
+//! was. (`pg_restore -j` cannot run in one transaction, and PostgreSQL cannot swap a restored
+//! copy in atomically as the MariaDB restore does: see BENCHMARKS.md for the figures.)
 //!
 //! The tools get the connection through `PG*` environment variables, never argv.
 
 use std::fs::File;
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::process::Command;
 
+use super::pg_options::Compression;
 use super::process::{self, Job, first_installed, version_numbers};
 use super::{BackupError, BackupProvider, Marker, Names, RestoreInput, Stopped, Written};
 use crate::engine::{Database, Stmt};
@@ -20,6 +26,17 @@ use crate::history::HISTORY_TABLE;
 #[derive(Clone)]
 pub struct PgBackup {
     env: Vec<(&'static str, String)>,
+    compression: Compression,
+    jobs: u32,
+}
+
+/// Bytes of restore script passed from `pg_restore` to `psql` so far (for progress).
+static PUMPED: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes of the current restore's script passed to `psql` so far.
+#[must_use]
+pub fn restored_bytes() -> u64 {
+    PUMPED.load(Ordering::Relaxed)
 }
 
 impl std::fmt::Debug for PgBackup {
@@ -72,7 +89,33 @@ impl PgBackup {
         }
         env.push(("PGAPPNAME", "dbdeploy".into()));
         env.push(("PGCONNECT_TIMEOUT", "10".into()));
-        Ok(Self { env })
+        Ok(Self {
+            env,
+            compression: Compression::Auto,
+            jobs: 1,
+        })
+    }
+
+    /// The same provider with `[backup] compression` and `jobs`.
+    #[must_use]
+    pub fn with_options(mut self, compression: Compression, jobs: u32) -> Self {
+        self.compression = compression;
+        self.jobs = jobs.max(1);
+        self
+    }
+
+    /// The `--compress` value for the installed `pg_dump`.
+    async fn compress_arg(&self) -> Result<String, BackupError> {
+        let client = first_installed(&["pg_dump"])
+            .await
+            .and_then(|(_, line)| version_numbers(&line))
+            .map_or(0, |(m, _)| m);
+        self.compression
+            .pg_dump_arg(client)
+            .map_err(|message| BackupError::Failed {
+                what: "choosing the backup's compression".into(),
+                message,
+            })
     }
 
     fn command(&self, tool: &str) -> Command {
@@ -131,7 +174,8 @@ impl BackupProvider for PgBackup {
     fn names(&self) -> Names {
         Names {
             name: "pg_dump",
-            extension: "dump",
+            extension: "pgdir",
+            directory: true,
         }
     }
 
@@ -140,20 +184,32 @@ impl BackupProvider for PgBackup {
         let dump = tool_for("pg_dump", major, &server).await?;
         tool_for("pg_restore", major, &server).await?;
         tool_for("psql", major, &server).await?;
-        Ok(dump)
+        let compress = self.compress_arg().await?;
+        Ok(format!(
+            "{dump}, -Fd -j {} --compress={compress}",
+            self.jobs
+        ))
     }
 
+    /// `pg_dump -Fd -j N` into `out`, the fresh private directory the store created (empty:
+    /// `pg_dump` accepts it and creates nothing outside it). The tools run in a [`Job`].
     async fn create<D: Database>(
         &self,
         _db: &mut D,
         _id: &str,
         out: &Path,
-        file: &File,
+        _dir: &File,
     ) -> Result<Written, BackupError> {
+        let compress = self.compress_arg().await?;
         let mut cmd = self.command("pg_dump");
-        cmd.args(["--format=custom", "--no-password"])
-            .arg(format!("--exclude-table=*.{HISTORY_TABLE}"));
-        process::dump_to_file(cmd, "pg_dump", out, file).await
+        cmd.args(["--format=directory", "--no-password"])
+            .arg(format!("--jobs={}", self.jobs))
+            .arg(format!("--compress={compress}"))
+            .arg(format!("--exclude-table=*.{HISTORY_TABLE}"))
+            .arg("--file")
+            .arg(out);
+        process::run(cmd, "pg_dump", Stdio::null()).await?;
+        super::dump_dir::digest(out, true).await
     }
 
     async fn restore<D: Database>(
@@ -234,18 +290,29 @@ impl PgBackup {
             &format!("DELETE FROM {}.", quote_ident(&schema)),
             1,
         );
-        let mut archive = file
-            .try_clone()
-            .map_err(|e| failed("reading the backup file", &e))?;
-        std::io::Seek::seek(&mut archive, std::io::SeekFrom::Start(0))
-            .map_err(|e| failed("reading the backup file", &e))?;
+        let directory = file
+            .metadata()
+            .map_err(|e| failed("reading the backup file", &e))?
+            .is_dir();
         let job = Job::start("pg_restore")?;
         let mut script = self.command("pg_restore");
-        script
-            .args(["--clean", "--if-exists", "--no-password", "--file=-"])
-            .stdin(Stdio::from(archive))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        script.args(["--clean", "--if-exists", "--no-password", "--file=-"]);
+        if directory {
+            // Checked by `open_verified` just before, in a private directory of ours.
+            script
+                .arg("--format=directory")
+                .arg(&input.path)
+                .stdin(Stdio::null());
+        } else {
+            // A one-file archive of an earlier version: the checked handle itself.
+            let mut archive = file
+                .try_clone()
+                .map_err(|e| failed("reading the backup file", &e))?;
+            std::io::Seek::seek(&mut archive, std::io::SeekFrom::Start(0))
+                .map_err(|e| failed("reading the backup file", &e))?;
+            script.stdin(Stdio::from(archive));
+        }
+        script.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut producer = job.spawn(&mut script, "pg_restore")?;
         let producer_said = process::collect(producer.stderr.take());
         let mut psql = self.command("psql");
@@ -272,10 +339,11 @@ impl PgBackup {
         // dbdeploy carries the script from pg_restore to psql, so that psql only sees the end
         // of its input (and commits) when pg_restore produced the whole script: a pg_restore
         // that fails or is stopped half-way gets psql stopped before it can commit.
+        PUMPED.store(0, Ordering::Relaxed);
         let pumped = tokio::select! {
             biased;
             () = crate::interrupt::wait() => None,
-            copied = tokio::io::copy(&mut from, &mut to) => Some(copied),
+            copied = pump(&mut from, &mut to) => Some(copied),
         };
         let pumped = match pumped {
             Some(Ok(_)) => Ok(()),
@@ -309,6 +377,23 @@ impl PgBackup {
         let mut said = consumer_said.await.unwrap_or_default();
         said.push_str(&consumer_out.await.unwrap_or_default());
         process::check(status, "restoring with psql", said).map(drop)
+    }
+}
+
+/// Copies the script, counting bytes for progress.
+async fn pump(
+    from: &mut tokio::process::ChildStdout,
+    to: &mut tokio::process::ChildStdin,
+) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            return to.flush().await;
+        }
+        to.write_all(&buf[..n]).await?;
+        PUMPED.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 

@@ -60,6 +60,7 @@ impl BackupProvider for SqliteBackup {
         Names {
             name: "sqlite",
             extension: "sqlite",
+            directory: false,
         }
     }
 

@@ -8,84 +8,11 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
 use super::identity::DatabaseIdentity;
+pub use super::manifest::{Manifest, tracking_digest, valid_id};
+use super::manifest::{check_manifest, id_order};
 use super::{BackupError, folder};
-use crate::migration::{AppliedRecord, RecordState};
-
-/// Everything known about one backup. Never holds a URL, host or password.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    /// `backup-YYYYMMDD-HHMMSS[-N]`.
-    pub id: String,
-    /// The environment it was taken from.
-    pub environment: String,
-    /// `postgresql`, `mysql` or `sqlite`.
-    pub engine: String,
-    /// The database it was taken from; `None` in manifests of dbdeploy versions that did not
-    /// record it (such a backup is restored only with `--from-other-database`).
-    #[serde(default)]
-    pub database: Option<DatabaseIdentity>,
-    /// The server's version at the time.
-    pub server_version: String,
-    /// `pg_dump`, `mysqldump`, `sqlite` or `command`, with the tool's version.
-    pub provider: String,
-    /// The data file's name in the backup folder; `None` when a command keeps it elsewhere.
-    pub file: Option<String>,
-    /// Its size.
-    pub size_bytes: Option<u64>,
-    /// Its sha256 (hex), checked before every restore.
-    pub sha256: Option<String>,
-    /// The migration format.
-    pub migration_tool: String,
-    /// The migrations applied when it was taken, in order.
-    pub migrations: Vec<String>,
-    /// A digest of the tracking table's rows (names, checksums, states), compared after a restore.
-    pub tracking_digest: String,
-    /// The schema fingerprint (sha256 of `schema`).
-    pub schema_fingerprint: String,
-    /// The canonical schema text the fingerprint was taken from.
-    pub schema: String,
-    /// Why it was made: `manual`, or the deploy run it protects.
-    pub reason: String,
-    /// The dbdeploy version that made it.
-    pub dbdeploy_version: String,
-    /// When it was made.
-    pub created_at: DateTime<Utc>,
-    /// How long it took.
-    pub duration_ms: u64,
-}
-
-impl Manifest {
-    /// The data file's path, when there is one.
-    #[must_use]
-    pub fn file_path(&self, dir: &Path) -> Option<PathBuf> {
-        self.file.as_ref().map(|f| dir.join(f))
-    }
-}
-
-/// A digest of the tracking table that ignores row order and timestamps' formatting quirks.
-#[must_use]
-pub fn tracking_digest(records: &[AppliedRecord]) -> String {
-    let mut lines: Vec<String> = records
-        .iter()
-        .map(|r| {
-            let state = match r.state {
-                RecordState::Applied => "applied",
-                RecordState::Failed => "failed",
-                RecordState::RolledBack => "rolled-back",
-            };
-            format!(
-                "{}\t{}\t{state}",
-                r.name,
-                r.checksum.as_deref().unwrap_or("")
-            )
-        })
-        .collect();
-    lines.sort();
-    crate::checksum::sha256_hex(lines.join("\n").as_bytes())
-}
 
 /// One environment's backup folder, as seen by one database: other environments' and other
 /// databases' backups in the same folder are never listed, chosen or pruned.
@@ -177,11 +104,17 @@ impl BackupStore {
         Ok(exists)
     }
 
-    /// Reserves a fresh id for a backup made at `now`, and creates its empty data file (0600).
+    /// Reserves a fresh id for a backup made at `now`, and creates its empty data file (0600),
+    /// or with `directory` its fresh private data directory (0700, for directory-format dumps).
     ///
     /// # Errors
     /// When the folder is untrusted or not writable.
-    pub fn reserve(&self, now: DateTime<Utc>, extension: &str) -> Result<Reservation, BackupError> {
+    pub fn reserve(
+        &self,
+        now: DateTime<Utc>,
+        extension: &str,
+        directory: bool,
+    ) -> Result<Reservation, BackupError> {
         self.check(true)?;
         let base = format!("backup-{}", now.format("%Y%m%d-%H%M%S"));
         for n in 1..1000 {
@@ -203,7 +136,12 @@ impl BackupStore {
             // Ours alone: nobody else opened it yet, so this cannot block.
             let _ = hold.try_lock();
             let partial = self.dir.join(format!("{id}.{extension}.partial"));
-            let data = match folder::create_new(&partial) {
+            let created = if directory {
+                folder::create_private_dir(&partial)
+            } else {
+                folder::create_new(&partial)
+            };
+            let data = match created {
                 Ok(f) => f,
                 Err(e) => {
                     let _ = fs::remove_file(&manifest);
@@ -229,9 +167,7 @@ impl BackupStore {
     /// Removes what a failed backup left behind.
     pub fn abandon(&self, r: Reservation) {
         for path in [&r.partial, &r.file, &r.manifest] {
-            if folder::is_own_file(path) {
-                let _ = fs::remove_file(path);
-            }
+            folder::remove_own(path);
         }
         drop(r.hold);
     }
@@ -251,7 +187,7 @@ impl BackupStore {
             fs::rename(&r.partial, &r.file)
                 .map_err(|e| self.io(&r.partial, "cannot rename the backup file", e))?;
         } else {
-            let _ = fs::remove_file(&r.partial);
+            folder::remove_own(&r.partial);
         }
         let text = serde_json::to_string_pretty(manifest).expect("manifest serialises");
         let tmp = self.dir.join(format!("{}.json.tmp", r.id));
@@ -438,9 +374,7 @@ impl BackupStore {
                 .into_iter()
                 .chain([self.dir.join(format!("{}.json", m.id))])
             {
-                if folder::is_own_file(&path) {
-                    let _ = fs::remove_file(path);
-                }
+                folder::remove_own(&path);
             }
             deleted.push(m.id.clone());
             excess -= 1;
@@ -458,6 +392,23 @@ impl BackupStore {
         let Some(path) = m.file_path(&self.dir) else {
             return Ok(None);
         };
+        if folder::is_own_dir(&path) {
+            // A directory-format dump: its files are read by path (pg_restore takes a
+            // directory), in a private directory of ours inside the checked folder.
+            let dir = folder::open_own_dir(&path)?;
+            let actual = super::dump_dir::digest(&path, false)
+                .await?
+                .sha256
+                .unwrap_or_default();
+            return match &m.sha256 {
+                Some(expected) if expected != &actual => Err(BackupError::Tampered {
+                    path,
+                    expected: expected.clone(),
+                    actual,
+                }),
+                _ => Ok(Some(dir)),
+            };
+        }
         let file = folder::open_own(&path)?;
         let Some(expected) = &m.sha256 else {
             return Ok(Some(file));
@@ -493,7 +444,9 @@ impl BackupStore {
             let leftover = rest.ends_with(".partial")
                 || rest == "json.tmp"
                 || (rest == "json" && fs::symlink_metadata(&path).is_ok_and(|m| m.len() == 0));
-            if !leftover || !valid_id(id) || !folder::is_own_file(&path) {
+            let own = folder::is_own_file(&path)
+                || (rest.ends_with(".partial") && folder::is_own_dir(&path));
+            if !leftover || !valid_id(id) || !own {
                 continue;
             }
             let old = fs::symlink_metadata(&path)
@@ -504,7 +457,8 @@ impl BackupStore {
             if !old || self.held(id) {
                 continue;
             }
-            if fs::remove_file(&path).is_ok() {
+            folder::remove_own(&path);
+            if fs::symlink_metadata(&path).is_err() {
                 removed.push(name);
             }
         }
@@ -518,67 +472,6 @@ impl BackupStore {
         };
         matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
-}
-
-/// `backup-YYYYMMDD-HHMMSS` with an optional `-N` (1 to 3 digits).
-#[must_use]
-pub fn valid_id(id: &str) -> bool {
-    let Some(rest) = id.strip_prefix("backup-") else {
-        return false;
-    };
-    let parts: Vec<&str> = rest.split('-').collect();
-    let digits = |s: &str, n: std::ops::RangeInclusive<usize>| {
-        n.contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
-    };
-    match parts.as_slice() {
-        [d, t] => digits(d, 8..=8) && digits(t, 6..=6),
-        [d, t, n] => digits(d, 8..=8) && digits(t, 6..=6) && digits(n, 1..=3),
-        _ => false,
-    }
-}
-
-/// A manifest is untrusted input: its id must be the one its file name says, and its data
-/// file a plain file name of this folder belonging to that id (never a path: retention
-/// deletes it and a restore reads it).
-fn check_manifest(m: &Manifest, stem: &str) -> Result<(), String> {
-    if !valid_id(&m.id) || m.id != stem {
-        return Err(format!(
-            "its id `{}` is not the backup id its file name `{stem}.json` gives",
-            m.id
-        ));
-    }
-    if let Some(file) = &m.file {
-        let plain = !file.contains('/')
-            && !file.contains('\0')
-            && file.strip_prefix(&format!("{}.", m.id)).is_some_and(|ext| {
-                !ext.is_empty()
-                    && ext != "json"
-                    && !ext.ends_with(".partial")
-                    && !ext.ends_with(".tmp")
-                    && !ext.contains("..")
-            });
-        if !plain {
-            return Err(format!(
-                "its `file` ({file:?}) is not a plain file name `{}.<extension>` in the backup folder",
-                m.id
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// `backup-X` before `backup-X-2` before `backup-X-10`.
-fn id_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let key = |s: &str| {
-        let (base, n) = match s.rsplit_once('-') {
-            Some((base, n)) if n.len() < 4 && n.chars().all(|c| c.is_ascii_digit()) => {
-                (base.to_owned(), n.parse::<u32>().unwrap_or(1))
-            }
-            _ => (s.to_owned(), 1),
-        };
-        (base, n)
-    };
-    key(a).cmp(&key(b))
 }
 
 #[cfg(test)]
@@ -627,8 +520,8 @@ mod tests {
         let now = DateTime::parse_from_rfc3339("2026-11-21T10:15:00Z")
             .unwrap()
             .with_timezone(&Utc);
-        let a = store.reserve(now, "sqlite").unwrap();
-        let b = store.reserve(now, "sqlite").unwrap();
+        let a = store.reserve(now, "sqlite", false).unwrap();
+        let b = store.reserve(now, "sqlite", false).unwrap();
         assert_eq!(a.id, "backup-20261121-101500");
         assert_eq!(b.id, "backup-20261121-101500-2");
         let mode = fs::metadata(&a.partial).unwrap().permissions();
@@ -650,7 +543,7 @@ mod tests {
         let t0 = Utc::now();
         for i in 0..4 {
             let at = t0 + chrono::Duration::seconds(i);
-            let r = store.reserve(at, "sqlite").unwrap();
+            let r = store.reserve(at, "sqlite", false).unwrap();
             let database = if i == 0 { "other.db" } else { "mine.db" };
             store
                 .commit(&r, &manifest(&r.id, at, database), true)
@@ -707,7 +600,7 @@ mod tests {
     fn what_a_killed_backup_left_is_removed_and_a_live_one_kept() {
         let dir = tempfile::tempdir().unwrap();
         let store = BackupStore::new(dir.path().join("prod"), "prod");
-        let live = store.reserve(Utc::now(), "dump").unwrap();
+        let live = store.reserve(Utc::now(), "dump", false).unwrap();
         // A killed run's leftovers: an empty reservation and its partial file.
         let dead = store.dir.join("backup-20200101-000000.json");
         let partial = store.dir.join("backup-20200101-000000.dump.partial");
@@ -732,15 +625,5 @@ mod tests {
             "in progress"
         );
         assert!(foreign.exists(), "not named as dbdeploy names its files");
-    }
-
-    #[test]
-    fn ids_sort_numerically_within_a_second() {
-        let mut ids = vec!["backup-1-10", "backup-1-2", "backup-1"];
-        ids.sort_by(|a, b| id_order(a, b));
-        assert_eq!(ids, vec!["backup-1", "backup-1-2", "backup-1-10"]);
-        assert!(valid_id("backup-20260101-101500-12"));
-        assert!(!valid_id("backup-2026-x"));
-        assert!(!valid_id("../backup-20260101-101500"));
     }
 }

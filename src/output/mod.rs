@@ -8,6 +8,7 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod listing;
+pub mod progress;
 
 use crate::config::Mode;
 use crate::error::Error;
@@ -145,10 +146,12 @@ impl Printer {
             std::io::stdout().is_terminal()
         };
         github::init(settings.json);
-        Self {
+        let printer = Self {
             settings,
             human_tty,
-        }
+        };
+        progress::install(printer);
+        printer
     }
 
     /// Whether `--json` was given.

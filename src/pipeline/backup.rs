@@ -92,11 +92,17 @@ pub async fn create<D: Database>(
     let database = crate::backup::identity::read(db, &env.target).await?;
     let started = Instant::now();
     let created_at = Utc::now();
-    let reservation = store.reserve(created_at, provider.extension())?;
-    let written = match provider
+    let reservation =
+        store.reserve(created_at, provider.extension(), provider.names().directory)?;
+    let partial = reservation.partial.clone();
+    let progress = crate::output::progress::start("backup", provider.name(), move || {
+        crate::backup::dump_dir::bytes_in(&partial)
+    });
+    let created = provider
         .create(db, &reservation.id, &reservation.partial, &reservation.data)
-        .await
-    {
+        .await;
+    drop(progress);
+    let written = match created {
         Ok(w) => w,
         Err(e) => {
             store.abandon(reservation);

@@ -121,7 +121,14 @@ async fn restore<D: Database>(
         }),
         file,
     };
-    match provider.restore(db, &input, &mut marker).await {
+    let progress = crate::output::progress::start(
+        "restore",
+        provider.name(),
+        crate::backup::postgres::restored_bytes,
+    );
+    let restored = provider.restore(db, &input, &mut marker).await;
+    drop(progress);
+    match restored {
         Ok(()) => {
             crate::backup::marker::resolve_all(db)
                 .await

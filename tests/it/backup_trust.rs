@@ -393,7 +393,7 @@ fn comm(pid: u32) -> String {
 
 /// Starts `args`, waits until a tool whose command line holds `marker` runs under it, sends
 /// `signal`; returns the run and every process that ran under dbdeploy.
-fn signal_during(
+pub(crate) fn signal_during(
     t: &TestContext,
     args: &[&str],
     marker: &str,
@@ -449,7 +449,7 @@ fn signal_during(
 
 /// No process that ran under dbdeploy is left (the watchdog's kill takes a moment).
 #[track_caller]
-fn none_left(seen: &[u32]) {
+pub(crate) fn none_left(seen: &[u32]) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let left: Vec<(u32, String)> = seen

@@ -7,6 +7,7 @@ mod adoption_create_db;
 mod adoption_github;
 mod adoption_new;
 mod approval;
+mod backup_directory;
 mod backup_trust;
 mod bad_input;
 mod common;

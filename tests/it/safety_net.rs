@@ -86,7 +86,17 @@ engine_test!(
         assert!(id.starts_with("backup-"), "{id}");
         let file = PathBuf::from(doc["result"]["path"].as_str().unwrap());
         let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600, "backup file mode");
+        if file.is_dir() {
+            // PostgreSQL's directory-format dump: a private folder of private files.
+            assert_eq!(mode, 0o700, "backup directory mode");
+            for f in std::fs::read_dir(&file).unwrap() {
+                let f = f.unwrap().path();
+                let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", f.display());
+            }
+        } else {
+            assert_eq!(mode, 0o600, "backup file mode");
+        }
         let manifest = backup_dir(t).join(format!("{id}.json"));
         let mode = std::fs::metadata(&manifest).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "manifest mode");
@@ -238,6 +248,16 @@ engine_test!(tampered_backup_is_refused, |t: &TestContext| {
                 && p.extension().is_some_and(|x| x != "json")
         })
         .unwrap();
+    // A directory-format dump (PostgreSQL): change one of its table files.
+    let file = if file.is_dir() {
+        std::fs::read_dir(&file)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+            .unwrap()
+    } else {
+        file
+    };
     let mut bytes = std::fs::read(&file).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 0xff;
@@ -428,9 +448,17 @@ fn postgres_password_stays_out_of_backups_and_logs() {
                 .unwrap(),
         );
         let mut seen = run.all() + &run2.all();
-        for entry in std::fs::read_dir(backup_dir(t)).unwrap() {
-            let path = entry.unwrap().path();
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(backup_dir(t))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        while let Some(path) = paths.pop() {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            if path.is_dir() {
+                assert_eq!(mode, 0o700, "{}", path.display());
+                paths.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+                continue;
+            }
             assert_eq!(mode, 0o600, "{}", path.display());
             seen.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
         }
