@@ -18,7 +18,8 @@
 # offers it, as users connect); the no-op and `status` runs are repeated with sslmode=require.
 #
 # Environment knobs: BENCH_N (300), BENCH_N_LARGE (10000), BENCH_CURVE ("20000 50000": more
-# points of the no-op/status curve), BENCH_RUNS (7), BENCH_PEER_RUNS (3),
+# points of the no-op/status curve), BENCH_BIN (a dbdeploy binary to measure instead of building
+# one), BENCH_RUNS (7), BENCH_PEER_RUNS (3),
 # BENCH_MAX_LOAD (1.0: wait until the 1-minute load average is below it), BENCH_WAIT (600 s
 # at most), BENCH_CORPUS (a prisma/migrations folder to run scripts/corpus.sh on; its
 # report is included).
@@ -158,9 +159,14 @@ rss() {
     fi
 }
 
-log "building the release binary"
-(cd "$ROOT" && cargo build --release --quiet)
-BIN=$ROOT/target/release/dbdeploy
+if [ -n "${BENCH_BIN:-}" ]; then
+    # A given binary (e.g. a build of another commit, to compare): not rebuilt here.
+    BIN=$BENCH_BIN
+else
+    log "building the release binary"
+    (cd "$ROOT" && cargo build --release --quiet)
+    BIN=$ROOT/target/release/dbdeploy
+fi
 GEN="python3 $ROOT/scripts/gen-migrations.py"
 
 # ---------------------------------------------------------------- workloads
