@@ -433,6 +433,21 @@ pub async fn last_schema<D: Database>(db: &mut D) -> Result<Option<(Baseline, St
         .map(|text| (base, text)))
 }
 
+/// [`deployed_migrations`] when `handler` uses them, else nothing (without a query).
+///
+/// # Errors
+/// A database error reading the history.
+pub async fn deployed_for<D: Database>(
+    db: &mut D,
+    handler: &dyn crate::handler::Handler,
+) -> Result<Vec<String>, DbError> {
+    if handler.uses_deployed() {
+        deployed_migrations(db).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 /// The migrations dbdeploy applied (or resolved as applied) in this database, from the
 /// `migrations` of its deploy and resolve runs; empty when it has no history here.
 ///

@@ -100,7 +100,7 @@ async fn files<D: crate::engine::Database>(
         return Err(e);
     }
     let records = crate::pipeline::verify::read_history(&mut db, handler).await;
-    let deployed = crate::history::deployed_migrations(&mut db).await;
+    let deployed = crate::history::deployed_for(&mut db, handler).await;
     db.close().await;
     // Another tool's table instead of this tool's is an inconsistent state, as drift is.
     let records = match records {

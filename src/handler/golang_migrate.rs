@@ -290,6 +290,10 @@ impl Handler for GolangMigrate {
         expanded
     }
 
+    fn uses_deployed(&self) -> bool {
+        true
+    }
+
     fn unreachable(
         &self,
         set: &MigrationSet,

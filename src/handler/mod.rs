@@ -216,6 +216,11 @@ pub trait Handler: Send + Sync {
         let _ = set;
         records
     }
+    /// Whether [`Handler::unreachable`] reads `deployed`: only then is dbdeploy's own history
+    /// of deployed migrations read (at thousands of migrations, a query and a parse per plan).
+    fn uses_deployed(&self) -> bool {
+        false
+    }
     /// Migrations on disk that were never applied and never will be, because the tracking
     /// table only keeps the highest version (golang-migrate). `deployed` lists the migrations
     /// dbdeploy's own history says it applied (or resolved) in this database: a file missing

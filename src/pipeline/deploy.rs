@@ -214,9 +214,18 @@ async fn plan_files<D: Database>(
     promote_from: Option<&crate::settings::EnvSettings>,
     trail: &mut Trail,
 ) -> Result<DeployPlan, Error> {
+    // Before the lock, the health checks have just read the history on this session: the
+    // plan approved there is made again under the lock from a fresh read anyway.
+    let cached = if trail.locked {
+        None
+    } else {
+        trail.history_unlocked.take()
+    };
     // Before an approved reset, the history is as good as gone: everything is pending.
     let records = if trail.reset.is_some() {
         Vec::new()
+    } else if let Some(records) = cached {
+        records.unwrap_or_default()
     } else {
         super::verify::read_history(db, handler)
             .await?
@@ -226,7 +235,7 @@ async fn plan_files<D: Database>(
     plan.unreachable = handler.unreachable(
         set,
         &records,
-        &crate::history::deployed_migrations(db).await?,
+        &crate::history::deployed_for(db, handler).await?,
     );
     // Before the lock, an unfinished row may be a deploy running right now: it is judged under
     // the lock.

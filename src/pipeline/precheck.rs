@@ -59,6 +59,7 @@ pub async fn run<D: Database>(cx: &Ctx<'_>, db: &mut D, trail: &mut Trail) -> Re
                     handler.table()
                 )
             });
+            trail.history_unlocked = Some(records);
             (checks, drift, summary)
         }
         Source::Tracking(_) | Source::External(_) => (Vec::new(), None, None),

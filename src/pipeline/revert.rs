@@ -124,7 +124,7 @@ impl Operation for Revert {
         plan.unreachable = handler.unreachable(
             set,
             &records,
-            &crate::history::deployed_migrations(db).await?,
+            &crate::history::deployed_for(db, handler).await?,
         );
         if let Some(drift) = plan.drift(env) {
             cx.step("health", Outcome::Failed, drift.to_string());

@@ -96,6 +96,10 @@ pub struct Trail {
     /// The operation may change the schema (false for a resolve or a backup): the log step
     /// then records the schema it left as the drift baseline.
     pub changes_schema: bool,
+    /// The tracking table as the health checks read it before the lock (`Some(None)`: no
+    /// table yet), for the plan made before the lock on the same session; the plan made under
+    /// the lock always reads it again.
+    pub history_unlocked: Option<Option<Vec<crate::migration::AppliedRecord>>>,
 }
 
 impl Trail {
@@ -128,6 +132,7 @@ impl Trail {
             reset: None,
             touched: false,
             changes_schema: true,
+            history_unlocked: None,
         }
     }
 
