@@ -216,6 +216,8 @@ impl EnvSettings {
             migrations_dir: self.migrations_dir.clone(),
             audit_file,
             other_url_vars: self.other_url_vars.clone(),
+            create_database: false,
+            lint: self.lint.clone(),
         }
     }
 }

@@ -196,7 +196,7 @@ async fn pending<D: Database>(
         reporter: printer,
     };
     let mut trail = Trail::new();
-    let mut db: D = crate::pipeline::connect::connect(&cx, true, &mut trail).await?;
+    let mut db: D = crate::pipeline::connect::connect(&cx, true, false, &mut trail).await?;
     let result = async {
         let records = crate::pipeline::verify::read_history(&mut db, handler)
             .await?

@@ -211,7 +211,7 @@ async fn read<D: Database>(
     cx: &Ctx<'_>,
     handler: &'static dyn Handler,
 ) -> Result<Vec<crate::migration::AppliedRecord>, Error> {
-    let mut db: D = super::connect::connect(cx, true, &mut Trail::new()).await?;
+    let mut db: D = super::connect::connect(cx, true, false, &mut Trail::new()).await?;
     let records = super::verify::read_history(&mut db, handler).await;
     db.close().await;
     Ok(records?.unwrap_or_default())

@@ -124,6 +124,7 @@ pub async fn run<D: Database>(
     let mut real: D = match interrupt::unless_interrupted(crate::pipeline::connect::connect(
         &cx,
         true,
+        false,
         &mut Trail::new(),
     ))
     .await
