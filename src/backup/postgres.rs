@@ -242,23 +242,28 @@ impl BackupProvider for PgBackup {
 
 impl PgBackup {
     /// Loads an archive of [`BackupProvider::create`] into the empty database `database` on
-    /// the same server, in one transaction, owned by the connecting user (a rehearsal's copy).
+    /// the same server, owned by the connecting user (a rehearsal's copy). A directory-format
+    /// archive loads with the backup's parallel jobs: the copy is dropped on any failure, so
+    /// it needs no single transaction.
     ///
     /// # Errors
     /// When `pg_restore` fails or is stopped.
     pub async fn load_into(&self, database: &str, archive: &Path) -> Result<(), BackupError> {
         let mut cmd = self.command("pg_restore");
-        cmd.env("PGDATABASE", database)
-            .args([
-                "--no-owner",
-                "--no-privileges",
-                "--no-password",
-                "--exit-on-error",
-                "--single-transaction",
-                "--dbname",
-                database,
-            ])
-            .arg(archive);
+        cmd.env("PGDATABASE", database).args([
+            "--no-owner",
+            "--no-privileges",
+            "--no-password",
+            "--exit-on-error",
+            "--dbname",
+            database,
+        ]);
+        if archive.is_dir() {
+            cmd.arg(format!("--jobs={}", self.jobs));
+        } else {
+            cmd.arg("--single-transaction");
+        }
+        cmd.arg(archive);
         process::run(cmd, "pg_restore into the copy", Stdio::null())
             .await
             .map(drop)

@@ -97,7 +97,13 @@ impl Scratch {
                 .path()
                 .join(format!("dump.{}", provider.extension())),
         };
-        let file = private_file(&out)?;
+        // A directory-format dump (PostgreSQL) goes into a fresh private folder, as backups do.
+        let file = if provider.names().directory {
+            crate::backup::folder::create_private_dir(&out)
+                .map_err(|e| io_error(&out, "creating the dump folder", e))?
+        } else {
+            private_file(&out)?
+        };
         if matches!(self.target, Target::Sqlite { .. }) {
             // `VACUUM INTO` writes a new file: it must not exist yet.
             drop(file);
@@ -113,6 +119,7 @@ impl Scratch {
         match &env.target {
             Target::Postgres { url } => {
                 crate::backup::postgres::PgBackup::from_url(url)?
+                    .with_options(env.backup.compression, env.backup.jobs)
                     .load_into(name, &out)
                     .await?;
             }
