@@ -108,6 +108,10 @@ pub enum Error {
         /// Each finding: migration, line, code and message.
         findings: Vec<String>,
     },
+    /// An error that came after this run had already changed the database: the inner error
+    /// must not claim that nothing was changed.
+    #[error(transparent)]
+    AfterChanges(Box<AfterChanges>),
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -116,6 +120,17 @@ pub enum Error {
         /// What to do.
         hint: String,
     },
+}
+
+/// An error after changes (see [`Error::after_changes`]).
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct AfterChanges {
+    /// The error as the step reported it.
+    #[source]
+    pub error: Error,
+    /// The migrations this run had applied (or reverted) before it.
+    pub changed: Vec<String>,
 }
 
 impl From<ExternalError> for Error {
@@ -135,6 +150,7 @@ impl Error {
     #[must_use]
     pub fn exit_code(&self) -> u8 {
         match self {
+            Error::AfterChanges(e) => e.error.exit_code(),
             Error::Config(_) | Error::Handler(_) | Error::UnsupportedServer { .. } => exit::USAGE,
             Error::Backup(e) if e.interrupted() => exit::INTERRUPTED,
             Error::Backup(e) if e.is_usage() => exit::USAGE,
@@ -161,6 +177,7 @@ impl Error {
         match self {
             Error::Interrupted(_) => true,
             Error::Backup(e) => e.interrupted(),
+            Error::AfterChanges(e) => e.error.interrupted(),
             _ => false,
         }
     }
@@ -191,6 +208,7 @@ impl Error {
             Error::HealthAfter(_) => "health-check-failed",
             Error::Interrupted(_) => "interrupted",
             Error::LintBlocked { .. } => "lint-blocked",
+            Error::AfterChanges(e) => e.error.code(),
             Error::Unavailable { .. } => "unavailable",
             Error::Promotion(e) => match **e {
                 crate::pipeline::promote::PromotionError::NotPromoted { .. } => "not-promoted",
@@ -209,13 +227,31 @@ impl Error {
     #[must_use]
     pub fn class(&self) -> ErrorClass {
         match self {
-            Error::Apply(_) | Error::Revert(_) => ErrorClass::MidDeployment,
+            Error::Apply(_) | Error::Revert(_) | Error::AfterChanges(_) => {
+                ErrorClass::MidDeployment
+            }
             Error::Interrupted(e) if e.changed() => ErrorClass::MidDeployment,
             Error::Backup(e) if e.changed() => ErrorClass::MidDeployment,
             Error::Verify(_) | Error::HealthAfter(_) => ErrorClass::PostDeployment,
             Error::External(e) => e.class(),
             _ => ErrorClass::PreDeployment,
         }
+    }
+
+    /// The error of a step that failed after the run had changed the database (`changed`): a
+    /// database error (writing the tracking table after migrations ran, say), whose hints
+    /// would say that nothing was changed, says what was changed instead.
+    #[must_use]
+    pub fn after_changes(self, changed: &[String]) -> Error {
+        // Only database errors: the others either know what was changed (apply, revert,
+        // interrupt, backup) or cannot come after a change, and callers match on them.
+        if changed.is_empty() || !matches!(self, Error::Db(_)) {
+            return self;
+        }
+        Error::AfterChanges(Box::new(AfterChanges {
+            error: self,
+            changed: changed.to_vec(),
+        }))
     }
 
     /// The chain of causes under the message, outermost first, each scrubbed of secrets.
@@ -282,6 +318,7 @@ impl Error {
                 "nothing was changed".into(),
             ],
             Error::Unavailable { hint, .. } => vec![hint.clone()],
+            Error::AfterChanges(e) => e.hints(),
             Error::Promotion(e) => e.hints(),
             Error::UnsupportedServer { .. } => vec![
                 "dbdeploy deploys to PostgreSQL, MySQL/MariaDB and SQLite; docs/distributed-sql.md says what CockroachDB and YugabyteDB support would take".into(),
@@ -335,4 +372,103 @@ fn closest<'a>(name: &str, known: &'a [String]) -> Option<&'a String> {
         .filter(|(k, score)| *score >= 0.8 || strsim::damerau_levenshtein(name, k) <= 2)
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(k, _)| k)
+}
+
+impl AfterChanges {
+    /// The inner error's hints without its "nothing was changed", and what was changed.
+    fn hints(&self) -> Vec<String> {
+        let mut hints = vec![format!(
+            "this run had already changed the database: {} ({}); check its state with `dbdeploy status` before retrying",
+            self.changed.join(", "),
+            if self.changed.len() == 1 {
+                "1 migration".to_owned()
+            } else {
+                format!("{} migrations", self.changed.len())
+            }
+        )];
+        hints.extend(
+            self.error
+                .hints()
+                .into_iter()
+                .filter_map(|h| without_nothing_changed(&h)),
+        );
+        hints
+    }
+}
+
+/// `hint` without its claim that nothing was changed; `None` when nothing else is left.
+fn without_nothing_changed(hint: &str) -> Option<String> {
+    const CLAIM: &str = "nothing was changed";
+    let Some(at) = hint.find(CLAIM) else {
+        return Some(hint.to_owned());
+    };
+    let before = hint[..at].trim_end().trim_end_matches([';', ',', ':']);
+    let after = hint[at + CLAIM.len()..]
+        .split_once([':', ';'])
+        .map_or("", |(_, rest)| rest)
+        .trim();
+    let rest = match (before.trim().is_empty(), after.is_empty()) {
+        (true, true) => return None,
+        (true, false) => after.to_owned(),
+        (false, true) => before.trim().to_owned(),
+        (false, false) => format!("{}; {after}", before.trim()),
+    };
+    Some(rest)
+}
+
+#[cfg(test)]
+mod after_changes_tests {
+    use super::*;
+
+    fn query_error() -> Error {
+        Error::Db(DbError::Query {
+            context: "writing the tracking row".into(),
+            message: "permission denied".into(),
+            source: None,
+        })
+    }
+
+    #[test]
+    fn a_database_error_after_changes_does_not_say_nothing_was_changed() {
+        let e = query_error().after_changes(&["20240101000000_init".into()]);
+        assert_eq!(e.code(), "database-error");
+        assert_eq!(e.exit_code(), exit::FAILURE);
+        assert_eq!(e.class(), ErrorClass::MidDeployment);
+        assert_eq!(e.to_string(), query_error().to_string());
+        assert_eq!(
+            e.hints(),
+            [
+                "this run had already changed the database: 20240101000000_init (1 migration); check its state with `dbdeploy status` before retrying",
+                "fix the cause and retry",
+            ]
+        );
+    }
+
+    #[test]
+    fn errors_before_changes_and_errors_that_know_are_left_alone() {
+        let e = query_error().after_changes(&[]);
+        assert!(matches!(e, Error::Db(_)));
+        assert_eq!(e.hints(), ["nothing was changed; fix the cause and retry"]);
+    }
+
+    #[test]
+    fn the_claim_is_cut_out_of_any_hint() {
+        assert_eq!(without_nothing_changed("nothing was changed"), None);
+        assert_eq!(
+            without_nothing_changed("fix the file or folder named above; nothing was changed")
+                .as_deref(),
+            Some("fix the file or folder named above")
+        );
+        assert_eq!(
+            without_nothing_changed(
+                "nothing was changed: the deploy stops before any change when its backup cannot be made"
+            )
+            .as_deref(),
+            Some("the deploy stops before any change when its backup cannot be made")
+        );
+        assert_eq!(
+            without_nothing_changed("check the URL").as_deref(),
+            Some("check the URL")
+        );
+    }
 }

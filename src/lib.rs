@@ -62,6 +62,48 @@ pub fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
+/// A command line clap cannot read. Under `--json` the caller parses stdout, so it gets an
+/// error document (operation `usage`, exit 2) instead of clap's text; help and version
+/// requests print as usual, and callers without `--json` get clap's text on stderr (exit 2).
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    use std::io::Write;
+    if !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let wants_json = std::env::args_os().skip(1).any(|a| a == "--json");
+    let informational = matches!(
+        e.kind(),
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !wants_json || informational {
+        // clap's text can echo an argument (a mistyped `--url` value): scrubbed like every
+        // other output.
+        let text = e.render().to_string();
+        let _ = redact::ScrubbedStderr.write_all(text.as_bytes());
+        return ExitCode::from(error::exit::USAGE);
+    }
+    let printer = output::Printer::new(settings::OutputSettings {
+        json: true,
+        color: false,
+        color_stderr: false,
+        verbosity: 0,
+    });
+    // clap's text names the problem, then its usage line and a pointer to --help: the first
+    // line is the message; the rest stays for people reading stderr.
+    let text = e.render().to_string();
+    let message = text
+        .lines()
+        .next()
+        .unwrap_or("the command line could not be read")
+        .trim_start_matches("error: ")
+        .to_owned();
+    let error = config::ConfigError::Usage(message);
+    let code = printer.finish(output::Response::failed("usage", "", error.into()));
+    ExitCode::from(code)
+}
+
 /// A file-size limit (`ulimit -f`) reached while writing a backup sends SIGXFSZ, whose default
 /// action kills the process on the spot, leaving a partial backup file behind and nothing
 /// logged. With a handler installed the write fails with EFBIG instead, and the backup step
@@ -72,19 +114,6 @@ fn catch_file_size_signal() {
     if let Err(e) = signal(SignalKind::from_raw(libc::SIGXFSZ)) {
         tracing::warn!("cannot handle SIGXFSZ: {e}");
     }
-}
-
-/// clap's own errors can echo an argument (a mistyped `--url` value): scrubbed like every
-/// other output. Help and version are printed by clap as usual.
-fn usage_error(e: &clap::Error) -> ExitCode {
-    use std::io::Write;
-    if !e.use_stderr() {
-        let _ = e.print();
-        return ExitCode::SUCCESS;
-    }
-    let text = e.render().to_string();
-    let _ = redact::ScrubbedStderr.write_all(text.as_bytes());
-    ExitCode::from(error::exit::USAGE)
 }
 
 fn init_tracing(verbosity: i8, color: bool) {

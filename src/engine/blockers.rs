@@ -22,6 +22,22 @@ const WATCH_AFTER: Duration = Duration::from_millis(300);
 /// How often the watching session looks.
 const POLL_EVERY: Duration = Duration::from_millis(200);
 
+/// The sessions the watched statement waits for now, for the progress line of a long
+/// migration (the watch runs in the deploy's task, the progress line in its own thread).
+static WAITING_FOR: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The sessions a running migration statement waits for now (PostgreSQL; empty elsewhere).
+#[must_use]
+pub fn waiting_for() -> Vec<String> {
+    WAITING_FOR.lock().map(|w| w.clone()).unwrap_or_default()
+}
+
+fn publish(now: &[String]) {
+    if let Ok(mut w) = WAITING_FOR.lock() {
+        now.clone_into(&mut w);
+    }
+}
+
 /// A second PostgreSQL session that looks at what blocks the migration session.
 pub(super) struct PgWatch {
     target: Target,
@@ -56,11 +72,15 @@ impl PgWatch {
         let mut seen = Vec::new();
         loop {
             let now = self.blockers().await;
+            publish(&now);
             if !now.is_empty() {
                 seen = now;
             }
             tokio::select! {
-                out = &mut work => return (out, seen),
+                out = &mut work => {
+                    publish(&[]);
+                    return (out, seen);
+                }
                 () = tokio::time::sleep(POLL_EVERY) => {}
             }
         }

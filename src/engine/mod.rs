@@ -24,6 +24,7 @@ mod target;
 use std::time::Duration;
 
 pub use crate::sql::dialect::Dialect;
+pub use blockers::waiting_for;
 pub use error::{Cause, DbError, LockWait, ScriptError, driver_message};
 pub use script::{Leftover, leftover};
 pub use target::Target;

@@ -1,4 +1,5 @@
-//! Progress of a long backup or restore. On a terminal, once the work has taken 2 s, an
+//! Progress of long work: a backup or restore, a running migration, a lock wait, a connection
+//! to a server that is not up yet. On a terminal, once the work has taken 2 s, an
 //! `indicatif` spinner redrawn in place shows what has been written and the time; it is
 //! cleared when the work ends, so nothing of it stays in the output. Without a terminal
 //! (output redirected to a file or a CI log), one plain line every 10 s names the step and
@@ -40,6 +41,41 @@ pub fn start(
     tool: &'static str,
     bytes: impl Fn() -> u64 + Send + 'static,
 ) -> Progress {
+    let done = if step == "restore" {
+        "of SQL loaded"
+    } else {
+        "written"
+    };
+    show(step, move || match bytes() {
+        0 => format!("{tool} still running"),
+        n => format!(
+            "{tool} still running, {} {done}",
+            crate::backup::human_bytes(n)
+        ),
+    })
+}
+
+/// Starts showing `what` (a migration still running, a lock waited for, a server not up yet)
+/// in `step`; `waits_on` names what it waits for now, when that is known (the session holding
+/// the lock a statement needs).
+pub fn activity(
+    step: &'static str,
+    what: String,
+    waits_on: impl Fn() -> Vec<String> + Send + 'static,
+) -> Progress {
+    show(step, move || {
+        let waits = waits_on();
+        if waits.is_empty() {
+            what.clone()
+        } else {
+            format!("{what}, waiting for {}", waits.join(", "))
+        }
+    })
+}
+
+/// Shows `message()` with the time so far: redrawn in place on a terminal after
+/// [`SHOW_AFTER`], a line every [`LINE_EVERY`] otherwise.
+fn show(step: &'static str, message: impl Fn() -> String + Send + 'static) -> Progress {
     let none = Progress {
         stop: None,
         thread: None,
@@ -56,11 +92,12 @@ pub fn start(
         .name("progress".into())
         .spawn(move || {
             if printer.human_tty {
-                spinner(printer, step, tool, &bytes, &stopped, started);
+                spinner(printer, step, &message, &stopped, started);
             } else {
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(LINE_EVERY) {
                     printer.line(&format!(
-                        "{step}: {tool} still running, {} so far",
+                        "{step}: {}, {} so far",
+                        message(),
                         duration(started.elapsed())
                     ));
                 }
@@ -78,8 +115,7 @@ pub fn start(
 fn spinner(
     printer: Printer,
     step: &str,
-    tool: &str,
-    bytes: &dyn Fn() -> u64,
+    message: &dyn Fn() -> String,
     stopped: &mpsc::Receiver<()>,
     started: Instant,
 ) {
@@ -100,21 +136,7 @@ fn spinner(
     }
     bar.set_prefix(step.to_owned());
     loop {
-        let done = bytes();
-        let what = if done > 0 {
-            format!(
-                "{tool}, {} {}",
-                crate::backup::human_bytes(done),
-                if step == "restore" {
-                    "of SQL loaded"
-                } else {
-                    "written"
-                }
-            )
-        } else {
-            format!("{tool} running")
-        };
-        bar.set_message(format!("{what} ({})", duration(started.elapsed())));
+        bar.set_message(format!("{} ({})", message(), duration(started.elapsed())));
         bar.tick();
         if !matches!(
             stopped.recv_timeout(Duration::from_millis(200)),

@@ -305,6 +305,11 @@ pub async fn run<D: Database>(
             return Err(stopped(cx, applied.len(), total - applied.len(), None));
         }
         cx.reporter.event(Event::MigrationStarted { name: &m.name });
+        let progress = crate::output::progress::activity(
+            "apply",
+            format!("{} still running", m.name),
+            crate::engine::waiting_for,
+        );
         let started = Instant::now();
         let atomic = db.transactional_ddl() && m.transaction == TxMode::Wrapped;
         // Every atomic migration but the run's last commits without waiting for its WAL flush
@@ -334,6 +339,7 @@ pub async fn run<D: Database>(
         if outcome.is_ok() {
             create.clear();
         }
+        drop(progress);
         let duration = started.elapsed();
         match outcome {
             Ok(()) => {

@@ -21,7 +21,14 @@ pub async fn connect<D: Database>(
     if create && !read_only && cx.env.create_database {
         create_if_missing(cx).await?;
     }
-    let mut db = match D::connect(&cx.env.target, options(cx, read_only)).await {
+    let progress = crate::output::progress::activity(
+        "connect",
+        "waiting for the database to accept connections".into(),
+        Vec::new,
+    );
+    let connected = D::connect(&cx.env.target, options(cx, read_only)).await;
+    drop(progress);
+    let mut db = match connected {
         Ok(db) => db,
         Err(e) => {
             cx.step(

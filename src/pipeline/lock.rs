@@ -32,7 +32,14 @@ const LOCK_POLL: Duration = Duration::from_millis(100);
 /// The lock is held elsewhere for longer than the wait, a database error, or Ctrl-C.
 pub async fn take<D: Database>(cx: &Ctx<'_>, db: &mut D) -> Result<Held, Error> {
     let waited = Instant::now();
-    let Some(taken) = interrupt::unless_interrupted(acquire(cx, db)).await else {
+    let progress = crate::output::progress::activity(
+        "lock",
+        "waiting for the deploy lock (another deploy holds it)".into(),
+        Vec::new,
+    );
+    let taken = interrupt::unless_interrupted(acquire(cx, db)).await;
+    drop(progress);
+    let Some(taken) = taken else {
         cx.step(
             "lock",
             Outcome::Failed,

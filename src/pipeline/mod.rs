@@ -229,6 +229,8 @@ pub async fn run<D: Database, O: Operation>(cx: &Ctx<'_>, op: &O) -> Finished<O>
     let mut db: Option<D> = None;
     let mut held: Option<lock::Held> = None;
     let result = steps(cx, op, &mut db, &mut held, &mut trail).await;
+    let changed: Vec<String> = trail.changed.iter().map(|c| c.name.clone()).collect();
+    let result = result.map_err(|e| e.after_changes(&changed));
     let operation = op.operation(cx.options.dry_run);
     // The lock is released only once the run is recorded: the next deploy's drift check reads
     // the schema this run recorded, and must not see its changes without its record.

@@ -216,3 +216,38 @@ fn the_preview_and_the_summary_show_the_ddl_lock_wait() {
         );
     });
 }
+
+/// A statement waiting for a lock longer than 10 s says whom it waits for while it waits.
+#[test]
+fn a_long_lock_wait_names_the_blocker_while_it_waits() {
+    run_on(Engine::Postgres, "ddl_heartbeat", |t: &TestContext| {
+        setup(t);
+        t.write_config(
+            "[environments.ci]\nurl_env = \"DATABASE_URL\"\nddl_lock_timeout_seconds = 30\nddl_lock_retries = 0\n",
+        );
+        let blocker = Blocker::start(t);
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(13));
+            blocker.release();
+        });
+        let run = t.run(&["migrate", "ci"]);
+        releaser.join().unwrap();
+        run.code(0);
+        let waiting: Vec<&str> = run
+            .stdout
+            .lines()
+            .filter(|l| {
+                l.starts_with("apply: 20240102000000_alter still running, waiting for pid ")
+            })
+            .collect();
+        assert_eq!(waiting.len(), 1, "{}", run.stdout);
+        assert!(
+            waiting[0].contains(&format!("application {BLOCKER}")),
+            "{}",
+            run.stdout
+        );
+        assert!(waiting[0].contains("idle in transaction"), "{}", run.stdout);
+        assert!(waiting[0].ends_with(" so far"), "{}", run.stdout);
+        assert_eq!(columns_of(t), ["n", "y"]);
+    });
+}

@@ -22,6 +22,8 @@ mod faults;
 mod first_deploy;
 mod formats_flyway_drizzle_sql;
 mod formats_sqlx_dbmate_golang;
+mod heartbeat;
+mod json_documents;
 mod lint;
 mod migrate;
 mod permissions;

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 mod inspect;
+pub mod json_schema;
 pub mod snapshot;
 pub mod terminal;
 
@@ -343,10 +344,13 @@ pub struct Run {
 }
 
 impl From<Output> for Run {
+    #[track_caller]
     fn from(o: Output) -> Self {
+        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+        json_schema::check(&stdout);
         Self {
             code: o.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stdout,
             stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
         }
     }
