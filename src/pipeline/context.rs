@@ -75,3 +75,25 @@ impl Ctx<'_> {
         self.env.backup_before_migrate && !self.options.skip_backup && !self.options.dry_run
     }
 }
+
+impl<'a> Ctx<'a> {
+    /// A context for commands that only read the database (lint, status, a rehearsal's
+    /// look at the target, promotion's look at the other environment): a dry run, no prompts.
+    #[must_use]
+    pub fn read_only(env: &'a EnvSettings, source: &'a Source, reporter: &'a dyn Reporter) -> Self {
+        static READ_ONLY: RunOptions = RunOptions {
+            dry_run: true,
+            yes: false,
+            skip_health_check: false,
+            skip_backup: false,
+            allow_drift: false,
+        };
+        Ctx {
+            env,
+            source,
+            options: &READ_ONLY,
+            interactive: false,
+            reporter,
+        }
+    }
+}
