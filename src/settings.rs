@@ -4,8 +4,12 @@
 //! command's behaviour is a function of [`Settings`] alone.
 #![allow(clippy::disallowed_methods)]
 
+mod backup;
+mod output;
 mod project;
 
+pub use backup::{BackupSettings, DEFAULT_KEEP};
+pub use output::{GithubSettings, OutputSettings, github};
 pub use project::ZERO_CONFIG_VAR;
 
 use std::collections::BTreeMap;
@@ -13,7 +17,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::cli::{ColorChoice, GlobalArgs};
+use crate::cli::GlobalArgs;
 use crate::config::{self, Config, ConfigError, MigrationTool, Mode};
 use crate::engine::Target;
 
@@ -24,80 +28,6 @@ pub struct ExternalTool {
     pub status: String,
     /// `apply_command`: applies every pending migration.
     pub apply: String,
-}
-
-/// Output preferences.
-#[derive(Debug, Clone, Copy)]
-pub struct OutputSettings {
-    /// One JSON document on stdout; human lines on stderr.
-    pub json: bool,
-    /// ANSI colours on the human stream.
-    pub color: bool,
-    /// ANSI colours on stderr (errors, diagnostics).
-    pub color_stderr: bool,
-
-    /// -1 quiet, 0 normal, 1+ verbose.
-    pub verbosity: i8,
-}
-
-impl OutputSettings {
-    /// Output settings from the global flags and the environment: `NO_COLOR`, `CLICOLOR_FORCE`
-    /// and `TERM=dumb` decide `--color auto`, per stream, so that a redirected stream never
-    /// gets colour codes.
-    #[must_use]
-    pub fn from_args(args: &GlobalArgs) -> Self {
-        let stdout_tty = std::io::stdout().is_terminal();
-        let stderr_tty = std::io::stderr().is_terminal();
-        let human_is_tty = if args.json { stderr_tty } else { stdout_tty };
-        let color = color_for(args.color, human_is_tty);
-        let verbosity = i8::try_from(args.verbose).unwrap_or(i8::MAX)
-            - i8::try_from(args.quiet).unwrap_or(i8::MAX);
-        Self {
-            json: args.json,
-            color,
-            color_stderr: color_for(args.color, stderr_tty),
-            verbosity,
-        }
-    }
-}
-
-/// Whether a stream gets colours: `--color`, then `CLICOLOR_FORCE`, `NO_COLOR`, `TERM=dumb`
-/// and whether it is a terminal (<https://no-color.org>, <https://bixense.com/clicolors/>).
-fn color_for(choice: ColorChoice, tty: bool) -> bool {
-    let set = |var: &str| std::env::var_os(var).is_some_and(|v| !v.is_empty());
-    match choice {
-        ColorChoice::Always => true,
-        ColorChoice::Never => false,
-        ColorChoice::Auto => {
-            let forced =
-                std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| !v.is_empty() && v != "0");
-            let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
-            forced || (tty && !set("NO_COLOR") && !dumb)
-        }
-    }
-}
-
-/// Running as a GitHub Actions step (`GITHUB_ACTIONS=true`): annotations, groups and the
-/// step summary.
-#[must_use]
-pub fn github() -> Option<GithubSettings> {
-    (std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| v == "true")).then(|| GithubSettings {
-        step_summary: std::env::var_os("GITHUB_STEP_SUMMARY")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-        workspace: std::env::var_os("GITHUB_WORKSPACE")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from),
-    })
-}
-
-/// What a GitHub Actions step provides.
-#[derive(Debug, Clone, Default)]
-pub struct GithubSettings {
-    /// The file the step's Markdown summary is appended to.
-    pub step_summary: Option<PathBuf>,
-    /// The repository's checkout: annotation paths are relative to it.
-    pub workspace: Option<PathBuf>,
 }
 
 /// Project-level settings: where things are and the parsed configuration.
@@ -290,26 +220,8 @@ impl std::fmt::Display for DdlLock {
     }
 }
 
-/// The `[backup]` table, resolved for one environment.
-#[derive(Debug, Clone)]
-pub struct BackupSettings {
-    /// This environment's backup folder (absolute): `[backup] dir` / environment name.
-    pub dir: PathBuf,
-    /// How many backups to keep.
-    pub keep: usize,
-    /// A configured backup command and its restore command.
-    pub command: Option<(String, String)>,
-    /// `pg_dump`'s compression.
-    pub compression: crate::backup::pg_options::Compression,
-    /// `pg_dump`'s parallel jobs.
-    pub jobs: u32,
-}
-
 /// How long the approval prompt waits when `approval_timeout_seconds` is not set: ten minutes.
 pub const DEFAULT_APPROVAL_TIMEOUT_SECONDS: u64 = 600;
-
-/// Backups kept per environment when `[backup] keep` is not set.
-pub const DEFAULT_KEEP: usize = 10;
 
 impl Settings {
     /// Resolves the working directory and reads the configuration file.
@@ -602,58 +514,6 @@ impl Settings {
             )?,
             block_on: level("block_on", l.block_on.as_deref(), None)?,
             allow: l.allow.clone(),
-        })
-    }
-
-    fn backup_settings(&self, env: &str) -> Result<BackupSettings, ConfigError> {
-        let b = &self.config.backup;
-        let invalid = |message: &str| ConfigError::Parse {
-            path: self.config_path.clone(),
-            message: message.to_owned(),
-        };
-        let keep = b.keep.unwrap_or(DEFAULT_KEEP);
-        if keep == 0 {
-            return Err(invalid(
-                "`[backup] keep` must be at least 1 (the backup of the current run is always kept)",
-            ));
-        }
-        let command = match (&b.command, &b.restore_command) {
-            (None, None) => None,
-            (Some(c), Some(r)) if !c.trim().is_empty() && !r.trim().is_empty() => {
-                Some((c.clone(), r.clone()))
-            }
-            _ => {
-                return Err(invalid(
-                    "`[backup] command` and `[backup] restore_command` must be set together: a backup that cannot be restored is not a backup",
-                ));
-            }
-        };
-        let compression = match &b.compression {
-            Some(c) => c.parse().map_err(|m: String| invalid(&m))?,
-            None => crate::backup::pg_options::Compression::Auto,
-        };
-        let jobs = match b.jobs {
-            None => crate::backup::pg_options::default_jobs(),
-            Some(n) => u32::try_from(n)
-                .ok()
-                .filter(|n| (1..=crate::backup::pg_options::MAX_JOBS).contains(&i64::from(*n)))
-                .ok_or_else(|| {
-                    invalid(&format!(
-                        "`[backup] jobs = {n}` must be between 1 and {} (each job is a connection to the server)",
-                        crate::backup::pg_options::MAX_JOBS
-                    ))
-                })?,
-        };
-        let dir = b
-            .dir
-            .clone()
-            .unwrap_or_else(|| PathBuf::from(".dbdeploy/backups"));
-        Ok(BackupSettings {
-            dir: absolute(&self.working_dir, &dir).join(env),
-            keep,
-            command,
-            compression,
-            jobs,
         })
     }
 }

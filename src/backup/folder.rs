@@ -178,26 +178,7 @@ pub fn create_new(path: &Path) -> std::io::Result<File> {
 /// # Errors
 /// [`BackupError::Untrusted`] for anything else; I/O errors.
 pub fn open_own(path: &Path) -> Result<File, BackupError> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                untrusted(path, "it is a symbolic link".into())
-            } else {
-                BackupError::Io {
-                    path: path.to_owned(),
-                    what: "cannot read it".into(),
-                    source: Some(e),
-                }
-            }
-        })?;
-    let meta = file.metadata().map_err(|e| BackupError::Io {
-        path: path.to_owned(),
-        what: "cannot read it".into(),
-        source: Some(e),
-    })?;
+    let (file, meta) = open_no_link(path, libc::O_NONBLOCK)?;
     if !meta.is_file() {
         return Err(untrusted(path, "it is not a regular file".into()));
     }
@@ -247,26 +228,7 @@ pub fn create_private_dir(path: &Path) -> std::io::Result<File> {
 /// # Errors
 /// [`BackupError::Untrusted`] for a link, another owner or open permissions.
 pub fn open_own_dir(path: &Path) -> Result<File, BackupError> {
-    let dir = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_DIRECTORY)
-        .open(path)
-        .map_err(|e| {
-            if e.raw_os_error() == Some(libc::ELOOP) {
-                untrusted(path, "it is a symbolic link".into())
-            } else {
-                BackupError::Io {
-                    path: path.to_owned(),
-                    what: "cannot read it".into(),
-                    source: Some(e),
-                }
-            }
-        })?;
-    let meta = dir.metadata().map_err(|e| BackupError::Io {
-        path: path.to_owned(),
-        what: "cannot read it".into(),
-        source: Some(e),
-    })?;
+    let (dir, meta) = open_no_link(path, libc::O_DIRECTORY)?;
     ours(path, &meta)?;
     if meta.mode() & 0o077 != 0 {
         return Err(untrusted(
@@ -278,6 +240,29 @@ pub fn open_own_dir(path: &Path) -> Result<File, BackupError> {
         ));
     }
     Ok(dir)
+}
+
+/// Opens `path` for reading, never through a symbolic link (`flags` are added to
+/// `O_NOFOLLOW`), with its metadata for the caller's checks.
+fn open_no_link(path: &Path, flags: i32) -> Result<(File, fs::Metadata), BackupError> {
+    let cannot_read = |e| BackupError::Io {
+        path: path.to_owned(),
+        what: "cannot read it".into(),
+        source: Some(e),
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | flags)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                untrusted(path, "it is a symbolic link".into())
+            } else {
+                cannot_read(e)
+            }
+        })?;
+    let meta = file.metadata().map_err(cannot_read)?;
+    Ok((file, meta))
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::lint::{AllowedBy, Blocks, Facts, Level};
 use crate::migration::MigrationSet;
 use crate::output::{Printer, Response};
 use crate::pipeline::preview::{self, MigrationPreview};
-use crate::pipeline::{Ctx, RunOptions, Trail};
+use crate::pipeline::{Ctx, Trail};
 use crate::settings::{EnvSettings, LintSettings, Settings};
 use crate::source::Source;
 
@@ -184,17 +184,7 @@ async fn pending<D: Database>(
     set: &MigrationSet,
     printer: &Printer,
 ) -> Result<Vec<MigrationPreview>, Error> {
-    let options = RunOptions {
-        dry_run: true,
-        ..RunOptions::default()
-    };
-    let cx = Ctx {
-        env,
-        source,
-        options: &options,
-        interactive: false,
-        reporter: printer,
-    };
+    let cx = Ctx::read_only(env, source, printer);
     let mut trail = Trail::new();
     let mut db: D = crate::pipeline::connect::connect(&cx, true, false, &mut trail).await?;
     let result = async {

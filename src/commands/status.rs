@@ -8,7 +8,7 @@ use crate::error::{Error, exit};
 use crate::handler::Handler;
 use crate::migration::MigrationSet;
 use crate::output::{Line, Printer, Response, listing, to_value};
-use crate::pipeline::{Ctx, RunOptions, Trail};
+use crate::pipeline::{Ctx, Trail};
 use crate::settings::EnvSettings;
 use crate::settings::ExternalTool;
 use crate::source::Source;
@@ -83,17 +83,7 @@ async fn files<D: crate::engine::Database>(
     set: &MigrationSet,
     printer: &Printer,
 ) -> Result<Response, Error> {
-    let options = RunOptions {
-        dry_run: true,
-        ..RunOptions::default()
-    };
-    let cx = Ctx {
-        env,
-        source,
-        options: &options,
-        interactive: false,
-        reporter: printer,
-    };
+    let cx = Ctx::read_only(env, source, printer);
     let mut db: D = crate::pipeline::connect::connect(&cx, true, false, &mut Trail::new()).await?;
     if let Err(e) = crate::backup::marker::refuse_unfinished(&mut db).await {
         db.close().await;

@@ -21,57 +21,63 @@ pub async fn create_if_missing(target: &Target) -> Result<Option<String>, DbErro
     match target {
         Target::Sqlite { .. } => Ok(None),
         Target::Postgres { url } => {
-            let missing = match probe(sqlx::PgConnection::connect(url)).await {
-                None => return Ok(None),
-                Some(Ok(conn)) => {
-                    let _ = conn.close().await;
-                    false
-                }
-                Some(Err(e)) => code(&e).as_deref() == Some(PG_NO_DATABASE),
-            };
-            if !missing {
+            let missing = |e: &sqlx::Error| code(e).as_deref() == Some(PG_NO_DATABASE);
+            if !is_missing::<sqlx::PgConnection>(url, missing).await {
                 return Ok(None);
             }
             let (admin, name) = admin_url(url, "/postgres")?;
-            let mut conn = sqlx::PgConnection::connect(&admin)
-                .await
-                .map_err(|e| DbError::connect(target, &e))?;
             let sql = format!("CREATE DATABASE \"{}\"", name.replace('"', "\"\""));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut conn)
-                .await
-                .map_err(|e| refused(&name, &e))?;
-            let _ = conn.close().await;
-            Ok(Some(name))
+            create::<sqlx::PgConnection>(target, &admin, &name, sql).await
         }
         Target::MySql { url } => {
-            let missing = match probe(sqlx::MySqlConnection::connect(url)).await {
-                None => return Ok(None),
-                Some(Ok(conn)) => {
-                    let _ = conn.close().await;
-                    false
-                }
-                Some(Err(e)) => e
-                    .as_database_error()
+            let missing = |e: &sqlx::Error| {
+                e.as_database_error()
                     .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-                    .is_some_and(|m| m.number() == MYSQL_NO_DATABASE),
+                    .is_some_and(|m| m.number() == MYSQL_NO_DATABASE)
             };
-            if !missing {
+            if !is_missing::<sqlx::MySqlConnection>(url, missing).await {
                 return Ok(None);
             }
             let (admin, name) = admin_url(url, "")?;
-            let mut conn = sqlx::MySqlConnection::connect(&admin)
-                .await
-                .map_err(|e| DbError::connect(target, &e))?;
             let sql = format!("CREATE DATABASE `{}`", name.replace('`', "``"));
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut conn)
-                .await
-                .map_err(|e| refused(&name, &e))?;
-            let _ = conn.close().await;
-            Ok(Some(name))
+            create::<sqlx::MySqlConnection>(target, &admin, &name, sql).await
         }
     }
+}
+
+/// Whether the server says the database of `url` does not exist (`missing` tells its
+/// error); false when it exists or the server does not answer in time.
+async fn is_missing<C: Connection>(url: &str, missing: impl Fn(&sqlx::Error) -> bool) -> bool {
+    match probe(C::connect(url)).await {
+        None => false,
+        Some(Ok(conn)) => {
+            let _ = conn.close().await;
+            false
+        }
+        Some(Err(e)) => missing(&e),
+    }
+}
+
+/// Runs `sql`, the `CREATE DATABASE` of `name`, on the server's maintenance database.
+async fn create<C>(
+    target: &Target,
+    admin: &str,
+    name: &str,
+    sql: String,
+) -> Result<Option<String>, DbError>
+where
+    C: Connection,
+    for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+{
+    let mut conn = C::connect(admin)
+        .await
+        .map_err(|e| DbError::connect(target, &e))?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| refused(name, &e))?;
+    let _ = conn.close().await;
+    Ok(Some(name.to_owned()))
 }
 
 /// The name is quoted as an identifier; nothing else goes into the statement.

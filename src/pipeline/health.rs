@@ -187,46 +187,37 @@ pub fn history_checks(
         CheckStatus::Passed,
         format!("`{table}`: {} applied", plan.applied.len()),
     )];
-    let names = |v: &[String]| v.join(", ");
+    // A check passes when its list is empty, and names what is listed when not.
+    let listed = |name: &'static str, list: &[String], passed: &str, problem: &str| {
+        if list.is_empty() {
+            Check::new(name, CheckStatus::Passed, passed)
+        } else {
+            Check::new(
+                name,
+                CheckStatus::Failed,
+                format!("{problem}: {}", list.join(", ")),
+            )
+        }
+    };
     let failed: Vec<String> = plan.failed.iter().map(|(n, _)| n.clone()).collect();
-    checks.push(if failed.is_empty() {
-        Check::new("failed_migrations", CheckStatus::Passed, "none failed")
-    } else {
-        Check::new(
-            "failed_migrations",
-            CheckStatus::Failed,
-            format!(
-                "not finished (failed, or being applied right now): {}",
-                names(&failed)
-            ),
-        )
-    });
-    checks.push(if plan.modified.is_empty() {
-        Check::new(
-            "checksums",
-            CheckStatus::Passed,
-            "applied migrations unchanged on disk",
-        )
-    } else {
-        Check::new(
-            "checksums",
-            CheckStatus::Failed,
-            format!("edited after being applied: {}", names(&plan.modified)),
-        )
-    });
-    checks.push(if plan.missing.is_empty() {
-        Check::new(
-            "missing_files",
-            CheckStatus::Passed,
-            "every applied migration is on disk",
-        )
-    } else {
-        Check::new(
-            "missing_files",
-            CheckStatus::Failed,
-            format!("applied but missing on disk: {}", names(&plan.missing)),
-        )
-    });
+    checks.push(listed(
+        "failed_migrations",
+        &failed,
+        "none failed",
+        "not finished (failed, or being applied right now)",
+    ));
+    checks.push(listed(
+        "checksums",
+        &plan.modified,
+        "applied migrations unchanged on disk",
+        "edited after being applied",
+    ));
+    checks.push(listed(
+        "missing_files",
+        &plan.missing,
+        "every applied migration is on disk",
+        "applied but missing on disk",
+    ));
     (checks, plan.drift(environment))
 }
 

@@ -16,11 +16,13 @@ pub mod apply;
 pub mod approve;
 pub mod backup;
 pub mod connect;
+pub mod context;
 pub mod deploy;
 pub mod drift;
 pub mod event;
 pub mod external;
 pub mod facts;
+pub mod failure;
 pub mod health;
 pub mod lock;
 pub mod log;
@@ -37,82 +39,12 @@ pub mod verify;
 
 use crate::engine::Database;
 use crate::error::Error;
-use crate::handler::Handler;
 use crate::interrupt::{self, Interrupted};
-use crate::migration::MigrationSet;
 use crate::settings::EnvSettings;
 use crate::source::Source;
+pub use context::{Ctx, RunOptions};
 pub use event::{Event, Outcome, Reporter};
 pub use trail::Trail;
-
-/// The flags that shape a run, whatever the operation.
-#[derive(Debug, Clone, Default)]
-pub struct RunOptions {
-    /// Plan and preview only, on a read-only session, without the lock.
-    pub dry_run: bool,
-    /// Approve without asking.
-    pub yes: bool,
-    /// Skip the pre-deploy consistency checks.
-    pub skip_health_check: bool,
-    /// Change the database without the backup the environment asks for.
-    pub skip_backup: bool,
-    /// Deploy even though the schema changed since the last deploy.
-    pub allow_drift: bool,
-}
-
-/// Everything a step may read.
-#[derive(Clone, Copy)]
-pub struct Ctx<'a> {
-    /// The environment.
-    pub env: &'a EnvSettings,
-    /// What the run works on.
-    pub source: &'a Source,
-    /// The flags.
-    pub options: &'a RunOptions,
-    /// A person can answer prompts.
-    pub interactive: bool,
-    /// Where events go.
-    pub reporter: &'a dyn Reporter,
-}
-
-impl Ctx<'_> {
-    /// Reports how a step ended.
-    pub fn step(&self, name: &str, outcome: Outcome, detail: String) {
-        self.reporter.event(Event::Step {
-            name,
-            outcome,
-            detail,
-        });
-    }
-
-    /// Reports something that does not stop the run, and keeps it for the report; once per
-    /// run (the plan is made twice).
-    pub fn warn(&self, trail: &mut Trail, warning: String) {
-        if trail.warnings.contains(&warning) {
-            return;
-        }
-        self.reporter.event(Event::Warning(warning.clone()));
-        trail.warnings.push(warning);
-    }
-
-    /// The format whose tracking table the run reads; `None` for an external tool.
-    #[must_use]
-    pub fn handler(&self) -> Option<&'static dyn Handler> {
-        self.source.handler()
-    }
-
-    /// The migrations on disk, when the source has them.
-    #[must_use]
-    pub fn set(&self) -> Option<&MigrationSet> {
-        self.source.set()
-    }
-
-    /// Whether this run takes a backup before it changes anything.
-    #[must_use]
-    pub fn backup_needed(&self) -> bool {
-        self.env.backup_before_migrate && !self.options.skip_backup && !self.options.dry_run
-    }
-}
 
 /// One way of changing a database. [`run`] calls these in its fixed order; an operation only
 /// says what its plan is, how to show it, and how to carry it out once approved.

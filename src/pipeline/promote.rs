@@ -148,17 +148,7 @@ async fn check(
         cause: Box::new(cause),
     };
     let source = crate::source::Source::Tracking(handler);
-    let options = super::RunOptions {
-        dry_run: true,
-        ..super::RunOptions::default()
-    };
-    let other = Ctx {
-        env: from,
-        source: &source,
-        options: &options,
-        interactive: false,
-        reporter: &Silent,
-    };
+    let other = Ctx::read_only(from, &source, &Silent);
     let records = crate::with_database!(from.target, D => read::<D>(&other, handler).await)
         .map_err(unreadable)?;
     let there = super::pending::plan(set, &records, handler);

@@ -102,17 +102,7 @@ pub async fn run<D: Database>(
 ) -> Rehearsal {
     let _guard = interrupt::Guard::new();
     crate::pipeline::start(reporter, "rehearse", env, source, false);
-    let options = RunOptions {
-        dry_run: true,
-        ..RunOptions::default()
-    };
-    let cx = Ctx {
-        env,
-        source,
-        options: &options,
-        interactive: false,
-        reporter,
-    };
+    let cx = Ctx::read_only(env, source, reporter);
     let mut out = Rehearsal {
         pending: Vec::new(),
         applied: Vec::new(),

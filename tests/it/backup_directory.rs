@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::backup_trust::{none_left, signal_during};
+use crate::backup_signals::{none_left, signal_during};
 use crate::common::{Engine, Run, TestContext, sha256_file, sqlite_basic};
 
 fn config(t: &TestContext, extra: &str) {

@@ -76,7 +76,7 @@ fn ctrl_c_while_waiting_for_the_lock(engine: Engine) {
         return;
     };
     t.fixture("basic");
-    let holder = crate::scenarios::hold_lock(&t);
+    let holder = crate::scenarios_locks::hold_lock(&t);
     let mut run = Spawned::start(&t, &["migrate", "production", "--yes", "--json"]);
     // production waits up to 30 s for the lock.
     run.wait_for_line("health ", Duration::from_secs(20));

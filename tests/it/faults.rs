@@ -1,12 +1,11 @@
-//! Faults in the middle of a deploy: the process killed (`kill -9`), the server connection
-//! cut, Ctrl-C, a disk that fills up while the backup is written. Each scenario checks what an
-//! operator would check afterwards: which migrations the tracking table records, the schema,
-//! that no row of user data was lost, and that the next `dbdeploy migrate` either completes or
-//! refuses with a message that says what to do.
+//! Faults in the middle of a deploy: the process killed (`kill -9`) and the server connection
+//! cut. Each scenario checks what an operator would check afterwards: which migrations the
+//! tracking table records, the schema, that no row of user data was lost, and that the next
+//! `dbdeploy migrate` either completes or refuses with a message that says what to do. The
+//! helpers here are shared with the other fault and concurrency tests.
 #![allow(clippy::disallowed_methods, clippy::print_stderr)]
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -135,7 +134,7 @@ pub struct Spawned {
     readers: Vec<std::thread::JoinHandle<()>>,
 }
 
-fn collect(
+pub(crate) fn collect(
     stream: impl std::io::Read + Send + 'static,
 ) -> (Arc<Mutex<Vec<String>>>, std::thread::JoinHandle<()>) {
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -280,7 +279,7 @@ pub fn wait_until_slow_runs(t: &TestContext, run: &mut Spawned) -> Option<String
 }
 
 /// A project with `init` applied and user data in it, the slow migration and one after it.
-fn deployed_init(t: &TestContext, secs: u32) {
+pub(crate) fn deployed_init(t: &TestContext, secs: u32) {
     three_migrations(t, secs);
     t.run(&["migrate", "staging", "--to", INIT]).code(0);
     seed_users(t);
@@ -288,7 +287,7 @@ fn deployed_init(t: &TestContext, secs: u32) {
 
 /// On MariaDB a migration that stopped part-way blocks until resolved; this says so, then
 /// resolves it the way the hint says and deploys the rest.
-fn maria_blocked_then_resolved(t: &TestContext, slow_rows: &[&str]) {
+pub(crate) fn maria_blocked_then_resolved(t: &TestContext, slow_rows: &[&str]) {
     let run = t.run(&["migrate", "staging", "--json"]);
     run.code(1);
     let doc = run.json();
@@ -327,8 +326,6 @@ fn maria_blocked_then_resolved(t: &TestContext, slow_rows: &[&str]) {
     assert_schema_as_clean_deploy(t);
 }
 
-// kill -9 in the middle of a long migration ------------------------------------------------
-
 engine_test!(killed_in_the_middle_of_a_migration, |t: &TestContext| {
     deployed_init(t, 3);
     let mut run = Spawned::start(t, &["migrate", "staging"]);
@@ -366,8 +363,6 @@ engine_test!(killed_in_the_middle_of_a_migration, |t: &TestContext| {
     t.run(&["status", "staging"]).code(0);
     assert_schema_as_clean_deploy(t);
 });
-
-// The server ends dbdeploy's session in the middle of a migration ----------------------------
 
 fn connection_cut(engine: Engine) {
     let Some(t) = TestContext::new(engine, "connection_cut") else {
@@ -441,356 +436,4 @@ fn connection_cut_postgres() {
 #[test]
 fn connection_cut_mariadb() {
     connection_cut(Engine::MariaDb);
-}
-
-// Ctrl-C during apply -----------------------------------------------------------------------
-
-engine_test!(
-    ctrl_c_during_apply_stops_after_the_current_migration,
-    |t: &TestContext| {
-        deployed_init(t, 2);
-        let mut run = Spawned::start(t, &["migrate", "staging", "--json"]);
-        wait_until_slow_runs(t, &mut run);
-        run.signal("INT");
-        let run = run.finish(Duration::from_secs(30));
-        run.code(130);
-        assert!(!run.all().contains("panicked"), "{}", run.all());
-        let doc = run.json();
-        assert_eq!(doc["status"], "error", "{doc}");
-        assert_eq!(doc["error"]["code"], "interrupted", "{doc}");
-        assert_eq!(doc["error"]["class"], "mid-deployment", "{doc}");
-        assert!(
-            run.stderr
-                .lines()
-                .any(|l| l.starts_with("✗ apply") && l.contains("interrupted (Ctrl-C)")),
-            "{}",
-            run.stderr
-        );
-        assert!(
-            run.stderr.contains("interrupt received"),
-            "the first Ctrl-C is acknowledged at once:\n{}",
-            run.stderr
-        );
-        assert!(
-            !has_table(t, "After"),
-            "a migration after the interrupt ran"
-        );
-        assert_users_kept(t);
-
-        let audit = audit_lines(t.path());
-        assert_eq!(audit.last().unwrap()["status"], "interrupted", "{audit:?}");
-        let history = t.sql(
-            "SELECT status, migrations_applied FROM _dbdeploy_history ORDER BY started_at DESC",
-        );
-        let applied_before = if t.engine == Engine::MariaDb { 0 } else { 1 };
-        assert_eq!(
-            history.first(),
-            Some(&format!("interrupted|{applied_before}")),
-            "{history:?}"
-        );
-
-        if t.engine == Engine::MariaDb {
-            // Statement by statement: the sleep finished, the INSERT after it never ran, and the
-            // migration is recorded as failed the way Prisma records failures.
-            let message = doc["error"]["message"].as_str().unwrap();
-            assert!(
-                message.contains(&format!("`{SLOW}` after statement 2 of 3")),
-                "{message}"
-            );
-            assert!(
-                doc["error"]["hints"]
-                    .to_string()
-                    .contains(&format!("dbdeploy resolve staging --applied {SLOW}")),
-                "{doc}"
-            );
-            let rows = t.prisma_rows();
-            assert_eq!(rows.len(), 2, "{rows:?}");
-            assert_eq!(
-                rows[1],
-                format!("{SLOW}|{}|unfinished|-|0|logs", checksum(t, SLOW))
-            );
-            let logs = t.sql(&format!(
-                "SELECT logs FROM _prisma_migrations WHERE migration_name = '{SLOW}'"
-            ));
-            assert!(logs.concat().contains("Ctrl-C"), "{logs:?}");
-            maria_blocked_then_resolved(t, &[]);
-            return;
-        }
-        // The migration running at Ctrl-C finished and was recorded; nothing after it started.
-        assert_eq!(t.prisma_rows(), [finished(t, INIT), finished(t, SLOW)]);
-        assert_eq!(
-            t.sql(&format!(
-                "SELECT id FROM {} WHERE id < 0",
-                t.engine.q("Slow")
-            )),
-            ["-1"]
-        );
-        let message = doc["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains("after 1 migration(s) were applied; 1 not started"),
-            "{message}"
-        );
-        assert_eq!(doc["result"]["migrations_applied"], 1, "{doc}");
-        let run = t.run(&["migrate", "staging", "--json"]);
-        run.code(0);
-        assert_eq!(run.json()["result"]["migrations_applied"], 1);
-        assert_eq!(
-            t.prisma_rows(),
-            [finished(t, INIT), finished(t, SLOW), finished(t, AFTER)]
-        );
-        assert_users_kept(t);
-        assert_schema_as_clean_deploy(t);
-    }
-);
-
-// A full disk while the backup is written -----------------------------------------------------
-
-/// A project whose `safe` environment backs up to `backups/` before applying, with `init`
-/// applied and about 300 KB of user rows, so that any backup is far larger than 64 KB.
-fn deployed_with_data(t: &TestContext) {
-    three_migrations(t, 0);
-    t.write_config(
-        "[environments.safe]\nurl_env = \"DATABASE_URL\"\nbackup_before_migrate = true\n\
-         rollback_on_failure = true\n\n[backup]\ndir = \"backups\"\n",
-    );
-    t.run(&["migrate", "safe", "--to", INIT, "--skip-backup"])
-        .code(0);
-    seed_users(t);
-    let filler = match t.engine {
-        Engine::Sqlite => "hex(randomblob(32))",
-        Engine::Postgres => "md5(x::text) || md5((x * 7)::text)",
-        Engine::MariaDb => "CONCAT(MD5(x), MD5(x * 7))",
-    };
-    let prologue = if t.engine == Engine::MariaDb {
-        "SET SESSION max_recursive_iterations = 10000; "
-    } else {
-        ""
-    };
-    t.sql(&format!(
-        "{prologue}INSERT INTO {} ({}, {}) WITH RECURSIVE c(x) AS (SELECT 3 UNION ALL SELECT x + 1 FROM c \
-         WHERE x < 5002) SELECT x, {filler} FROM c",
-        t.engine.q("User"),
-        t.engine.q("id"),
-        t.engine.q("email")
-    ));
-}
-
-/// Every file under the backup folder (there must be none after a failed backup).
-fn backup_files(t: &TestContext) -> Vec<String> {
-    let dir = t.path().join("backups/safe");
-    std::fs::read_dir(&dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// After a backup that could not be written: exit 1 before any change, no file left behind,
-/// and the user rows untouched.
-fn assert_stopped_before_any_change(t: &TestContext, run: &Run, rows_before: &[String]) {
-    run.code(1);
-    assert!(!run.all().contains("panicked"), "{}", run.all());
-    let doc = run.json();
-    assert_eq!(doc["error"]["class"], "pre-deployment", "{doc}");
-    assert_eq!(doc["result"]["migrations_applied"], 0, "{doc}");
-    assert!(
-        doc["error"]["hints"]
-            .to_string()
-            .contains("nothing was changed"),
-        "{doc}"
-    );
-    assert_eq!(t.prisma_rows(), rows_before);
-    assert!(!has_table(t, "Slow") && !has_table(t, "After"));
-    assert_eq!(backup_files(t), Vec::<String>::new(), "left behind");
-    assert_eq!(
-        t.sql(&format!("SELECT COUNT(*) FROM {}", t.engine.q("User"))),
-        ["5002"]
-    );
-}
-
-/// A 64 KB tmpfs mounted on `dir`, unmounted on drop.
-struct SmallDisk(std::path::PathBuf);
-
-impl SmallDisk {
-    /// Mounts the tmpfs, or says why it could not be mounted.
-    fn mount(dir: &Path) -> Result<Self, String> {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
-            .arg(dir)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("cannot run `mount`: {e}"))?;
-        if out.status.success() {
-            Ok(Self(dir.to_owned()))
-        } else {
-            Err(format!(
-                "`mount -t tmpfs` failed ({}): {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
-        }
-    }
-
-    /// The tmpfs for `test`, or `None` (with the reason on stderr) where this machine does not
-    /// let the tests mount one. As root under `DBDEPLOY_REQUIRE_SERVICES=1` the test fails
-    /// instead: root can mount a tmpfs, so a refusal there is a real fault, not a skip.
-    fn mount_or_skip(dir: &Path, test: &str) -> Option<Self> {
-        match Self::mount(dir) {
-            Ok(disk) => Some(disk),
-            Err(reason) => {
-                let required = std::env::var("DBDEPLOY_REQUIRE_SERVICES").is_ok_and(|v| v == "1");
-                assert!(
-                    !(required && running_as_root()),
-                    "{test}: {reason} (running as root with DBDEPLOY_REQUIRE_SERVICES=1)"
-                );
-                eprintln!("skipping {test}: {reason}; the file_size_limit_* tests still run");
-                None
-            }
-        }
-    }
-}
-
-/// Whether the tests run as root: `/proc/self` belongs to the process's effective user.
-fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
-
-engine_test!(disk_full_while_writing_the_backup, |t: &TestContext| {
-    deployed_with_data(t);
-    let rows = t.prisma_rows();
-    let Some(disk) = SmallDisk::mount_or_skip(
-        &t.path().join("backups"),
-        &format!("disk_full_while_writing_the_backup on {:?}", t.engine),
-    ) else {
-        return;
-    };
-    // The pre-flight check sees that the database cannot fit.
-    let run = t.run(&["migrate", "safe", "--json"]);
-    assert_stopped_before_any_change(t, &run, &rows);
-    let code = run.json()["error"]["code"].clone();
-    if t.engine == Engine::MariaDb {
-        // InnoDB's table sizes in information_schema lag behind fresh inserts, so the estimate
-        // may fit and the dump's write is what fails; either way the stop is clean.
-        assert!(
-            code == "insufficient-disk-space" || code == "backup-failed",
-            "{code}"
-        );
-    } else {
-        assert_eq!(code, "insufficient-disk-space");
-    }
-
-    // Without it (or when the disk fills up during the dump) the write itself fails.
-    let run = t.run(&["migrate", "safe", "--json", "--skip-health-check"]);
-    assert_stopped_before_any_change(t, &run, &rows);
-    let doc = run.json();
-    assert_eq!(doc["error"]["code"], "backup-failed", "{doc}");
-    // The system's error is the cause under the message.
-    let message = format!("{} {}", doc["error"]["message"], doc["error"]["causes"]);
-    assert!(
-        message.contains("No space left on device") || message.contains("full"),
-        "{message}"
-    );
-
-    // With room again, the same deploy goes through.
-    drop(disk);
-    let run = t.run(&["migrate", "safe", "--json"]);
-    run.code(0);
-    assert_eq!(run.json()["result"]["backup_status"], "created");
-    assert_eq!(t.prisma_rows().len(), 3);
-});
-
-engine_test!(
-    file_size_limit_while_writing_the_backup,
-    |t: &TestContext| {
-        deployed_with_data(t);
-        let rows = t.prisma_rows();
-        // `ulimit -f` (in KiB with bash): writing past it raises SIGXFSZ, which would kill
-        // dbdeploy mid-write and leave a partial backup behind.
-        let script = "ulimit -f 128 && exec \"$0\" -C \"$1\" migrate safe --json";
-        let out = Command::new("bash")
-            .arg("-c")
-            .arg(script)
-            .arg(env!("CARGO_BIN_EXE_dbdeploy"))
-            .arg(t.path())
-            .env("DATABASE_URL", &t.url)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        let run = Run::from(out);
-        assert_ne!(run.code, -1, "killed by a signal:\n{}", run.all());
-        assert_stopped_before_any_change(t, &run, &rows);
-        let doc = run.json();
-        assert_eq!(doc["error"]["code"], "backup-failed", "{doc}");
-        let lines = audit_lines(t.path());
-        assert_eq!(lines.last().unwrap()["status"], "error");
-    }
-);
-
-/// The disk fills up after the dump, while its manifest is written: no half-written manifest,
-/// no orphaned dump.
-#[test]
-fn disk_full_while_writing_the_manifest() {
-    // pg_dump writes the same files for the same data, so the room its files take is exact.
-    let Some(t) = TestContext::new(Engine::Postgres, "disk_full_manifest") else {
-        return;
-    };
-    three_migrations(&t, 0);
-    t.write_config(
-        "[environments.safe]\nurl_env = \"DATABASE_URL\"\nbackup_before_migrate = true\n\n\
-         [backup]\ndir = \"backups\"\n",
-    );
-    t.run(&["migrate", "safe", "--to", INIT, "--skip-backup"])
-        .code(0);
-    seed_users(&t);
-    // Measure the dump this database makes, then leave exactly room for it and no more.
-    t.run(&["backup", "safe"]).code(0);
-    let page = 4096;
-    let dump_dir = std::fs::read_dir(t.path().join("backups/safe"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().ends_with(".pgdir"))
-        .expect("a directory-format dump")
-        .path();
-    let room: u64 = std::fs::read_dir(&dump_dir)
-        .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len().div_ceil(page) * page)
-        .sum();
-    std::fs::remove_dir_all(t.path().join("backups")).unwrap();
-    let rows = t.prisma_rows();
-    let Some(_disk) = SmallDisk::mount_or_skip(
-        &t.path().join("backups"),
-        "disk_full_while_writing_the_manifest",
-    ) else {
-        return;
-    };
-    std::fs::write(
-        t.path().join("backups/filler"),
-        vec![0u8; usize::try_from(64 * 1024 - room).unwrap()],
-    )
-    .unwrap();
-    let run = t.run(&["migrate", "safe", "--json", "--skip-health-check"]);
-    run.code(1);
-    let doc = run.json();
-    assert_eq!(doc["error"]["code"], "backup-failed", "{doc}");
-    assert!(
-        doc["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("manifest"),
-        "{doc}"
-    );
-    assert_eq!(backup_files(&t), Vec::<String>::new(), "left behind");
-    assert_eq!(t.prisma_rows(), rows);
-    assert_users_kept(&t);
 }

@@ -274,7 +274,7 @@ fn diff_with_drift() {
 #[test]
 fn down_reverts_with_sqlx_down_scripts() {
     let t = TestContext::new(Engine::Sqlite, "snap_down").unwrap();
-    crate::formats_sqlx_dbmate_golang::sqlx_project(&t, "reversible");
+    crate::formats_support::sqlx_project(&t, "reversible");
     t.run(&["migrate", "dev"]).code(0);
     dbdeploy_snapshot!(t, ["down", "dev"]).code(0);
     dbdeploy_snapshot!(t, ["down", "dev", "--json"]).code(0);

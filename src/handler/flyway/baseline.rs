@@ -171,12 +171,8 @@ mod tests {
             .unwrap();
         assert_eq!(superseded(&s, &raw), ["B1"]);
         let records = Flyway.reconcile(&s, raw);
-        let seen: Vec<_> = records
-            .iter()
-            .map(|r| (r.name.as_str(), r.state, r.checksum.as_deref()))
-            .collect();
         assert_eq!(
-            seen,
+            super::super::states(&records),
             [
                 ("1", RecordState::Applied, None),
                 ("2", RecordState::Applied, None),

@@ -200,6 +200,15 @@ impl Handler for Flyway {
     }
 }
 
+/// Each record's name, state and checksum, for the tests' assertions.
+#[cfg(test)]
+fn states(records: &[AppliedRecord]) -> Vec<(&str, crate::migration::RecordState, Option<&str>)> {
+    records
+        .iter()
+        .map(|r| (r.name.as_str(), r.state, r.checksum.as_deref()))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

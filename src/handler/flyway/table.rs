@@ -408,12 +408,8 @@ mod tests {
             ])
             .unwrap();
         let records = Flyway.reconcile(&set, records);
-        let seen: Vec<_> = records
-            .iter()
-            .map(|r| (r.name.as_str(), r.state, r.checksum.as_deref()))
-            .collect();
         assert_eq!(
-            seen,
+            super::super::states(&records),
             [
                 ("1", RecordState::Applied, None),
                 ("2", RecordState::Applied, None),
