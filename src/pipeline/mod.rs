@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub skip_backup: bool,
     /// Deploy even though the schema changed since the last deploy.
     pub allow_drift: bool,
+    /// A target of a fleet: approved once for the whole fleet, never asked again.
+    pub fleet: Option<approve::Delegated>,
 }
 
 /// Everything a step may read.

@@ -20,6 +20,7 @@ mod external_command;
 mod failure_report;
 mod faults;
 mod first_deploy;
+mod fleet;
 mod formats_flyway_drizzle_sql;
 mod formats_sqlx_dbmate_golang;
 mod lint;
