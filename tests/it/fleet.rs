@@ -459,3 +459,39 @@ fn a_postgres_fleet_from_targets_command() {
     dup.code(2);
     assert!(dup.stderr.contains("same database"), "{}", dup.all());
 }
+
+#[test]
+fn a_target_whose_plan_changed_after_approval_fails_untouched() {
+    let t = sqlite_basic("fleet_plan_changed");
+    std::fs::create_dir_all(t.path().join("tenants")).expect("mkdir");
+    // After the canary's deploy, its health command deploys beta on its own (another deploy
+    // meanwhile): beta's plan under its lock is no longer the approved one.
+    let sneak = format!(
+        "case \"$DATABASE_URL\" in *acme.db) '{}' -C '{}' migrate beta-alone --yes >/dev/null ;; esac",
+        env!("CARGO_BIN_EXE_dbdeploy"),
+        t.path().display()
+    );
+    std::fs::write(t.path().join("sneak.sh"), sneak).expect("write script");
+    t.write_config(
+        "[environments.beta-alone]\nurl = \"sqlite://tenants/beta.db\"\n\n\
+         [environments.tenants]\nhealth_command = \"sh ./sneak.sh\"\n\
+         [environments.tenants.fleet]\ncanary = 1\n\
+         targets = [\n  { id = \"acme\", url = \"sqlite://tenants/acme.db\" },\n  \
+         { id = \"beta\", url = \"sqlite://tenants/beta.db\" },\n]\n",
+    );
+    let run = t.run(&["migrate", "tenants", "--json"]);
+    run.code(1);
+    let doc = run.json();
+    assert_eq!(target(&doc, "acme")["status"], "success");
+    assert_eq!(target(&doc, "beta")["status"], "failed");
+    assert_eq!(target(&doc, "beta")["migrations_applied"], 0);
+    let error = target(&doc, "beta")["error"].as_str().unwrap_or_default();
+    assert!(error.contains("plan changed"), "{error}");
+    // beta holds what the other deploy applied, once.
+    let beta = t.path().join("tenants/beta.db");
+    assert_eq!(sqlite_rows(&beta), Some(BASIC));
+    assert_eq!(
+        sqlite(&beta, "SELECT COUNT(*) FROM _prisma_migrations"),
+        BASIC.to_string()
+    );
+}
