@@ -505,7 +505,10 @@ fn respond(
     code: u8,
 ) -> Response {
     let counts = Counts::of(&reports);
-    printer.lines(&report::table(&reports));
+    // A dry run's plan lines are its summary.
+    if operation == DEPLOY {
+        printer.lines(&report::table(&reports));
+    }
     if operation == DEPLOY && (counts.failed > 0 || counts.not_started > 0 || counts.cancelled > 0)
     {
         printer.line(&format!(

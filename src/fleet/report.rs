@@ -177,10 +177,11 @@ pub fn table(targets: &[TargetReport]) -> String {
         "target", "status", "applied"
     );
     for t in targets {
-        let time = if t.status == TargetStatus::Success || t.status == TargetStatus::Failed {
-            crate::pipeline::event::duration(t.duration_seconds)
-        } else {
+        // Targets that did not run (up to date, failed to plan, not started) took no time.
+        let time = if t.duration_seconds.is_zero() {
             "-".into()
+        } else {
+            crate::pipeline::event::duration(t.duration_seconds)
         };
         out.push_str(&format!(
             "  {:<width$}  {:<11}  {:>7}  {time}\n",
