@@ -108,6 +108,9 @@ pub enum Error {
         /// Each finding: migration, line, code and message.
         findings: Vec<String>,
     },
+    /// Targets of a fleet failed, were cancelled or were not started.
+    #[error(transparent)]
+    Fleet(#[from] Box<crate::fleet::report::FleetFailure>),
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -141,7 +144,9 @@ impl Error {
             Error::External(e) => e.exit_code(),
             Error::Approval(_) => exit::CANCELLED,
             Error::Interrupted(_) => exit::INTERRUPTED,
+            Error::Fleet(e) if e.interrupted => exit::INTERRUPTED,
             Error::Db(_)
+            | Error::Fleet(_)
             | Error::Drift(_)
             | Error::Apply(_)
             | Error::Revert(_)
@@ -160,6 +165,7 @@ impl Error {
     pub fn interrupted(&self) -> bool {
         match self {
             Error::Interrupted(_) => true,
+            Error::Fleet(e) => e.interrupted,
             Error::Backup(e) => e.interrupted(),
             _ => false,
         }
@@ -191,6 +197,7 @@ impl Error {
             Error::HealthAfter(_) => "health-check-failed",
             Error::Interrupted(_) => "interrupted",
             Error::LintBlocked { .. } => "lint-blocked",
+            Error::Fleet(_) => "fleet-targets-failed",
             Error::Unavailable { .. } => "unavailable",
             Error::Promotion(e) => match **e {
                 crate::pipeline::promote::PromotionError::NotPromoted { .. } => "not-promoted",
@@ -214,6 +221,7 @@ impl Error {
             Error::Backup(e) if e.changed() => ErrorClass::MidDeployment,
             Error::Verify(_) | Error::HealthAfter(_) => ErrorClass::PostDeployment,
             Error::External(e) => e.class(),
+            Error::Fleet(e) if e.applied > 0 => ErrorClass::MidDeployment,
             _ => ErrorClass::PreDeployment,
         }
     }
@@ -282,6 +290,7 @@ impl Error {
                 "nothing was changed".into(),
             ],
             Error::Unavailable { hint, .. } => vec![hint.clone()],
+            Error::Fleet(e) => e.hints(),
             Error::Promotion(e) => e.hints(),
             Error::UnsupportedServer { .. } => vec![
                 "dbdeploy deploys to PostgreSQL, MySQL/MariaDB and SQLite; docs/distributed-sql.md says what CockroachDB and YugabyteDB support would take".into(),

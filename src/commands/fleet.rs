@@ -509,13 +509,6 @@ fn respond(
     if operation == DEPLOY {
         printer.lines(&report::table(&reports));
     }
-    if operation == DEPLOY && (counts.failed > 0 || counts.not_started > 0 || counts.cancelled > 0)
-    {
-        printer.line(&format!(
-            "  re-run what is left with `dbdeploy migrate {} --only failed,not_started,cancelled --from REPORT` (REPORT: this run's --json output)",
-            fleet.environment
-        ));
-    }
     let result = FleetResult {
         targets: &reports,
         counts,
@@ -526,6 +519,17 @@ fn respond(
     let mut r = Response::success(operation, &fleet.environment, Some(mode), message, &result);
     if code != exit::SUCCESS {
         r.status = Status::Error;
+        r.error = Some(Error::Fleet(Box::new(report::FleetFailure {
+            environment: fleet.environment.clone(),
+            counts,
+            failed: reports
+                .iter()
+                .filter(|t| t.status == TargetStatus::Failed)
+                .map(|t| t.id.clone())
+                .collect(),
+            applied: reports.iter().map(|t| t.migrations_applied).sum(),
+            interrupted: code == exit::INTERRUPTED,
+        })));
     }
     r.exit_code = code;
     r

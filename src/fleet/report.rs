@@ -168,6 +168,60 @@ pub struct FleetResult<'a> {
     pub canary: usize,
 }
 
+/// Targets of a fleet failed, were cancelled or did not start: the fleet's error, so that a
+/// failed fleet's document carries `error{code, class, hints}` like any failed run.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.summary())]
+pub struct FleetFailure {
+    /// The environment.
+    pub environment: String,
+    /// How the targets ended.
+    pub counts: Counts,
+    /// The ids of the failed targets.
+    pub failed: Vec<String>,
+    /// Migrations applied across the fleet by this run.
+    pub applied: usize,
+    /// Ctrl-C stopped the fleet.
+    pub interrupted: bool,
+}
+
+impl FleetFailure {
+    fn summary(&self) -> String {
+        let c = &self.counts;
+        let failed = if self.failed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", self.failed.join(", "))
+        };
+        let what = if self.interrupted {
+            "interrupted (Ctrl-C)".to_owned()
+        } else {
+            format!("{} of {} target(s) failed{failed}", c.failed, c.total)
+        };
+        format!("fleet `{}`: {what}: {}", self.environment, c.sentence())
+    }
+
+    /// What to do next.
+    #[must_use]
+    pub fn hints(&self) -> Vec<String> {
+        let env = &self.environment;
+        let mut hints = Vec::new();
+        if self.applied > 0 {
+            hints.push(format!(
+                "the {} migration(s) applied to the targets that succeeded stay applied",
+                self.applied
+            ));
+        }
+        hints.push(format!(
+            "each target's error is in its line above (and in `result.targets` under --json); `dbdeploy status {env}` shows where every target stands"
+        ));
+        hints.push(format!(
+            "after fixing, re-run what is left: `dbdeploy migrate {env} --only failed,not_started,cancelled --from REPORT` (REPORT: this run's --json output), or run `dbdeploy migrate {env}` again: it applies only what is pending"
+        ));
+        hints
+    }
+}
+
 /// The summary table: one row per target.
 #[must_use]
 pub fn table(targets: &[TargetReport]) -> String {

@@ -222,6 +222,9 @@ fn a_failed_canary_touches_nothing_else() {
     assert_eq!(target(&doc, "beta")["status"], "not_started");
     assert_eq!(target(&doc, "gamma")["status"], "not_started");
     assert_eq!(doc["result"]["counts"]["not_started"], 2);
+    assert_eq!(doc["status"], "error");
+    assert_eq!(doc["error"]["code"], "fleet-targets-failed");
+    assert_eq!(doc["error"]["class"], "pre-deployment");
 }
 
 #[test]
