@@ -456,7 +456,9 @@ async fn deploy_one(
         .map_or(trail.changed.len(), |x| x.applied.len());
     r.backup_id = trail.backup_id().map(str::to_owned);
     if let Err(e) = finished.result {
-        r.status = if e.interrupted() {
+        // A step stopped by Ctrl-C (a health command, a dump) fails as itself: after a stop
+        // was asked for, the target's run was cancelled either way.
+        r.status = if e.interrupted() || crate::interrupt::requested() {
             TargetStatus::Cancelled
         } else {
             TargetStatus::Failed

@@ -498,3 +498,55 @@ fn a_target_whose_plan_changed_after_approval_fails_untouched() {
         BASIC.to_string()
     );
 }
+
+#[test]
+fn ctrl_c_mid_fleet_leaves_the_rest_not_started_and_a_re_run_completes_it() {
+    let t = sqlite_basic("fleet_sigint");
+    // Each target's health check takes a second: Ctrl-C lands while the first ones run.
+    sqlite_fleet(&t, "max_parallel = 1");
+    let config = std::fs::read_to_string(t.path().join("dbdeploy.toml")).expect("config");
+    std::fs::write(
+        t.path().join("dbdeploy.toml"),
+        config.replace(
+            "[environments.tenants]\n",
+            "[environments.tenants]\nhealth_command = \"sleep 1\"\n",
+        ),
+    )
+    .expect("config");
+    let child = fleet_cmd(
+        &t,
+        "tenants/beta.db",
+        &["migrate", "tenants", "--yes", "--json"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(kill.success());
+    let run = crate::common::Run::from(child.wait_with_output().expect("wait"));
+    run.code(130);
+    let doc = run.json();
+    assert_eq!(target(&doc, "gamma")["status"], "not_started");
+    assert_eq!(doc["result"]["counts"]["failed"], 0, "{doc}");
+    assert_eq!(doc["error"]["code"], "fleet-targets-failed");
+    assert!(!t.path().join("tenants/gamma.db").exists());
+    // A plain re-run applies what is pending and finishes the fleet.
+    let again = run_again(&t);
+    again.code(0);
+    for db in ["acme", "beta", "gamma"] {
+        assert_eq!(
+            sqlite_rows(&t.path().join(format!("tenants/{db}.db"))),
+            Some(BASIC),
+            "{db}"
+        );
+    }
+}
+
+fn run_again(t: &TestContext) -> crate::common::Run {
+    run(t, "tenants/beta.db", &["migrate", "tenants", "--yes"])
+}
