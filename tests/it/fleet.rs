@@ -550,3 +550,45 @@ fn ctrl_c_mid_fleet_leaves_the_rest_not_started_and_a_re_run_completes_it() {
 fn run_again(t: &TestContext) -> crate::common::Run {
     run(t, "tenants/beta.db", &["migrate", "tenants", "--yes"])
 }
+
+#[test]
+fn targets_command_sees_no_other_environment_url_and_its_failures_exit_2() {
+    let t = sqlite_basic("fleet_targets_command");
+    std::fs::create_dir_all(t.path().join("tenants")).expect("mkdir");
+    // dev, staging and production read DATABASE_URL, which `t.cmd` sets.
+    std::fs::write(
+        t.path().join("tenants.sh"),
+        "if [ -n \"$DATABASE_URL\" ]; then echo 'sees DATABASE_URL' >&2; exit 3; fi\n\
+         echo '{\"id\": \"a\", \"url\": \"sqlite://tenants/a.db\"}'\n",
+    )
+    .expect("script");
+    t.write_config("[environments.tenants.fleet]\ntargets_command = \"sh ./tenants.sh\"\n");
+    let run = t.run(&["status", "tenants"]);
+    run.code(4);
+    assert!(
+        run.stdout.contains("0 applied · 3 pending"),
+        "{}",
+        run.all()
+    );
+
+    std::fs::write(t.path().join("tenants.sh"), "echo 'on fire' >&2; exit 7\n").expect("script");
+    let run = t.run(&["migrate", "tenants", "--yes"]);
+    run.code(2);
+    assert!(
+        run.stderr.contains("targets_command` failed"),
+        "{}",
+        run.all()
+    );
+    assert!(run.stderr.contains("on fire"), "{}", run.all());
+
+    std::fs::write(
+        t.path().join("tenants.sh"),
+        "echo '{\"id\": \"a\", \"url\": \"sqlite://tenants/a.db\"}'\necho 'postgres://u:hunter22@db/x'\n",
+    )
+    .expect("script");
+    let run = t.run(&["migrate", "tenants", "--yes"]);
+    run.code(2);
+    assert!(run.stderr.contains("line 2"), "{}", run.all());
+    assert!(!run.all().contains("hunter22"), "{}", run.all());
+    assert!(!t.path().join("tenants/a.db").exists());
+}
