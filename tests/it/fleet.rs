@@ -592,3 +592,44 @@ fn targets_command_sees_no_other_environment_url_and_its_failures_exit_2() {
     assert!(!run.all().contains("hunter22"), "{}", run.all());
     assert!(!t.path().join("tenants/a.db").exists());
 }
+
+#[test]
+fn a_person_approves_a_protected_fleet_once() {
+    let t = sqlite_basic("fleet_prompt");
+    std::fs::create_dir_all(t.path().join("tenants")).expect("mkdir");
+    t.write_config(
+        "[environments.tenants]\nprotected = true\n[environments.tenants.fleet]\n\
+         targets = [\n  { id = \"acme\", url = \"sqlite://tenants/acme.db\" },\n  \
+         { id = \"beta\", url = \"sqlite://tenants/beta.db\" },\n]\n",
+    );
+    let mut term = t.on_terminal(&["migrate", "tenants"]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    term.type_line("yes");
+    let run = term.wait(std::time::Duration::from_secs(60));
+    run.code(0);
+    // One summary, one approval (the prompt line itself is redrawn as it is answered).
+    assert_eq!(
+        run.stdout.matches("is protected:").count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.stdout.matches("✓ approve").count(), 1, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("6 migration(s) will be applied to 2 of 2 target(s)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("acme: 20240101000000_init"),
+        "{}",
+        run.stdout
+    );
+    for db in ["acme", "beta"] {
+        assert_eq!(
+            sqlite_rows(&t.path().join(format!("tenants/{db}.db"))),
+            Some(BASIC)
+        );
+    }
+}
