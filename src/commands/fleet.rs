@@ -56,6 +56,8 @@ pub async fn migrate(
 struct Prepared {
     targets: Vec<FleetTarget>,
     source: Source,
+    /// Per target, why its database could not be identified (it cannot run).
+    unreachable: Vec<Option<String>>,
 }
 
 /// Resolves the targets, refuses duplicates and loads the migrations once; `None` for an
@@ -88,17 +90,35 @@ async fn prepare(
             operation, name, None, message, &result,
         )));
     };
+    let dialect = first.env.target.dialect();
+    if let Some(other) = targets.iter().find(|t| t.env.target.dialect() != dialect) {
+        // The migrations are loaded once, for one engine's dialect.
+        return Err(ConfigError::Usage(format!(
+            "the targets of environment `{name}` must all be on one engine: `{}` is {} and `{}` is {}",
+            first.id,
+            dialect.name(),
+            other.id,
+            other.env.target.dialect().name()
+        ))
+        .into());
+    }
     if first.env.promote_from.is_some() {
         return Err(ConfigError::Usage(format!(
             "`promote_from` is not supported on a fleet yet (environment `{name}`)"
         ))
         .into());
     }
-    if duplicates {
-        targets::refuse_duplicates(&targets, fleet.max_parallel).await?;
-    }
     let source = source_for(&first.env, Needs::Files { to })?;
-    Ok(Ok(Prepared { targets, source }))
+    let unreachable = if duplicates {
+        targets::refuse_duplicates(&targets, fleet.max_parallel).await?
+    } else {
+        vec![None; targets.len()]
+    };
+    Ok(Ok(Prepared {
+        targets,
+        source,
+        unreachable,
+    }))
 }
 
 fn on_error(fleet: &FleetSettings) -> &'static str {
@@ -125,11 +145,14 @@ async fn deploy(
         )?),
         None => None,
     };
-    let Prepared { targets, source } =
-        match prepare(settings, fleet, operation, args.to.as_deref(), true).await? {
-            Ok(p) => p,
-            Err(empty) => return Ok(empty),
-        };
+    let Prepared {
+        targets,
+        source,
+        unreachable,
+    } = match prepare(settings, fleet, operation, args.to.as_deref(), true).await? {
+        Ok(p) => p,
+        Err(empty) => return Ok(empty),
+    };
     let to = match (&source, args.to) {
         (Source::External(_), Some(_)) => {
             return Err(ExternalError::Unsupported {
@@ -164,7 +187,7 @@ async fn deploy(
         .iter()
         .map(|t| TargetReport::untouched(&t.id, &t.labels, TargetStatus::NotStarted))
         .collect();
-    let selected: Vec<usize> = (0..targets.len())
+    let mut selected: Vec<usize> = (0..targets.len())
         .filter(|i| {
             only.as_ref()
                 .is_none_or(|ids| ids.contains(&targets[*i].id))
@@ -175,6 +198,23 @@ async fn deploy(
             r.status = TargetStatus::Skipped;
         }
     }
+    let width = targets.iter().map(|t| t.id.len()).max().unwrap_or(0);
+    let mut unplanned = 0;
+    let considered = selected.len();
+    // A target whose database could not be identified cannot be planned either.
+    selected.retain(|&i| match &unreachable[i] {
+        None => true,
+        Some(e) => {
+            printer.line(&format!(
+                "  plan  {:<width$}  cannot plan: {e}",
+                targets[i].id
+            ));
+            reports[i].status = TargetStatus::Failed;
+            reports[i].error = Some(e.clone());
+            unplanned += 1;
+            false
+        }
+    });
     // Every target planned read-only first: one approval covers what each will apply.
     let plan_options = RunOptions {
         dry_run: true,
@@ -184,9 +224,7 @@ async fn deploy(
         plan_one(&targets[i], &source, &plan_options, to.clone())
     })
     .await;
-    let width = targets.iter().map(|t| t.id.len()).max().unwrap_or(0);
     let mut to_run: Vec<(usize, Vec<String>)> = Vec::new();
-    let mut unplanned = 0;
     for (&i, plan) in selected.iter().zip(plans) {
         let r = &mut reports[i];
         match plan {
@@ -234,7 +272,7 @@ async fn deploy(
         let message = format!(
             "dry run: {total} migration(s) pending on {} of {} target(s); nothing was changed",
             to_run.len(),
-            selected.len()
+            considered
         );
         for (i, _) in &to_run {
             reports[*i].status = TargetStatus::Success;
@@ -263,7 +301,7 @@ async fn deploy(
         interactive: settings.interactive,
         reporter: printer,
     };
-    let summary = summary(fleet, &targets, &to_run, total, selected.len());
+    let summary = summary(fleet, &targets, &to_run, total, considered);
     let approved = match approve::approve(&cx, summary, ()).await {
         Ok(a) => a,
         Err(e) => {

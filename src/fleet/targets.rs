@@ -172,12 +172,16 @@ fn unquoted(message: &str) -> String {
 }
 
 /// Refuses two targets that are the same database: the identity backups are bound to, read
-/// on a read-only session (SQLite: the file's canonical path, without opening it).
+/// on a read-only session (SQLite: the file's canonical path, without opening it). Returns,
+/// per target, why its identity could not be read (an unreachable server): such a target
+/// cannot run, and fails like a target that cannot be planned, without stopping the check.
 ///
 /// # Errors
-/// A configuration error naming both targets (exit 2), or the first target that cannot be
-/// reached.
-pub async fn refuse_duplicates(targets: &[FleetTarget], max_parallel: usize) -> Result<(), Error> {
+/// A configuration error naming both targets (exit 2).
+pub async fn refuse_duplicates(
+    targets: &[FleetTarget],
+    max_parallel: usize,
+) -> Result<Vec<Option<String>>, Error> {
     use futures_util::StreamExt;
     let ids: Vec<Result<DatabaseIdentity, Error>> = futures_util::stream::iter(targets)
         .map(identity_of)
@@ -185,13 +189,16 @@ pub async fn refuse_duplicates(targets: &[FleetTarget], max_parallel: usize) -> 
         .collect()
         .await;
     let mut seen: Vec<(&str, DatabaseIdentity)> = Vec::new();
+    let mut unreadable = Vec::with_capacity(targets.len());
     for (target, id) in targets.iter().zip(ids) {
-        let id = id.map_err(|e| {
-            ConfigError::Usage(format!(
-                "cannot tell which database target `{}` is, to refuse duplicates: {e}; nothing was changed",
-                target.id
-            ))
-        })?;
+        let id = match id {
+            Ok(id) => id,
+            Err(e) => {
+                unreadable.push(Some(format!("cannot tell which database it is: {e}")));
+                continue;
+            }
+        };
+        unreadable.push(None);
         if let Some((other, _)) = seen.iter().find(|(_, known)| *known == id) {
             return Err(ConfigError::Usage(format!(
                 "targets `{other}` and `{}` of environment `{}` are the same database ({id}): each database may appear once in a fleet; nothing was changed",
@@ -201,7 +208,7 @@ pub async fn refuse_duplicates(targets: &[FleetTarget], max_parallel: usize) -> 
         }
         seen.push((&target.id, id));
     }
-    Ok(())
+    Ok(unreadable)
 }
 
 async fn identity_of(target: &FleetTarget) -> Result<DatabaseIdentity, Error> {

@@ -633,3 +633,32 @@ fn a_person_approves_a_protected_fleet_once() {
         );
     }
 }
+
+#[test]
+fn an_unreachable_target_fails_alone_with_on_error_continue_and_engines_do_not_mix() {
+    let Some(t) = TestContext::new(Engine::Postgres, "fleet_unreachable") else {
+        return;
+    };
+    t.fixture("basic");
+    t.write_config(
+        "[environments.tenants]\nconnect_timeout_seconds = 1\n[environments.tenants.fleet]\non_error = \"continue\"\n\
+         targets = [\n  { id = \"up\", url_env = \"DATABASE_URL\" },\n  \
+         { id = \"down\", url = \"postgres://postgres@127.0.0.1:1/nowhere\" },\n]\n",
+    );
+    let run = t.run(&["migrate", "tenants", "--json"]);
+    run.code(1);
+    let doc = run.json();
+    assert_eq!(target(&doc, "up")["status"], "success");
+    assert_eq!(target(&doc, "up")["migrations_applied"], BASIC);
+    assert_eq!(target(&doc, "down")["status"], "failed");
+    assert_eq!(t.prisma_rows().len(), BASIC);
+
+    t.write_config(
+        "[environments.tenants.fleet]\n\
+         targets = [\n  { id = \"pg\", url_env = \"DATABASE_URL\" },\n  \
+         { id = \"file\", url = \"sqlite://x.db\" },\n]\n",
+    );
+    let run = t.run(&["migrate", "tenants", "--yes"]);
+    run.code(2);
+    assert!(run.stderr.contains("one engine"), "{}", run.all());
+}

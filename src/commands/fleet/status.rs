@@ -43,7 +43,9 @@ struct StatusCounts {
 /// Runs `status` on a fleet: every target read-only, at most `max_parallel` at once.
 pub async fn status(settings: &Settings, fleet: &FleetSettings, printer: &Printer) -> Response {
     let name = &fleet.environment;
-    let Prepared { targets, source } = match prepare(settings, fleet, STATUS, None, false).await {
+    let Prepared {
+        targets, source, ..
+    } = match prepare(settings, fleet, STATUS, None, false).await {
         Ok(Ok(p)) => p,
         Ok(Err(empty)) => return empty,
         Err(e) => return Response::failed(STATUS, name, e),
