@@ -273,6 +273,13 @@ pub struct MigrateArgs {
     /// (the current schema becomes the new baseline).
     #[arg(long)]
     pub allow_drift: bool,
+    /// A fleet: run only the targets an earlier run reported with this status (`failed`,
+    /// `not_started`, `cancelled`; comma-separated or repeated); needs --from.
+    #[arg(long, value_name = "STATUS", value_delimiter = ',', requires = "from")]
+    pub only: Vec<String>,
+    /// A fleet: the `--json` report of the earlier run that --only reads.
+    #[arg(long, value_name = "REPORT", requires = "only")]
+    pub from: Option<std::path::PathBuf>,
 }
 
 /// `dbdeploy resolve`.

@@ -264,6 +264,8 @@ pub struct Environment {
     pub connect_timeout_seconds: Option<u64>,
     /// An application check run after a deploy (`sh -c`); non-zero exit fails the health check.
     pub health_command: Option<String>,
+    /// Many databases instead of one: `migrate` and `status` run on each of its targets.
+    pub fleet: Option<crate::fleet::config::FleetTable>,
 }
 
 /// The `[backup]` table.

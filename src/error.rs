@@ -112,6 +112,9 @@ pub enum Error {
     /// must not claim that nothing was changed.
     #[error(transparent)]
     AfterChanges(Box<AfterChanges>),
+    /// Targets of a fleet failed, were cancelled or were not started.
+    #[error(transparent)]
+    Fleet(#[from] Box<crate::fleet::report::FleetFailure>),
     /// A required step is not available in this version.
     #[error("{message}")]
     Unavailable {
@@ -157,7 +160,9 @@ impl Error {
             Error::External(e) => e.exit_code(),
             Error::Approval(_) => exit::CANCELLED,
             Error::Interrupted(_) => exit::INTERRUPTED,
+            Error::Fleet(e) if e.interrupted => exit::INTERRUPTED,
             Error::Db(_)
+            | Error::Fleet(_)
             | Error::Drift(_)
             | Error::Apply(_)
             | Error::Revert(_)
@@ -176,6 +181,7 @@ impl Error {
     pub fn interrupted(&self) -> bool {
         match self {
             Error::Interrupted(_) => true,
+            Error::Fleet(e) => e.interrupted,
             Error::Backup(e) => e.interrupted(),
             Error::AfterChanges(e) => e.error.interrupted(),
             _ => false,
@@ -209,6 +215,7 @@ impl Error {
             Error::Interrupted(_) => "interrupted",
             Error::LintBlocked { .. } => "lint-blocked",
             Error::AfterChanges(e) => e.error.code(),
+            Error::Fleet(_) => "fleet-targets-failed",
             Error::Unavailable { .. } => "unavailable",
             Error::Promotion(e) => match **e {
                 crate::pipeline::promote::PromotionError::NotPromoted { .. } => "not-promoted",
@@ -234,6 +241,7 @@ impl Error {
             Error::Backup(e) if e.changed() => ErrorClass::MidDeployment,
             Error::Verify(_) | Error::HealthAfter(_) => ErrorClass::PostDeployment,
             Error::External(e) => e.class(),
+            Error::Fleet(e) if e.applied > 0 => ErrorClass::MidDeployment,
             _ => ErrorClass::PreDeployment,
         }
     }
@@ -319,6 +327,7 @@ impl Error {
             ],
             Error::Unavailable { hint, .. } => vec![hint.clone()],
             Error::AfterChanges(e) => e.hints(),
+            Error::Fleet(e) => e.hints(),
             Error::Promotion(e) => e.hints(),
             Error::UnsupportedServer { .. } => vec![
                 "dbdeploy deploys to PostgreSQL, MySQL/MariaDB and SQLite; docs/distributed-sql.md says what CockroachDB and YugabyteDB support would take".into(),

@@ -11,6 +11,7 @@ pub mod config;
 pub mod engine;
 pub mod error;
 pub mod external;
+pub mod fleet;
 pub mod handler;
 pub mod history;
 pub mod interrupt;

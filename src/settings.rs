@@ -5,10 +5,14 @@
 #![allow(clippy::disallowed_methods)]
 
 mod backup;
+mod fleet;
+mod hidden;
 mod output;
 mod project;
 
 pub use backup::{BackupSettings, DEFAULT_KEEP};
+use hidden::hide_urls_once;
+pub use hidden::{hide_more_urls, hide_other_urls};
 pub use output::{GithubSettings, OutputSettings, github};
 pub use project::ZERO_CONFIG_VAR;
 
@@ -152,19 +156,6 @@ impl EnvSettings {
     }
 }
 
-/// The other environments' URL variables of the environment this process works on, for every
-/// child command it starts (see [`hide_other_urls`]).
-static OTHER_URL_VARS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-
-/// Gives a child command (an external tool, a health or backup command, a client tool) the
-/// caller's environment minus other environments' database URLs; the caller adds what the
-/// command needs (`DATABASE_URL`, ...). One place, so no spawn site can forget it.
-pub fn hide_other_urls(cmd: &mut tokio::process::Command) {
-    for var in OTHER_URL_VARS.get().map_or(&[][..], Vec::as_slice) {
-        cmd.env_remove(var);
-    }
-}
-
 /// The bounded wait of a migration's statements for a lock another session holds, so that a
 /// deploy never queues every reader of a table behind its `ALTER TABLE` for long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,6 +280,11 @@ impl Settings {
                 });
             }
         };
+        if env.fleet.is_some() {
+            return Err(ConfigError::Usage(format!(
+                "environment `{name}` is a fleet of databases: `dbdeploy migrate {name}` and `dbdeploy status {name}` run on its targets; other commands need one database (an environment with `url` or `url_env`)"
+            )));
+        }
         let raw_url = if let Some(url) = &self.url_override {
             url.clone()
         } else {
@@ -304,6 +300,20 @@ impl Settings {
                 (None, None, Some(var)) => self.read_var(var, name)?,
             }
         };
+        let vars = self.other_url_vars(name);
+        hide_urls_once(&vars);
+        self.resolve(name, env, &raw_url, None, vars)
+    }
+
+    fn resolve(
+        &self,
+        name: &str,
+        env: &config::Environment,
+        raw_url: &str,
+        target_id: Option<&str>,
+        other_url_vars: Vec<String>,
+    ) -> Result<EnvSettings, ConfigError> {
+        let raw_url = raw_url.to_owned();
         crate::redact::register_url(&raw_url);
         let target =
             Target::parse(&raw_url, &self.working_dir).map_err(|reason| ConfigError::BadUrl {
@@ -327,7 +337,10 @@ impl Settings {
             .file
             .clone()
             .unwrap_or_else(|| PathBuf::from(".dbdeploy/audit.jsonl"));
-        let backup = self.backup_settings(name)?;
+        let mut backup = self.backup_settings(name)?;
+        if let Some(id) = target_id {
+            backup.dir = backup.dir.join(id);
+        }
         Ok(EnvSettings {
             name: name.to_owned(),
             mode,
@@ -354,11 +367,7 @@ impl Settings {
             external,
             migrations_dir: self.migrations_dir(),
             audit_file: absolute(&self.working_dir, &audit),
-            other_url_vars: {
-                let vars = self.other_url_vars(name);
-                let _ = OTHER_URL_VARS.set(vars.clone());
-                vars
-            },
+            other_url_vars,
             lint: self.lint()?,
         })
     }
@@ -378,38 +387,6 @@ impl Settings {
                 PathBuf::from(crate::handler::for_tool(tool).map_or(".", |h| h.default_dir()))
             });
         absolute(&self.working_dir, &dir)
-    }
-
-    /// The variables named by other environments' `url_env` and `direct_url_env`, except those
-    /// this environment reads itself.
-    fn other_url_vars(&self, name: &str) -> Vec<String> {
-        // With --url the environment's own variables name another database: hidden too.
-        let own: Vec<&String> = if self.url_override.is_some() {
-            Vec::new()
-        } else {
-            self.config
-                .environments
-                .get(name)
-                .map(|e| {
-                    [&e.url_env, &e.direct_url_env]
-                        .into_iter()
-                        .flatten()
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        let mut vars: Vec<String> = self
-            .config
-            .environments
-            .iter()
-            .filter(|(other, _)| self.url_override.is_some() || other.as_str() != name)
-            .flat_map(|(_, e)| [&e.url_env, &e.direct_url_env].into_iter().flatten())
-            .filter(|var| !own.contains(var))
-            .cloned()
-            .collect();
-        vars.sort();
-        vars.dedup();
-        vars
     }
 
     /// `promote_from`, which must name another environment of the file.

@@ -26,6 +26,18 @@ pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> R
     } else {
         "deploy-migrations"
     };
+    match settings.fleet(&args.environment) {
+        Ok(Some(fleet)) => return super::fleet::migrate(settings, &fleet, args, printer).await,
+        Ok(None) if args.from.is_some() => {
+            let e = crate::config::ConfigError::Usage(format!(
+                "--only and --from narrow a fleet's run, and environment `{}` is one database",
+                args.environment
+            ));
+            return Response::failed(operation, &args.environment, e.into());
+        }
+        Ok(None) => {}
+        Err(e) => return Response::failed(operation, &args.environment, e.into()),
+    }
     let setup = match setup(
         settings,
         &args.environment,
@@ -51,6 +63,7 @@ pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> R
         skip_health_check: args.skip_health_check,
         skip_backup: args.skip_backup,
         allow_drift: args.allow_drift,
+        fleet: None,
     };
     if let Err(e) = crate::pipeline::backup::refuse_skip(&setup.env, &options) {
         return Response::failed(operation, &setup.env.name, e);
@@ -78,7 +91,11 @@ pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> R
         &options,
         settings.interactive,
         printer,
-        &Deploy { to, promote_from },
+        &Deploy {
+            to,
+            promote_from,
+            approved: None,
+        },
     )
     .await;
     let external = matches!(setup.source, Source::External(_));

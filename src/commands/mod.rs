@@ -6,6 +6,7 @@
 pub mod backup;
 pub mod diff;
 pub mod down;
+pub mod fleet;
 pub mod health;
 pub mod history;
 pub mod init;
@@ -174,32 +175,44 @@ pub struct Setup {
 /// Configuration and folder errors (exit code 2); nothing is touched.
 pub fn setup(settings: &Settings, environment: &str, needs: Needs<'_>) -> Result<Setup, Error> {
     let env = settings.environment(environment)?;
-    let source = match (handler::for_tool(env.tool), env.external.clone(), needs) {
-        (Some(handler), _, Needs::Tracking) => Source::Tracking(handler),
-        (Some(handler), _, Needs::Files { to }) => Source::Files {
-            handler,
-            set: crate::pipeline::validate::run(&env, handler, to)?,
-        },
-        (Some(handler), _, Needs::FilesOnly { .. }) => Source::Files {
-            handler,
-            set: crate::pipeline::validate::run(&env, handler, None)?,
-        },
-        (None, Some(_), Needs::FilesOnly { command }) => {
-            return Err(ExternalError::Unsupported {
-                what: command.to_owned(),
-            }
-            .into());
-        }
-        (None, Some(tool), _) => Source::External(tool),
-        // Settings refuse `migration_tool = "command"` without both commands.
-        (None, None, _) => {
-            return Err(crate::config::ConfigError::Usage(
-                "`migration_tool = \"command\"` needs `status_command` and `apply_command`".into(),
-            )
-            .into());
-        }
-    };
+    let source = source_for(&env, needs)?;
     Ok(Setup { env, source })
+}
+
+/// What a command works on in `env`: its migrations folder (validated), its format's tracking
+/// table, or its external tool.
+///
+/// # Errors
+/// Configuration and folder errors (exit code 2); nothing is touched.
+pub fn source_for(env: &EnvSettings, needs: Needs<'_>) -> Result<Source, Error> {
+    Ok(
+        match (handler::for_tool(env.tool), env.external.clone(), needs) {
+            (Some(handler), _, Needs::Tracking) => Source::Tracking(handler),
+            (Some(handler), _, Needs::Files { to }) => Source::Files {
+                handler,
+                set: crate::pipeline::validate::run(env, handler, to)?,
+            },
+            (Some(handler), _, Needs::FilesOnly { .. }) => Source::Files {
+                handler,
+                set: crate::pipeline::validate::run(env, handler, None)?,
+            },
+            (None, Some(_), Needs::FilesOnly { command }) => {
+                return Err(ExternalError::Unsupported {
+                    what: command.to_owned(),
+                }
+                .into());
+            }
+            (None, Some(tool), _) => Source::External(tool),
+            // Settings refuse `migration_tool = "command"` without both commands.
+            (None, None, _) => {
+                return Err(crate::config::ConfigError::Usage(
+                    "`migration_tool = \"command\"` needs `status_command` and `apply_command`"
+                        .into(),
+                )
+                .into());
+            }
+        },
+    )
 }
 
 /// Runs `op` through the pipeline on the engine of the environment's URL.

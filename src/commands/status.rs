@@ -57,6 +57,11 @@ pub async fn run(
     environment: &str,
     printer: &Printer,
 ) -> Response {
+    match settings.fleet(environment) {
+        Ok(Some(fleet)) => return super::fleet::status(settings, &fleet, printer).await,
+        Ok(None) => {}
+        Err(e) => return Response::failed(OPERATION, environment, e.into()),
+    }
     let setup = match setup(settings, environment, Needs::Files { to: None }) {
         Ok(s) => s,
         Err(e) => return Response::failed(OPERATION, environment, e),
@@ -83,17 +88,8 @@ async fn files<D: crate::engine::Database>(
     set: &MigrationSet,
     printer: &Printer,
 ) -> Result<Response, Error> {
-    let cx = Ctx::read_only(env, source, printer);
-    let mut db: D = crate::pipeline::connect::connect(&cx, true, false, &mut Trail::new()).await?;
-    if let Err(e) = crate::backup::marker::refuse_unfinished(&mut db).await {
-        db.close().await;
-        return Err(e);
-    }
-    let records = crate::pipeline::verify::read_history(&mut db, handler).await;
-    let deployed = crate::history::deployed_for(&mut db, handler).await;
-    db.close().await;
-    // Another tool's table instead of this tool's is an inconsistent state, as drift is.
-    let records = match records {
+    let records = match read::<D>(env, source, handler, printer).await {
+        // Another tool's table instead of this tool's is an inconsistent state, as drift is.
         Err(e @ Error::Drift(_)) => {
             return Ok(Response {
                 exit_code: exit::INCONSISTENT,
@@ -102,10 +98,7 @@ async fn files<D: crate::engine::Database>(
         }
         records => records?,
     };
-    let table_exists = records.is_some();
-    let records = records.unwrap_or_default();
-    let mut plan = crate::pipeline::pending::plan(set, &records, handler);
-    plan.unreachable = handler.unreachable(set, &records, &deployed?);
+    let (table_exists, plan) = standing(set, handler, records);
     listing::status(printer, set, &plan);
     let name = &env.name;
     let (code, message, finding) = if let Some(drift) = plan.drift(name) {
@@ -154,6 +147,57 @@ async fn files<D: crate::engine::Database>(
         exit_code: code,
         ..Response::success(OPERATION, name, Some(env.mode), message, &result)
     })
+}
+
+/// The tracking table (`None`: no table yet) and dbdeploy's own list of deployed migrations,
+/// read on a read-only session: what [`standing`] compares with the folder. `reporter` gets
+/// the connect step.
+///
+/// # Errors
+/// The database cannot be reached or read; [`Error::Drift`] when another tool's table is
+/// where this tool's should be.
+pub async fn read<D: crate::engine::Database>(
+    env: &EnvSettings,
+    source: &Source,
+    handler: &dyn Handler,
+    reporter: &dyn crate::pipeline::Reporter,
+) -> Result<History, Error> {
+    let cx = Ctx::read_only(env, source, reporter);
+    let mut db: D = crate::pipeline::connect::connect(&cx, true, false, &mut Trail::new()).await?;
+    if let Err(e) = crate::backup::marker::refuse_unfinished(&mut db).await {
+        db.close().await;
+        return Err(e);
+    }
+    let records = crate::pipeline::verify::read_history(&mut db, handler).await;
+    let deployed = crate::history::deployed_for(&mut db, handler).await;
+    db.close().await;
+    Ok(History {
+        records: records?,
+        deployed: deployed?,
+    })
+}
+
+/// What [`read`] found in the database.
+pub struct History {
+    /// The tool's tracking table; `None` when there is none yet.
+    pub records: Option<Vec<crate::migration::AppliedRecord>>,
+    /// What dbdeploy's own history says was deployed (for unreachable migrations).
+    pub deployed: Vec<String>,
+}
+
+/// Where every migration of `set` stands, from what [`read`] found; and whether the tracking
+/// table exists.
+#[must_use]
+pub fn standing<'a>(
+    set: &'a MigrationSet,
+    handler: &dyn Handler,
+    history: History,
+) -> (bool, crate::pipeline::pending::Plan<'a>) {
+    let exists = history.records.is_some();
+    let records = history.records.unwrap_or_default();
+    let mut plan = crate::pipeline::pending::plan(set, &records, handler);
+    plan.unreachable = handler.unreachable(set, &records, &history.deployed);
+    (exists, plan)
 }
 
 /// `status` for an external tool: what its `status_command` reports pending. Applied migrations

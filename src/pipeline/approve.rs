@@ -96,6 +96,24 @@ impl<P> Approved<P> {
     }
 }
 
+impl<P> Approved<P> {
+    /// The approval of a whole fleet handed to each of its targets' runs (see
+    /// [`RunOptions::fleet`](super::RunOptions)): given once, by whoever approved the fleet.
+    #[must_use]
+    pub fn delegate(&self) -> Delegated {
+        Delegated { by: self.by }
+    }
+}
+
+/// A fleet's one approval, carried into each target's run: [`approve`] grants it without
+/// asking again. Only [`Approved::delegate`] makes one, so no run can claim an approval that
+/// nobody gave; the plan each target may carry out is checked by the operation (a target
+/// whose pending migrations differ from the approved plan fails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delegated {
+    by: Grant,
+}
+
 /// What a person reads before `Proceed?`, or why nobody is asked.
 #[derive(Debug)]
 pub enum Summary {
@@ -129,6 +147,15 @@ pub async fn approve<P>(
     summary: Summary,
     plan: P,
 ) -> Result<Approved<P>, ApprovalError> {
+    if let Some(fleet) = cx.options.fleet {
+        let how = match fleet.by {
+            Grant::Person => "confirmed for the fleet",
+            Grant::Flag => "--yes (the fleet)",
+            Grant::Policy => "not required",
+        };
+        cx.step("approve", Outcome::Ok, how.into());
+        return Ok(Approved { plan, by: fleet.by });
+    }
     let (headline, notes, required) = match summary {
         Summary::NotNeeded => {
             return Ok(Approved {

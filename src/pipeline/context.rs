@@ -20,6 +20,8 @@ pub struct RunOptions {
     pub skip_backup: bool,
     /// Deploy even though the schema changed since the last deploy.
     pub allow_drift: bool,
+    /// A target of a fleet: approved once for the whole fleet, never asked again.
+    pub fleet: Option<super::approve::Delegated>,
 }
 
 /// Everything a step may read.
@@ -87,6 +89,7 @@ impl<'a> Ctx<'a> {
             skip_health_check: false,
             skip_backup: false,
             allow_drift: false,
+            fleet: None,
         };
         Ctx {
             env,

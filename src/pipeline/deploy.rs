@@ -23,6 +23,9 @@ pub struct Deploy {
     pub to: Option<String>,
     /// The environment that must have applied each migration first (`promote_from`).
     pub promote_from: Option<crate::settings::EnvSettings>,
+    /// A fleet's target: the pending migrations the fleet's one approval covered. Any other
+    /// plan, before the lock or under it, fails the target with nothing applied.
+    pub approved: Option<Vec<String>>,
 }
 
 /// What a deploy will apply.
@@ -84,6 +87,17 @@ impl Operation for Deploy {
             Source::External(tool) => super::external::plan(cx, db, tool, trail).await?,
             Source::Tracking(_) => DeployPlan::default(),
         };
+        if let Some(approved) = &self.approved {
+            let changes = names_changed(Some(approved), &plan.pending, "applied");
+            if !changes.is_empty() {
+                let e = super::approve::ApprovalError::PlanChanged {
+                    environment: cx.env.name.clone(),
+                    changes,
+                };
+                cx.step("approve", Outcome::Failed, e.to_string());
+                return Err(e.into());
+            }
+        }
         trail.planned = plan.pending.len();
         trail.pending.clone_from(&plan.pending);
         trail.left_after.clone_from(&plan.left_after);

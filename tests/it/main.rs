@@ -23,6 +23,7 @@ mod faults;
 mod faults_ctrl_c;
 mod faults_disk_full;
 mod first_deploy;
+mod fleet;
 mod formats_dbmate;
 mod formats_down;
 mod formats_drizzle;

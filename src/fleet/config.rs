@@ -1,0 +1,243 @@
+//! `[environments.NAME.fleet]`: an environment that is many databases instead of one. This
+//! module reads the table as written and checks it before anything is resolved or touched, so
+//! that a fleet with two sources of targets, a duplicate id or a URL of its own fails with
+//! exit 2 and a sentence that names the key.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde::Deserialize;
+
+/// The `[environments.NAME.fleet]` table, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetTable {
+    /// The targets, listed in the file.
+    pub targets: Option<Vec<TargetEntry>>,
+    /// A command that prints one JSON object per line: `{"id", "url" | "url_env", "labels"}`.
+    pub targets_command: Option<String>,
+    /// How many targets run at once (default 4).
+    pub max_parallel: Option<i64>,
+    /// How many targets run first, one at a time; a failed canary stops the fleet (default 0).
+    pub canary: Option<i64>,
+    /// `stop` (default): no target starts after a failure; `continue`: the others still run.
+    pub on_error: Option<OnError>,
+    /// An empty fleet is an error (exit 2) instead of a success with nothing to do.
+    #[serde(default)]
+    pub require_targets: bool,
+}
+
+/// One target of `targets = [...]`, or one line of `targets_command`'s output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetEntry {
+    /// Unique in the fleet; named like an environment (it names the backup folder too).
+    pub id: String,
+    /// A literal database URL.
+    pub url: Option<String>,
+    /// The variable that holds the database URL.
+    pub url_env: Option<String>,
+    /// Free-form labels, reported with the target.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// What a failed target does to the rest of the fleet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnError {
+    /// Targets not started yet stay untouched.
+    #[default]
+    Stop,
+    /// The other targets still run; the failures are reported at the end.
+    Continue,
+}
+
+/// Where the targets come from.
+#[derive(Debug, Clone)]
+pub enum TargetSource {
+    /// Listed in the file.
+    Listed(Vec<TargetEntry>),
+    /// Printed by a command (`sh -c`, in the working directory).
+    Command(String),
+}
+
+/// A fleet's table, checked.
+#[derive(Debug, Clone)]
+pub struct FleetSettings {
+    /// The environment.
+    pub environment: String,
+    /// Where its targets come from.
+    pub source: TargetSource,
+    /// Targets at once.
+    pub max_parallel: usize,
+    /// Targets run first, one at a time.
+    pub canary: usize,
+    /// What a failure does to the rest.
+    pub on_error: OnError,
+    /// An empty fleet is an error.
+    pub require_targets: bool,
+}
+
+/// Targets at once when `max_parallel` is not set: few enough for a default PostgreSQL's 100
+/// connections to serve several fleets and their applications.
+pub const DEFAULT_MAX_PARALLEL: usize = 4;
+
+/// Checks a fleet table: exactly one source of targets, sane numbers, valid and unique ids
+/// among listed targets. `own_url` says whether the environment also sets a URL of its own.
+///
+/// # Errors
+/// The sentence that says what is wrong, for a configuration error.
+pub fn check(
+    environment: &str,
+    table: &FleetTable,
+    own_url: bool,
+) -> Result<FleetSettings, String> {
+    let key = |k: &str| format!("`[environments.{environment}.fleet] {k}`");
+    if own_url {
+        return Err(format!(
+            "environment `{environment}` has a fleet and a URL of its own (`url`, `url_env` or `direct_url_env`): a fleet's databases are its targets; remove the environment's URL"
+        ));
+    }
+    let source = match (&table.targets, &table.targets_command) {
+        (Some(_), Some(_)) => {
+            return Err(format!(
+                "{} and {} are both set: a fleet has exactly one source of targets",
+                key("targets"),
+                key("targets_command")
+            ));
+        }
+        (None, None) => {
+            return Err(format!(
+                "the fleet of environment `{environment}` has no targets: set {} (a list of {{ id, url_env, labels }}) or {}",
+                key("targets"),
+                key("targets_command")
+            ));
+        }
+        (Some(list), None) => {
+            for t in list {
+                check_entry(t).map_err(|e| format!("{}: {e}", key("targets")))?;
+            }
+            check_unique(list.iter().map(|t| t.id.as_str()))
+                .map_err(|e| format!("{}: {e}", key("targets")))?;
+            TargetSource::Listed(list.clone())
+        }
+        (None, Some(command)) if command.trim().is_empty() => {
+            return Err(format!("{} is empty", key("targets_command")));
+        }
+        (None, Some(command)) => TargetSource::Command(command.clone()),
+    };
+    let max_parallel = match table.max_parallel {
+        None => DEFAULT_MAX_PARALLEL,
+        Some(n) => usize::try_from(n)
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| format!("{} = {n} must be between 1 and 1000", key("max_parallel")))?,
+    };
+    let canary = match table.canary {
+        None => 0,
+        Some(n) => {
+            usize::try_from(n).map_err(|_| format!("{} = {n} must be 0 or more", key("canary")))?
+        }
+    };
+    Ok(FleetSettings {
+        environment: environment.to_owned(),
+        source,
+        max_parallel,
+        canary,
+        on_error: table.on_error.unwrap_or_default(),
+        require_targets: table.require_targets,
+    })
+}
+
+/// One target: a valid id and exactly one of `url` and `url_env`.
+///
+/// # Errors
+/// What is wrong, naming the target.
+pub fn check_entry(t: &TargetEntry) -> Result<(), String> {
+    crate::settings::check_environment_name(&t.id)
+        .map_err(|rule| format!("target id `{}` is not allowed: {rule}", t.id))?;
+    match (&t.url, &t.url_env) {
+        (Some(_), None) => Ok(()),
+        (None, Some(var)) if !var.trim().is_empty() => Ok(()),
+        _ => Err(format!(
+            "target `{}` must set exactly one of `url` and `url_env`",
+            t.id
+        )),
+    }
+}
+
+/// Target ids are unique: reports and re-runs name targets by id.
+///
+/// # Errors
+/// The first id seen twice.
+pub fn check_unique<'a>(ids: impl IntoIterator<Item = &'a str>) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            return Err(format!("target id `{id}` appears more than once"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> Result<FleetSettings, String> {
+        let t: FleetTable = toml::from_str(text).map_err(|e| e.to_string())?;
+        check("tenants", &t, false)
+    }
+
+    #[test]
+    fn listed_targets_with_defaults() {
+        let f = table(
+            r#"targets = [ { id = "acme", url_env = "ACME_URL", labels = { tier = "x" } },
+                           { id = "beta", url = "sqlite://beta.db" } ]"#,
+        )
+        .unwrap();
+        assert_eq!(f.max_parallel, DEFAULT_MAX_PARALLEL);
+        assert_eq!(f.canary, 0);
+        assert_eq!(f.on_error, OnError::Stop);
+        let TargetSource::Listed(list) = f.source else {
+            panic!("listed")
+        };
+        assert_eq!(list[0].labels["tier"], "x");
+    }
+
+    #[test]
+    fn exactly_one_source() {
+        let both = table("targets = []\ntargets_command = \"x\"").unwrap_err();
+        assert!(both.contains("exactly one source"), "{both}");
+        let none = table("max_parallel = 2").unwrap_err();
+        assert!(none.contains("has no targets"), "{none}");
+    }
+
+    #[test]
+    fn ids_are_valid_and_unique() {
+        let dup = table(
+            r#"targets = [ { id = "a", url = "sqlite://a.db" }, { id = "a", url = "sqlite://b.db" } ]"#,
+        )
+        .unwrap_err();
+        assert!(dup.contains("more than once"), "{dup}");
+        let bad = table(r#"targets = [ { id = "../x", url = "sqlite://a.db" } ]"#).unwrap_err();
+        assert!(bad.contains("not allowed"), "{bad}");
+        let two = table(r#"targets = [ { id = "a", url = "sqlite://a.db", url_env = "A" } ]"#)
+            .unwrap_err();
+        assert!(two.contains("exactly one of"), "{two}");
+    }
+
+    #[test]
+    fn numbers_and_own_url() {
+        assert!(table("targets = []\nmax_parallel = 0").is_err());
+        assert!(table("targets = []\ncanary = -1").is_err());
+        let f = table("targets = []\non_error = \"continue\"\ncanary = 2").unwrap();
+        assert_eq!((f.on_error, f.canary), (OnError::Continue, 2));
+        let t: FleetTable = toml::from_str("targets = []").unwrap();
+        assert!(
+            check("tenants", &t, true)
+                .unwrap_err()
+                .contains("URL of its own")
+        );
+    }
+}
