@@ -16,9 +16,9 @@ import sys
 from collections import defaultdict
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# A failed check is the answer of these operations (`result.checks` says which), not an error
+# A failed check or rehearsal is the answer of these operations (`result` says which), not an error
 # of dbdeploy: their `status` is `error` without an `error` object.
-ANSWER_OPS = {"health-check"}
+ANSWER_OPS = {"health-check", "rehearse-migrations"}
 TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 
 
