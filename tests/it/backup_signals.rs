@@ -198,9 +198,11 @@ fn sigterm_during_a_restore_stops_the_tools_and_leaves_the_database_as_it_was() 
             let audit = audit_lines(t.path());
             assert_eq!(audit.last().unwrap()["status"], "interrupted");
             if engine == Engine::MariaDb {
-                let scratch = t.sql(
-                    "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '\\_dbd\\_%'",
-                );
+                // This database's scratch schemas only: other tests restore at the same time.
+                let scratch = t.sql(&format!(
+                    "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE '\\_dbd\\_%\\_{}\\_%'",
+                    scratch_digest(t)
+                ));
                 assert_eq!(scratch.concat(), "0", "scratch schemas left");
             }
             // Nothing unfinished: status answers as usual.
@@ -317,4 +319,17 @@ fn kill_9_during_a_mariadb_backup_leaves_no_tool_no_credentials_and_no_partial_f
         assert_eq!(partial(&dir), 0, "cleaned by the next run");
         admin(&format!("DROP USER '{user}'@'%'"));
     });
+}
+
+/// The part of a MariaDB restore's scratch schema names that says which schema it restores:
+/// the first 10 hex digits of the sha256 of the schema's name.
+fn scratch_digest(t: &TestContext) -> String {
+    use sha2::Digest;
+    let url = url::Url::parse(&t.url).unwrap();
+    let digest = sha2::Sha256::digest(url.path().trim_start_matches('/').as_bytes());
+    digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()[..10]
+        .to_owned()
 }
