@@ -2,6 +2,7 @@
 //! decoding rows by [`ColKind`], fetching and executing. What differs between the drivers (how
 //! a timestamp is stored, which types a column may come back as) is each engine's [`Codec`].
 
+use futures_util::TryStreamExt;
 use sqlx::encode::Encode;
 use sqlx::types::Type;
 use sqlx::{AssertSqlSafe, Executor, IntoArguments};
@@ -46,14 +47,20 @@ where
     C: sqlx::Connection<Database: Codec>,
     for<'c> &'c mut C: Executor<'c, Database = C::Database>,
 {
-    let rows = <C::Database as Codec>::bind(stmt)
-        .fetch_all(&mut *conn)
+    // Each row is decoded as it arrives: the driver's copy of a row lives only until then,
+    // not the whole result (10,000 history rows are megabytes).
+    let mut rows = <C::Database as Codec>::bind(stmt).fetch(&mut *conn);
+    let mut out = Vec::new();
+    while let Some(row) = rows
+        .try_next()
         .await
-        .map_err(|e| on_error("query failed", &e).needing(&stmt.sql))?;
-    rows.iter()
-        .map(|r| decode::<C::Database>(r, cols))
-        .collect::<Result<_, _>>()
-        .map_err(|e| on_error("cannot decode a row", &e))
+        .map_err(|e| on_error("query failed", &e).needing(&stmt.sql))?
+    {
+        out.push(
+            decode::<C::Database>(&row, cols).map_err(|e| on_error("cannot decode a row", &e))?,
+        );
+    }
+    Ok(out)
 }
 
 /// Runs `stmt` on `conn`; returns the affected row count.
