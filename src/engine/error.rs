@@ -207,6 +207,16 @@ pub struct ScriptError {
     pub lock_wait: Option<LockWait>,
 }
 
+/// Why an atomic migration that ran did not commit.
+#[derive(Debug)]
+pub enum Unfinished {
+    /// Writing its tracking rows failed.
+    Record(DbError),
+    /// The commit failed: the server rolled the transaction back (or the connection was lost,
+    /// and whether it committed is unknown).
+    Commit(DbError),
+}
+
 /// A statement that waited longer than allowed for a lock another session holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockWait {

@@ -13,6 +13,7 @@ mod connect;
 pub mod create;
 pub mod distributed;
 mod error;
+mod literal;
 pub mod mysql;
 pub mod postgres;
 mod privilege;
@@ -25,7 +26,7 @@ use std::time::Duration;
 
 pub use crate::sql::dialect::Dialect;
 pub use blockers::waiting_for;
-pub use error::{Cause, DbError, LockWait, ScriptError, driver_message};
+pub use error::{Cause, DbError, LockWait, ScriptError, Unfinished, driver_message};
 pub use script::{Leftover, leftover};
 pub use target::Target;
 
@@ -204,6 +205,14 @@ pub trait Database: Sized {
     async fn server_version(&mut self) -> Result<String, DbError>;
     /// Whether a table exists in the connection's current schema.
     async fn table_exists(&mut self, table: &str) -> Result<bool, DbError>;
+    /// A value that changes whenever a row of `table` (of the current schema) is written by
+    /// another session, read before the rows so that a read under the deploy lock can be
+    /// skipped when nothing changed since; `None` where the engine has no cheap, sound one
+    /// (the rows are then read again).
+    async fn history_stamp(&mut self, table: &str) -> Result<Option<String>, DbError> {
+        let _ = table;
+        Ok(None)
+    }
     /// Whether `table` exists in `schema`, or in the connection's current schema when `None`.
     /// Only PostgreSQL has schemas apart from databases here; the default reads
     /// `information_schema`, which SQLite lacks, so SQLite never gets a schema.
@@ -296,6 +305,13 @@ pub trait Database: Sized {
     async fn rollback_migration(&mut self) -> Result<(), DbError> {
         self.execute(&Stmt::raw("ROLLBACK")).await.map(drop)
     }
+    /// Ends an atomic migration that ran: writes its tracking `rows` in its transaction,
+    /// commits, and resets the session (see [`Database::reset_session`]; a failed reset after
+    /// the commit is only logged, and shows in what comes next). After an error the
+    /// transaction is still to be rolled back by the caller.
+    async fn finish_migration(&mut self, rows: &[Stmt]) -> Result<(), Unfinished> {
+        finish_each(self, rows).await
+    }
     /// The column names of a table of the current schema, lowercase, in table order.
     async fn table_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
         let sql = match self.dialect() {
@@ -361,4 +377,16 @@ pub trait Database: Sized {
     async fn reset(&mut self) -> Result<(), DbError>;
     /// Closes the connection cleanly.
     async fn close(self);
+}
+
+/// [`Database::finish_migration`] one statement at a time.
+async fn finish_each<D: Database>(db: &mut D, rows: &[Stmt]) -> Result<(), Unfinished> {
+    for stmt in rows {
+        db.execute(stmt).await.map_err(Unfinished::Record)?;
+    }
+    db.commit_migration().await.map_err(Unfinished::Commit)?;
+    if let Err(e) = db.reset_session().await {
+        tracing::warn!("{e}");
+    }
+    Ok(())
 }

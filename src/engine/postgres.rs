@@ -13,7 +13,7 @@ use super::script;
 use super::statement::{self, Codec, Query};
 use super::{
     ColKind, ConnectOptions, Database, DbError, Dialect, LockKey, LockWait, ScriptError, Stmt,
-    Target, Value,
+    Target, Unfinished, Value,
 };
 
 /// A PostgreSQL session.
@@ -144,6 +144,22 @@ impl Database for Postgres {
         .map_err(|e| DbError::query("cannot list tables", &e))
     }
 
+    async fn history_stamp(&mut self, table: &str) -> Result<Option<String>, DbError> {
+        // Every row version written after this read has a transaction id that no row visible
+        // now has (the writer's), so the set of (xmin, ctid) pairs changes with any insert,
+        // update or delete; hashed on the server, it costs a scan of the table, not its rows
+        // on the wire and their decoding.
+        let sql = format!(
+            "SELECT count(*)::text || ':' || coalesce(md5(string_agg(xmin::text || ',' || ctid::text, ';' ORDER BY ctid)), '') FROM {}",
+            Dialect::Postgres.quote_ident(table)
+        );
+        sqlx::query_scalar(AssertSqlSafe(sql.clone()))
+            .fetch_one(&mut self.conn)
+            .await
+            .map(Some)
+            .map_err(|e| DbError::query("cannot read the tracking table", &e).needing(&sql))
+    }
+
     async fn table_columns(&mut self, table: &str) -> Result<Vec<String>, DbError> {
         // What `information_schema.columns` lists, read from the catalogs (planning that view
         // costs a few milliseconds, a good part of a `status` run), for every column: a table
@@ -218,18 +234,43 @@ impl Database for Postgres {
     }
 
     async fn reset_session(&mut self) -> Result<(), DbError> {
-        // `RESET ALL` returns every setting to the session's default (the server's, the
-        // role's and database's, and those the connection was opened with); the role and the
-        // session user are not settings it resets. `DISCARD ALL` would also release the
-        // deploy lock and the driver's prepared statements, so its other parts are left out.
-        let own = self.migrations.as_ref().map_or("", |m| m.own.as_str());
-        sqlx::raw_sql(AssertSqlSafe(format!(
-            "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; DISCARD TEMP; UNLISTEN *; {own}"
-        )))
-        .execute(&mut self.conn)
-        .await
-        .map(drop)
-        .map_err(|e| DbError::query("cannot reset the session", &e))
+        sqlx::raw_sql(AssertSqlSafe(self.reset_text()))
+            .execute(&mut self.conn)
+            .await
+            .map(drop)
+            .map_err(|e| DbError::query("cannot reset the session", &e))
+    }
+
+    async fn finish_migration(&mut self, rows: &[Stmt]) -> Result<(), Unfinished> {
+        // One round trip: the tracking rows (values written in), COMMIT and the reset in one
+        // simple-query message. The server stops at the first error, with the transaction
+        // still open and aborted when it is a row's, so which statement failed is told by how
+        // many completed. A statement that cannot be written out goes the usual way.
+        let mut text = String::new();
+        for stmt in rows {
+            let Some(sql) = super::literal::postgres(stmt) else {
+                return super::finish_each(self, rows).await;
+            };
+            text.push_str(&sql);
+            text.push_str(";\n");
+        }
+        text.push_str("COMMIT;\n");
+        text.push_str(&self.reset_text());
+        match script::run_counting(&mut self.conn, text).await {
+            Ok(_) => Ok(()),
+            Err((done, e)) if done < rows.len() => Err(Unfinished::Record(DbError::query(
+                "cannot write the tracking row",
+                &e,
+            ))),
+            Err((done, e)) if done == rows.len() => Err(Unfinished::Commit(DbError::query(
+                "cannot commit the migration",
+                &e,
+            ))),
+            Err((_, e)) => {
+                tracing::warn!("{}", DbError::query("cannot reset the session", &e));
+                Ok(())
+            }
+        }
     }
 
     async fn begin_with_script(&mut self, script: &str, relaxed: bool) -> Result<(), ScriptError> {
@@ -323,6 +364,18 @@ impl Database for Postgres {
 }
 
 impl Postgres {
+    /// What returns the session to the state the run prepared: `RESET ALL` returns every
+    /// setting to the session's default (the server's, the role's and database's, and those
+    /// the connection was opened with); the role and the session user are not settings it
+    /// resets. `DISCARD ALL` would also release the deploy lock and the driver's prepared
+    /// statements, so its other parts are left out.
+    fn reset_text(&self) -> String {
+        let own = self.migrations.as_ref().map_or("", |m| m.own.as_str());
+        format!(
+            "RESET SESSION AUTHORIZATION; RESET ROLE; RESET ALL; DISCARD TEMP; UNLISTEN *; {own}"
+        )
+    }
+
     /// Runs one of dbdeploy's own session settings.
     async fn set(&mut self, sql: String) -> Result<(), ScriptError> {
         sqlx::raw_sql(AssertSqlSafe(sql))

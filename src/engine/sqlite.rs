@@ -187,6 +187,20 @@ impl Database for Sqlite {
         Ok(n > 0)
     }
 
+    async fn history_stamp(&mut self, _table: &str) -> Result<Option<String>, DbError> {
+        // `data_version` changes when another connection commits to the file, but not with this
+        // connection's own writes: those show in its count of changed rows and, for DDL such as
+        // a reset's drops, in the schema cookie.
+        let (data, schema, own): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT data_version FROM pragma_data_version), \
+                    (SELECT schema_version FROM pragma_schema_version), total_changes()",
+        )
+        .fetch_one(&mut self.conn)
+        .await
+        .map_err(|e| locked_or_query(self.busy, "cannot read the data version", &e))?;
+        Ok(Some(format!("{data}:{schema}:{own}")))
+    }
+
     async fn list_tables(&mut self, limit: Option<usize>) -> Result<Vec<String>, DbError> {
         let limit = limit.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
         sqlx::query_scalar(

@@ -19,7 +19,7 @@ use super::approve::Approved;
 use super::deploy::DeployPlan;
 use super::trail::Changed;
 use super::{Ctx, Event, Trail};
-use crate::engine::{Database, Dialect, Leftover, ScriptError};
+use crate::engine::{Database, Dialect, Leftover, ScriptError, Unfinished};
 use crate::error::Error;
 use crate::handler::Handler;
 use crate::interrupt::{self, Interrupted, Partial};
@@ -260,22 +260,21 @@ async fn apply_atomic<D: Database>(
                 .await
                 .map_err(|e| Failure::rolled_back(e.to_string()))?;
         }
-        for stmt in handler.record_applied(dialect, m, started_at, Utc::now(), started.elapsed()) {
-            db.execute(&stmt)
-                .await
-                .map_err(|e| Failure::rolled_back(e.to_string()))?;
-        }
-        db.commit_migration().await.map_err(|e| Failure {
-            at_commit: true,
-            ..Failure::rolled_back(e.to_string())
+        let rows = handler.record_applied(dialect, m, started_at, Utc::now(), started.elapsed());
+        db.finish_migration(&rows).await.map_err(|e| match e {
+            Unfinished::Record(e) => Failure::rolled_back(e.to_string()),
+            Unfinished::Commit(e) => Failure {
+                at_commit: true,
+                ..Failure::rolled_back(e.to_string())
+            },
         })
     }
     .await;
     if result.is_err() {
         // The original failure is what the user needs; a rollback error would only hide it.
         let _ = db.rollback_migration().await;
+        reset(db).await;
     }
-    reset(db).await;
     result
 }
 

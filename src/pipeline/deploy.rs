@@ -228,22 +228,23 @@ async fn plan_files<D: Database>(
     promote_from: Option<&crate::settings::EnvSettings>,
     trail: &mut Trail,
 ) -> Result<DeployPlan, Error> {
-    // Before the lock, the health checks have just read the history on this session: the
-    // plan approved there is made again under the lock from a fresh read anyway.
-    let cached = if trail.locked {
-        None
-    } else {
-        trail.history_unlocked.take()
+    // Before the lock, the health checks have just read the history on this session. Under
+    // the lock it is read again, unless its stamp shows that nobody wrote to it since.
+    let cached = match trail.history_unlocked.clone() {
+        // Before an approved reset, the history is as good as gone: everything is pending.
+        _ if trail.reset.is_some() => Some(std::sync::Arc::default()),
+        Some(history) if !trail.locked => Some(history.records.unwrap_or_default()),
+        Some(history) => history.if_unchanged(db, handler).await,
+        None => None,
     };
-    // Before an approved reset, the history is as good as gone: everything is pending.
-    let records = if trail.reset.is_some() {
-        Vec::new()
-    } else if let Some(records) = cached {
-        records.unwrap_or_default()
+    let records = if let Some(records) = cached {
+        records
     } else {
-        super::verify::read_history(db, handler)
-            .await?
-            .unwrap_or_default()
+        std::sync::Arc::new(
+            super::verify::read_history(db, handler)
+                .await?
+                .unwrap_or_default(),
+        )
     };
     let mut plan = super::pending::plan(set, &records, handler);
     plan.unreachable = handler.unreachable(

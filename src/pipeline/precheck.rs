@@ -38,13 +38,25 @@ pub async fn run<D: Database>(cx: &Ctx<'_>, db: &mut D, trail: &mut Trail) -> Re
     }
     let (mut checks, drift, summary) = match cx.source {
         Source::Files { handler, set } => {
-            // Tables are listed before the history is read: a deploy creates its tracking
-            // table before any other, so one running right now cannot make this database look
-            // foreign.
-            let tables = health::foreign_tables(db).await?;
-            let records = super::verify::read_history(db, *handler).await?;
-            let (mut checks, drift) =
-                health::history_checks(&cx.env.name, *handler, set, &tables, records.as_deref());
+            let mut history = super::verify::read_history_stamped(db, *handler).await?;
+            // The other tables matter only without a tracking table. A deploy creates its
+            // tracking table before any other, so when one running right now created tables
+            // after the read, the table is there on a second read.
+            let mut tables = Vec::new();
+            if history.records.is_none() {
+                tables = health::foreign_tables(db).await?;
+                if !tables.is_empty() {
+                    history = super::verify::read_history_stamped(db, *handler).await?;
+                }
+            }
+            let records = history.records.clone();
+            let (mut checks, drift) = health::history_checks(
+                &cx.env.name,
+                *handler,
+                set,
+                &tables,
+                records.as_deref().map(Vec::as_slice),
+            );
             // An unfinished row is also what a deploy running right now looks like (MySQL,
             // non-atomic migrations); it is judged again under the lock.
             for c in &mut checks {
@@ -59,7 +71,7 @@ pub async fn run<D: Database>(cx: &Ctx<'_>, db: &mut D, trail: &mut Trail) -> Re
                     handler.table()
                 )
             });
-            trail.history_unlocked = Some(records);
+            trail.history_unlocked = Some(history);
             (checks, drift, summary)
         }
         Source::Tracking(_) | Source::External(_) => (Vec::new(), None, None),
@@ -148,6 +160,8 @@ pub async fn reset_if_approved<D: Database>(
     };
     trail.backup = Some(super::backup::step(cx, db, &trail.run_id).await?);
     trail.touched = true;
+    // What the health checks read is gone with the tables.
+    trail.history_unlocked = None;
     let tables = db.user_tables().await?;
     reset(db, handler, approved).await?;
     cx.step(

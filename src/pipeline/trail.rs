@@ -96,10 +96,10 @@ pub struct Trail {
     /// The operation may change the schema (false for a resolve or a backup): the log step
     /// then records the schema it left as the drift baseline.
     pub changes_schema: bool,
-    /// The tracking table as the health checks read it before the lock (`Some(None)`: no
-    /// table yet), for the plan made before the lock on the same session; the plan made under
-    /// the lock always reads it again.
-    pub history_unlocked: Option<Option<Vec<crate::migration::AppliedRecord>>>,
+    /// The tracking table as the health checks read it before the lock, for the plan made
+    /// before the lock on the same session; the plan made under the lock reads it again
+    /// unless its stamp says nothing changed.
+    pub history_unlocked: Option<super::verify::History>,
 }
 
 impl Trail {

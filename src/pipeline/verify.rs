@@ -94,15 +94,69 @@ pub async fn read_history<D: Database>(
     db: &mut D,
     handler: &dyn Handler,
 ) -> Result<Option<Vec<AppliedRecord>>, Error> {
+    let history = read(db, handler, false).await?;
+    Ok(history.records.map(std::sync::Arc::unwrap_or_clone))
+}
+
+/// The tracking table as read, with the engine's stamp of it taken just before the read (see
+/// [`Database::history_stamp`]); no stamp for formats with a second table.
+#[derive(Debug, Clone, Default)]
+pub struct History {
+    /// The stamp; `None` when there is none to compare.
+    pub stamp: Option<String>,
+    /// The records; `None` when the table does not exist.
+    pub records: Option<std::sync::Arc<Vec<AppliedRecord>>>,
+}
+
+impl History {
+    /// The same records when the table is unchanged since this read, compared by stamp;
+    /// `None` when it may have changed (or cannot be compared), and the rows must be read.
+    pub async fn if_unchanged<D: Database>(
+        &self,
+        db: &mut D,
+        handler: &dyn Handler,
+    ) -> Option<std::sync::Arc<Vec<AppliedRecord>>> {
+        let (Some(stamp), Some(records)) = (&self.stamp, &self.records) else {
+            return None;
+        };
+        // An error (the table gone, say) is a change: the read that follows reports it.
+        match db.history_stamp(handler.table()).await {
+            Ok(Some(now)) if &now == stamp => Some(records.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// [`read_history`], with the stamp a later read under the lock can be saved by.
+///
+/// # Errors
+/// As [`read_history`].
+pub async fn read_history_stamped<D: Database>(
+    db: &mut D,
+    handler: &dyn Handler,
+) -> Result<History, Error> {
+    read(db, handler, true).await
+}
+
+async fn read<D: Database>(
+    db: &mut D,
+    handler: &dyn Handler,
+    stamped: bool,
+) -> Result<History, Error> {
     if !tracking_table_exists(db, handler).await? {
         if let Some(other) = other_tool(db, handler).await? {
             return Err(DriftError::OtherTool(Box::new(other)).into());
         }
-        return Ok(None);
+        return Ok(History::default());
     }
     // Another tool's table of the same name must be reported, not misread.
     let columns = db.table_columns(handler.table()).await?;
     handler.check_table(&columns)?;
+    let stamp = if stamped && handler.companion(db.dialect()).is_none() {
+        db.history_stamp(handler.table()).await?
+    } else {
+        None
+    };
     let (stmt, cols) = handler.select_history(db.dialect());
     let mut rows = db.fetch(&stmt, &cols).await?;
     if let Some((table, stmt)) = handler.companion(db.dialect())
@@ -110,7 +164,10 @@ pub async fn read_history<D: Database>(
     {
         rows.extend(db.fetch(&stmt, &cols).await?);
     }
-    Ok(Some(handler.parse_history(rows)?))
+    Ok(History {
+        stamp,
+        records: Some(std::sync::Arc::new(handler.parse_history(rows)?)),
+    })
 }
 
 /// Another known tool's tracking table, when the database holds one: one catalog query for
