@@ -141,11 +141,17 @@ async fn files<D: crate::engine::Database>(
         out_of_order: &plan.out_of_order,
         exit_code: code,
     };
+    let result = if printer.reads_result() {
+        crate::output::to_value(&result)
+    } else {
+        serde_json::Value::Null
+    };
     Ok(Response {
         line: Line::Plain,
         finding,
         exit_code: code,
-        ..Response::success(OPERATION, name, Some(env.mode), message, &result)
+        result,
+        ..Response::success(OPERATION, name, Some(env.mode), message, &())
     })
 }
 

@@ -160,6 +160,14 @@ impl Printer {
         self.settings.json
     }
 
+    /// Whether a response's `result` is read: for the `--json` document or the GitHub job
+    /// summary. A terminal shows only the lines already printed, so a long result (10,000
+    /// migrations of `status`) need not be built as a JSON value at all.
+    #[must_use]
+    pub fn reads_result(&self) -> bool {
+        self.settings.json || github::enabled()
+    }
+
     /// Whether colours are on.
     #[must_use]
     pub fn color(&self) -> bool {
