@@ -20,8 +20,9 @@ use crate::external::ExternalError;
 use crate::fleet::Capture;
 use crate::fleet::config::{FleetSettings, OnError};
 use crate::fleet::report::{self, Counts, FleetResult, TargetReport, TargetStatus};
-use crate::fleet::schedule::{self, Policy};
+use crate::fleet::schedule::{self, Claim, Policy};
 use crate::fleet::targets::{self, FleetTarget};
+use crate::fleet::{domains, servers};
 use crate::output::human::{DIM, paint, status_mark};
 use crate::output::{Line, Printer, Response, Status};
 use crate::pipeline::approve::{self, Summary};
@@ -58,6 +59,8 @@ struct Prepared {
     source: Source,
     /// Per target, why its database could not be identified (it cannot run).
     unreachable: Vec<Option<String>>,
+    /// Per target, what it holds while it runs (its server, its lock domain).
+    claims: Vec<Claim>,
 }
 
 /// Resolves the targets, refuses duplicates and loads the migrations once; `None` for an
@@ -83,6 +86,7 @@ async fn prepare(
             counts: Counts::default(),
             on_error: on_error(fleet),
             max_parallel: fleet.max_parallel,
+            max_parallel_per_server: fleet.max_parallel_per_server,
             canary: fleet.canary,
         };
         let message = format!("the fleet of environment `{name}` has no targets: nothing to do");
@@ -109,8 +113,21 @@ async fn prepare(
         .into());
     }
     let source = source_for(&first.env, Needs::Files { to })?;
+    let locks: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| domains::lock_names(&t.env.target, source.handler()))
+        .collect();
+    let claims: Vec<Claim> = targets
+        .iter()
+        .zip(domains::domains(&locks))
+        .map(|(t, domain)| Claim {
+            server: servers::server_of(&t.env.target),
+            domain,
+        })
+        .collect();
     let unreachable = if duplicates {
-        targets::refuse_duplicates(&targets, fleet.max_parallel).await?
+        servers::check(&targets, fleet.max_parallel, fleet.max_parallel_per_server).await?;
+        targets::refuse_duplicates(&targets, &claims, fleet).await?
     } else {
         vec![None; targets.len()]
     };
@@ -118,7 +135,13 @@ async fn prepare(
         targets,
         source,
         unreachable,
+        claims,
     }))
+}
+
+/// The claims of the targets at `indexes`, in that order.
+fn claims_of(claims: &[Claim], indexes: impl Iterator<Item = usize>) -> Vec<Claim> {
+    indexes.map(|i| claims[i].clone()).collect()
 }
 
 fn on_error(fleet: &FleetSettings) -> &'static str {
@@ -149,6 +172,7 @@ async fn deploy(
         targets,
         source,
         unreachable,
+        claims,
     } = match prepare(settings, fleet, operation, args.to.as_deref(), true).await? {
         Ok(p) => p,
         Err(empty) => return Ok(empty),
@@ -220,9 +244,13 @@ async fn deploy(
         dry_run: true,
         ..options.clone()
     };
-    let plans = schedule::all(&selected, fleet.max_parallel, |&i| {
-        plan_one(&targets[i], &source, &plan_options, to.clone())
-    })
+    let plans = schedule::all(
+        &selected,
+        &claims_of(&claims, selected.iter().copied()),
+        fleet.max_parallel,
+        fleet.max_parallel_per_server,
+        |&i| plan_one(&targets[i], &source, &plan_options, to.clone()),
+    )
     .await;
     let mut to_run: Vec<(usize, Vec<String>)> = Vec::new();
     for (&i, plan) in selected.iter().zip(plans) {
@@ -321,11 +349,15 @@ async fn deploy(
     };
     let policy = Policy {
         max_parallel: fleet.max_parallel,
-        canary: fleet.canary,
+        per_server: fleet.max_parallel_per_server,
         on_error: fleet.on_error,
     };
+    let run_claims = claims_of(&claims, to_run.iter().map(|(i, _)| *i));
+    let phases = schedule::canary_then_rest(to_run.len(), fleet.canary);
     let results = schedule::run(
         &to_run,
+        &run_claims,
+        &phases,
         policy,
         |(i, pending)| {
             deploy_one(
@@ -393,11 +425,15 @@ fn banner(
             mode.as_str()
         ),
     ));
+    let per_server = fleet
+        .max_parallel_per_server
+        .map(|n| format!(" · max_parallel_per_server {n}"))
+        .unwrap_or_default();
     printer.line(&paint(
         printer.color(),
         DIM,
         &format!(
-            "  {} migrations · max_parallel {} · canary {} · on_error {}",
+            "  {} migrations · max_parallel {}{per_server} · canary {} · on_error {}",
             source.tool_name(),
             fleet.max_parallel,
             fleet.canary,
@@ -554,6 +590,7 @@ fn respond(
         counts,
         on_error: on_error(fleet),
         max_parallel: fleet.max_parallel,
+        max_parallel_per_server: fleet.max_parallel_per_server,
         canary: fleet.canary,
     };
     let mut r = Response::success(operation, &fleet.environment, Some(mode), message, &result);

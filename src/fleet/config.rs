@@ -17,6 +17,8 @@ pub struct FleetTable {
     pub targets_command: Option<String>,
     /// How many targets run at once (default 4).
     pub max_parallel: Option<i64>,
+    /// How many targets run at once on one server (`host:port`).
+    pub max_parallel_per_server: Option<i64>,
     /// How many targets run first, one at a time; a failed canary stops the fleet (default 0).
     pub canary: Option<i64>,
     /// `stop` (default): no target starts after a failure; `continue`: the others still run.
@@ -70,6 +72,8 @@ pub struct FleetSettings {
     pub source: TargetSource,
     /// Targets at once.
     pub max_parallel: usize,
+    /// Targets at once on one server; `None`: only `max_parallel` limits them.
+    pub max_parallel_per_server: Option<usize>,
     /// Targets run first, one at a time.
     pub canary: usize,
     /// What a failure does to the rest.
@@ -133,6 +137,20 @@ pub fn check(
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| format!("{} = {n} must be between 1 and 1000", key("max_parallel")))?,
     };
+    let max_parallel_per_server = match table.max_parallel_per_server {
+        None => None,
+        Some(n) => Some(
+            usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "{} = {n} must be between 1 and 1000",
+                        key("max_parallel_per_server")
+                    )
+                })?,
+        ),
+    };
     let canary = match table.canary {
         None => 0,
         Some(n) => {
@@ -143,6 +161,7 @@ pub fn check(
         environment: environment.to_owned(),
         source,
         max_parallel,
+        max_parallel_per_server,
         canary,
         on_error: table.on_error.unwrap_or_default(),
         require_targets: table.require_targets,
@@ -231,6 +250,9 @@ mod tests {
     fn numbers_and_own_url() {
         assert!(table("targets = []\nmax_parallel = 0").is_err());
         assert!(table("targets = []\ncanary = -1").is_err());
+        assert!(table("targets = []\nmax_parallel_per_server = 0").is_err());
+        let f = table("targets = []\nmax_parallel_per_server = 3").unwrap();
+        assert_eq!(f.max_parallel_per_server, Some(3));
         let f = table("targets = []\non_error = \"continue\"\ncanary = 2").unwrap();
         assert_eq!((f.on_error, f.canary), (OnError::Continue, 2));
         let t: FleetTable = toml::from_str("targets = []").unwrap();

@@ -6,8 +6,10 @@
 //! report (`report.rs`) that a later run can be narrowed by.
 
 pub mod config;
+pub mod domains;
 pub mod report;
 pub mod schedule;
+pub mod servers;
 pub mod targets;
 
 use std::cell::RefCell;

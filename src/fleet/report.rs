@@ -164,6 +164,8 @@ pub struct FleetResult<'a> {
     pub on_error: &'static str,
     /// Targets at once.
     pub max_parallel: usize,
+    /// Targets at once on one server (`null`: no limit of its own).
+    pub max_parallel_per_server: Option<usize>,
     /// Canary targets.
     pub canary: usize,
 }

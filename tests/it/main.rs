@@ -24,6 +24,7 @@ mod faults_ctrl_c;
 mod faults_disk_full;
 mod first_deploy;
 mod fleet;
+mod fleet_limits;
 mod formats_dbmate;
 mod formats_down;
 mod formats_drizzle;

@@ -44,7 +44,10 @@ struct StatusCounts {
 pub async fn status(settings: &Settings, fleet: &FleetSettings, printer: &Printer) -> Response {
     let name = &fleet.environment;
     let Prepared {
-        targets, source, ..
+        targets,
+        source,
+        claims,
+        ..
     } = match prepare(settings, fleet, STATUS, None, false).await {
         Ok(Ok(p)) => p,
         Ok(Err(empty)) => return empty,
@@ -60,7 +63,14 @@ pub async fn status(settings: &Settings, fleet: &FleetSettings, printer: &Printe
         false,
         mode,
     );
-    let standings = schedule::all(&targets, fleet.max_parallel, |t| standing(t, &source)).await;
+    let standings = schedule::all(
+        &targets,
+        &claims,
+        fleet.max_parallel,
+        fleet.max_parallel_per_server,
+        |t| standing(t, &source),
+    )
+    .await;
     let width = targets.iter().map(|t| t.id.len()).max().unwrap_or(0);
     let mut counts = StatusCounts {
         total: standings.len(),
