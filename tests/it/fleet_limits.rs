@@ -142,3 +142,100 @@ fn a_fleet_the_server_has_no_connections_for_is_refused_before_anything_runs() {
     run.code(2);
     assert!(run.stderr.contains("same database"), "{}", run.all());
 }
+
+/// `url` with `search_path` set to `schema`, as libpq's `options` carries it.
+fn in_schema(url: &str, schema: &str) -> String {
+    format!("{url}?options=-c%20search_path%3D{schema}")
+}
+
+#[test]
+fn schemas_of_one_database_under_one_advisory_lock_run_one_after_another() {
+    let Some(t) = TestContext::new(Engine::Postgres, "fleet_schemas") else {
+        return;
+    };
+    slow_migration(&t, 1.0);
+    for s in ["tenant_a", "tenant_b", "tenant_c"] {
+        t.sql(&format!("CREATE SCHEMA {s}"));
+    }
+    // Prisma's advisory lock id is the same for every schema of a database.
+    t.write_config(
+        "[environments.tenants.fleet]\nmax_parallel = 3\ntargets = [\n\
+         { id = \"a\", url_env = \"A_URL\" },\n{ id = \"b\", url_env = \"B_URL\" },\n\
+         { id = \"c\", url_env = \"C_URL\" },\n]\n",
+    );
+    let cmd = |args: &[&str]| {
+        let mut c = t.cmd(args);
+        c.env("A_URL", in_schema(&t.url, "tenant_a"))
+            .env("B_URL", in_schema(&t.url, "tenant_b"))
+            .env("C_URL", in_schema(&t.url, "tenant_c"));
+        c
+    };
+    let db = url::Url::parse(&t.url).expect("url").path()[1..].to_owned();
+    let admin = std::env::var("DBDEPLOY_TEST_POSTGRES_URL").expect("set when the context is");
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    let sql = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}' AND state = 'active' AND query LIKE '%pg_sleep(%'"
+    );
+    let sampler = std::thread::spawn(move || {
+        let mut peak = 0usize;
+        while !flag.load(Ordering::Relaxed) {
+            let out = Command::new("psql")
+                .arg(&admin)
+                .args(["-X", "-A", "-t", "-q", "-c", &sql])
+                .output()
+                .expect("psql");
+            peak = peak.max(
+                String::from_utf8_lossy(&out.stdout)
+                    .trim()
+                    .parse()
+                    .unwrap_or(0),
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        peak
+    });
+    let run = crate::common::Run::from(
+        cmd(&["migrate", "tenants", "--yes", "--json"])
+            .output()
+            .expect("run dbdeploy"),
+    );
+    stop.store(true, Ordering::Relaxed);
+    let peak = sampler.join().expect("sampler");
+    run.code(0);
+    let doc = run.json();
+    assert_eq!(doc["result"]["counts"]["success"], 3);
+    assert_eq!(peak, 1, "migrations running at once in one database");
+    // None of them started before the one ahead had let go of the lock: none waited for it
+    // (the last of three started together would wait two migrations' time).
+    for id in ["a", "b", "c"] {
+        let took = target(&doc, id)["duration_seconds"]
+            .as_f64()
+            .expect("seconds");
+        assert!((1.0..1.9).contains(&took), "{id} took {took} s");
+    }
+    // Each schema holds its own table and its own history; none waited out a lock timeout.
+    for s in ["tenant_a", "tenant_b", "tenant_c"] {
+        assert_eq!(
+            t.sql(&format!(
+                "SELECT count(*) FROM {s}._prisma_migrations WHERE finished_at IS NOT NULL"
+            )),
+            vec!["1"]
+        );
+        assert_eq!(
+            t.sql(&format!("SELECT count(*) FROM {s}.\"Slow\"")),
+            vec!["0"]
+        );
+    }
+    assert!(!t.tables().contains(&"_prisma_migrations".to_owned()));
+    // The same schema twice is one target under two names.
+    let mut dup = cmd(&["migrate", "tenants", "--yes"]);
+    dup.env("C_URL", in_schema(&t.url, "tenant_a"));
+    let dup = crate::common::Run::from(dup.output().expect("run dbdeploy"));
+    dup.code(2);
+    assert!(
+        dup.stderr.contains("targets `a` and `c`") && dup.stderr.contains("schema `tenant_a`"),
+        "{}",
+        dup.all()
+    );
+}
