@@ -22,7 +22,7 @@ use crate::fleet::config::{FleetSettings, OnError};
 use crate::fleet::report::{self, Counts, FleetResult, TargetReport, TargetStatus};
 use crate::fleet::schedule::{self, Claim, Policy};
 use crate::fleet::targets::{self, FleetTarget};
-use crate::fleet::{domains, servers};
+use crate::fleet::{domains, servers, waves};
 use crate::output::human::{DIM, paint, status_mark};
 use crate::output::{Line, Printer, Response, Status};
 use crate::pipeline::approve::{self, Summary};
@@ -94,6 +94,17 @@ async fn prepare(
             operation, name, None, message, &result,
         )));
     };
+    if let Some(missing) = fleet
+        .canary_ids
+        .iter()
+        .flatten()
+        .find(|id| !targets.iter().any(|t| &t.id == *id))
+    {
+        return Err(ConfigError::Usage(format!(
+            "`[environments.{name}.fleet] canary` names `{missing}`, which is not a target of the fleet; nothing was changed"
+        ))
+        .into());
+    }
     let dialect = first.env.target.dialect();
     if let Some(other) = targets.iter().find(|t| t.env.target.dialect() != dialect) {
         // The migrations are loaded once, for one engine's dialect.
@@ -353,7 +364,19 @@ async fn deploy(
         on_error: fleet.on_error,
     };
     let run_claims = claims_of(&claims, to_run.iter().map(|(i, _)| *i));
-    let phases = schedule::canary_then_rest(to_run.len(), fleet.canary);
+    let items: Vec<waves::Item<'_>> = to_run
+        .iter()
+        .map(|(i, _)| waves::Item {
+            id: &targets[*i].id,
+            labels: &targets[*i].labels,
+        })
+        .collect();
+    let phases = waves::phases(
+        &items,
+        fleet.canary,
+        fleet.canary_ids.as_deref(),
+        &fleet.waves,
+    );
     let results = schedule::run(
         &to_run,
         &run_claims,
@@ -429,14 +452,27 @@ fn banner(
         .max_parallel_per_server
         .map(|n| format!(" · max_parallel_per_server {n}"))
         .unwrap_or_default();
+    let canary = match &fleet.canary_ids {
+        Some(ids) => ids.join(", "),
+        None => fleet.canary.to_string(),
+    };
+    let waves = if fleet.waves.is_empty() {
+        String::new()
+    } else {
+        let w: Vec<String> = fleet
+            .waves
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(" · waves {}", w.join(", "))
+    };
     printer.line(&paint(
         printer.color(),
         DIM,
         &format!(
-            "  {} migrations · max_parallel {}{per_server} · canary {} · on_error {}",
+            "  {} migrations · max_parallel {}{per_server} · canary {canary}{waves} · on_error {}",
             source.tool_name(),
             fleet.max_parallel,
-            fleet.canary,
             on_error(fleet)
         ),
     ));

@@ -19,8 +19,12 @@ pub struct FleetTable {
     pub max_parallel: Option<i64>,
     /// How many targets run at once on one server (`host:port`).
     pub max_parallel_per_server: Option<i64>,
-    /// How many targets run first, one at a time; a failed canary stops the fleet (default 0).
-    pub canary: Option<i64>,
+    /// How many targets run first, one at a time, or which (a list of ids); a failed canary
+    /// stops the fleet (default 0).
+    pub canary: Option<CanaryEntry>,
+    /// Waves by label (`"tier=free"`), run one after another after the canaries; targets in
+    /// no wave run last.
+    pub waves: Option<Vec<String>>,
     /// `stop` (default): no target starts after a failure; `continue`: the others still run.
     pub on_error: Option<OnError>,
     /// An empty fleet is an error (exit 2) instead of a success with nothing to do.
@@ -41,6 +45,16 @@ pub struct TargetEntry {
     /// Free-form labels, reported with the target.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+}
+
+/// `canary = 2` or `canary = ["acme", "beta"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CanaryEntry {
+    /// The first N targets to run.
+    Count(i64),
+    /// These targets.
+    Ids(Vec<String>),
 }
 
 /// What a failed target does to the rest of the fleet.
@@ -74,8 +88,12 @@ pub struct FleetSettings {
     pub max_parallel: usize,
     /// Targets at once on one server; `None`: only `max_parallel` limits them.
     pub max_parallel_per_server: Option<usize>,
-    /// Targets run first, one at a time.
+    /// Targets run first, one at a time: this many of those with pending migrations.
     pub canary: usize,
+    /// Targets run first, one at a time, by id (instead of a count).
+    pub canary_ids: Option<Vec<String>>,
+    /// Waves by label, `(key, value)`, in order.
+    pub waves: Vec<(String, String)>,
     /// What a failure does to the rest.
     pub on_error: OnError,
     /// An empty fleet is an error.
@@ -151,18 +169,41 @@ pub fn check(
                 })?,
         ),
     };
-    let canary = match table.canary {
-        None => 0,
-        Some(n) => {
-            usize::try_from(n).map_err(|_| format!("{} = {n} must be 0 or more", key("canary")))?
+    let (canary, canary_ids) = match &table.canary {
+        None => (0, None),
+        Some(CanaryEntry::Count(n)) => (
+            usize::try_from(*n)
+                .map_err(|_| format!("{} = {n} must be 0 or more", key("canary")))?,
+            None,
+        ),
+        Some(CanaryEntry::Ids(ids)) => {
+            check_unique(ids.iter().map(String::as_str))
+                .map_err(|e| format!("{}: {e}", key("canary")))?;
+            (ids.len(), Some(ids.clone()))
         }
     };
+    let mut waves = Vec::new();
+    for w in table.waves.iter().flatten() {
+        match w.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                waves.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            _ => {
+                return Err(format!(
+                    "{}: `{w}` is not a label (write `key=value`, e.g. \"tier=free\")",
+                    key("waves")
+                ));
+            }
+        }
+    }
     Ok(FleetSettings {
         environment: environment.to_owned(),
         source,
         max_parallel,
         max_parallel_per_server,
         canary,
+        canary_ids,
+        waves,
         on_error: table.on_error.unwrap_or_default(),
         require_targets: table.require_targets,
     })
@@ -253,6 +294,18 @@ mod tests {
         assert!(table("targets = []\nmax_parallel_per_server = 0").is_err());
         let f = table("targets = []\nmax_parallel_per_server = 3").unwrap();
         assert_eq!(f.max_parallel_per_server, Some(3));
+        let f =
+            table("targets = []\ncanary = [\"a\", \"b\"]\nwaves = [\"tier=free\", \"tier = big\"]")
+                .unwrap();
+        assert_eq!((f.canary, f.canary_ids.unwrap().len()), (2, 2));
+        assert_eq!(f.waves[1], ("tier".to_owned(), "big".to_owned()));
+        assert!(
+            table("targets = []\nwaves = [\"free\"]")
+                .unwrap_err()
+                .contains("key=value")
+        );
+        assert!(table("targets = []\ncanary = [\"a\", \"a\"]").is_err());
+        assert!(table("targets = []\ncanary = \"a\"").is_err());
         let f = table("targets = []\non_error = \"continue\"\ncanary = 2").unwrap();
         assert_eq!((f.on_error, f.canary), (OnError::Continue, 2));
         let t: FleetTable = toml::from_str("targets = []").unwrap();

@@ -11,6 +11,7 @@ pub mod report;
 pub mod schedule;
 pub mod servers;
 pub mod targets;
+pub mod waves;
 
 use std::cell::RefCell;
 

@@ -215,30 +215,26 @@ where
     results.into_iter().flatten().collect()
 }
 
-/// The phases of a fleet without waves: the first `canary` items one at a time, then the rest.
-#[must_use]
-pub fn canary_then_rest(n: usize, canary: usize) -> Vec<Phase> {
-    let canary = canary.min(n);
-    let mut phases = Vec::new();
-    if canary > 0 {
-        phases.push(Phase {
-            items: (0..canary).collect(),
-            canary: true,
-        });
-    }
-    phases.push(Phase {
-        items: (canary..n).collect(),
-        canary: false,
-    });
-    phases
-}
-
 #[cfg(test)]
 mod tests {
     use std::cell::{Cell, RefCell};
     use std::time::Duration;
 
     use super::*;
+
+    /// The first `canary` items one at a time, then the rest.
+    fn canary_then_rest(n: usize, canary: usize) -> Vec<Phase> {
+        let canary = canary.min(n);
+        let mut phases = vec![Phase {
+            items: (0..canary).collect(),
+            canary: true,
+        }];
+        phases.push(Phase {
+            items: (canary..n).collect(),
+            canary: false,
+        });
+        phases
+    }
 
     fn policy(max_parallel: usize, on_error: OnError) -> Policy {
         Policy {

@@ -14,7 +14,7 @@ use crate::dbdeploy_snapshot;
 const BASIC: usize = 3;
 
 /// `_prisma_migrations` rows of a SQLite target (finished ones), or `None` without the file.
-fn sqlite_rows(path: &Path) -> Option<usize> {
+pub(crate) fn sqlite_rows(path: &Path) -> Option<usize> {
     if !path.exists() {
         return None;
     }
@@ -44,7 +44,7 @@ const UNIQUE: &str = "20240102000000_unique_sku";
 /// Every tenant has `Item` (one migration applied); `bad` gets two rows with the same sku,
 /// so the next migration (a unique index, written here) fails on it alone: its plan is clean,
 /// its deploy is not.
-fn one_bad_tenant(t: &TestContext, bad: &str) {
+pub(crate) fn one_bad_tenant(t: &TestContext, bad: &str) {
     write_migrations(
         t,
         &[(
@@ -72,7 +72,7 @@ fn one_bad_tenant(t: &TestContext, bad: &str) {
     );
 }
 
-fn sqlite(path: &Path, sql: &str) -> String {
+pub(crate) fn sqlite(path: &Path, sql: &str) -> String {
     let out = Command::new("sqlite3")
         .arg(path)
         .arg(sql)
@@ -95,7 +95,7 @@ fn fleet_cmd(t: &TestContext, beta: &str, args: &[&str]) -> Command {
     cmd
 }
 
-fn run(t: &TestContext, beta: &str, args: &[&str]) -> crate::common::Run {
+pub(crate) fn run(t: &TestContext, beta: &str, args: &[&str]) -> crate::common::Run {
     crate::common::Run::from(fleet_cmd(t, beta, args).output().expect("run dbdeploy"))
 }
 
