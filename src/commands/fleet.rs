@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::{Needs, source_for};
-use crate::cli::MigrateArgs;
+use crate::cli::{MigrateArgs, Shard};
 use crate::config::ConfigError;
 use crate::error::{Error, exit};
 use crate::external::ExternalError;
@@ -32,6 +32,7 @@ use crate::pipeline::{Ctx, Ended, RunOptions};
 use crate::settings::Settings;
 use crate::source::Source;
 
+pub mod merge;
 mod status;
 
 pub use status::status;
@@ -61,6 +62,9 @@ struct Prepared {
     unreachable: Vec<Option<String>>,
     /// Per target, what it holds while it runs (its server, its lock domain).
     claims: Vec<Claim>,
+    /// The whole fleet's fingerprint (all shards), and its number of targets.
+    fingerprint: String,
+    fleet_size: usize,
 }
 
 /// Resolves the targets, refuses duplicates and loads the migrations once; `None` for an
@@ -71,9 +75,10 @@ async fn prepare(
     operation: &'static str,
     to: Option<&str>,
     duplicates: bool,
+    shard: Option<Shard>,
 ) -> Result<Result<Prepared, Response>, Error> {
     let name = &fleet.environment;
-    let targets = targets::resolve(settings, fleet).await?;
+    let mut targets = targets::resolve(settings, fleet).await?;
     let Some(first) = targets.first() else {
         if fleet.require_targets {
             return Err(ConfigError::Usage(format!(
@@ -88,6 +93,9 @@ async fn prepare(
             max_parallel: fleet.max_parallel,
             max_parallel_per_server: fleet.max_parallel_per_server,
             canary: fleet.canary,
+            shard: shard.map(|s| s.to_string()),
+            fleet_targets: 0,
+            fleet_fingerprint: None,
         };
         let message = format!("the fleet of environment `{name}` has no targets: nothing to do");
         return Ok(Err(Response::success(
@@ -128,7 +136,7 @@ async fn prepare(
         .iter()
         .map(|t| domains::lock_names(&t.env.target, source.handler()))
         .collect();
-    let claims: Vec<Claim> = targets
+    let mut claims: Vec<Claim> = targets
         .iter()
         .zip(domains::domains(&locks))
         .map(|(t, domain)| Claim {
@@ -136,6 +144,32 @@ async fn prepare(
             domain,
         })
         .collect();
+    let migrations: Vec<(&str, &str)> = match &source {
+        Source::Files { set, .. } => set
+            .migrations
+            .iter()
+            .map(|m| (m.name.as_str(), m.checksum.as_str()))
+            .collect(),
+        other => vec![(other.tool_name(), "")],
+    };
+    let fingerprint =
+        crate::fleet::shard::fingerprint(name, targets.iter().map(|t| t.id.as_str()), migrations);
+    let fleet_size = targets.len();
+    if let Some(shard) = shard {
+        // A lock domain stays in one shard: its targets would wait for each other's lock.
+        let mine: Vec<bool> = targets
+            .iter()
+            .zip(&claims)
+            .map(|(t, c)| {
+                crate::fleet::shard::of(c.domain.as_deref().unwrap_or(&t.id), shard.count)
+                    == shard.index
+            })
+            .collect();
+        let mut keep = mine.iter();
+        targets.retain(|_| *keep.next().unwrap_or(&false));
+        let mut keep = mine.iter();
+        claims.retain(|_| *keep.next().unwrap_or(&false));
+    }
     let unreachable = if duplicates {
         servers::check(&targets, fleet.max_parallel, fleet.max_parallel_per_server).await?;
         targets::refuse_duplicates(&targets, &claims, fleet).await?
@@ -147,6 +181,8 @@ async fn prepare(
         source,
         unreachable,
         claims,
+        fingerprint,
+        fleet_size,
     }))
 }
 
@@ -184,10 +220,43 @@ async fn deploy(
         source,
         unreachable,
         claims,
-    } = match prepare(settings, fleet, operation, args.to.as_deref(), true).await? {
+        fingerprint,
+        fleet_size,
+    } = match prepare(
+        settings,
+        fleet,
+        operation,
+        args.to.as_deref(),
+        true,
+        args.shard,
+    )
+    .await?
+    {
         Ok(p) => p,
         Err(empty) => return Ok(empty),
     };
+    if targets.is_empty() {
+        // This shard of the fleet has no targets: nothing to do, and a report to merge.
+        let whole = Whole {
+            shard: args.shard,
+            fingerprint: &fingerprint,
+            size: fleet_size,
+        };
+        let message = format!(
+            "shard {} of fleet `{name}` has none of its {fleet_size} target(s): nothing to do",
+            args.shard.map(|s| s.to_string()).unwrap_or_default()
+        );
+        return Ok(respond(
+            fleet,
+            crate::config::Mode::Deploy,
+            operation,
+            printer,
+            Vec::new(),
+            message,
+            exit::SUCCESS,
+            &whole,
+        ));
+    }
     let to = match (&source, args.to) {
         (Source::External(_), Some(_)) => {
             return Err(ExternalError::Unsupported {
@@ -289,9 +358,14 @@ async fn deploy(
             }
         }
     }
+    let whole = Whole {
+        shard: args.shard,
+        fingerprint: &fingerprint,
+        size: fleet_size,
+    };
     let finish = |reports: Vec<TargetReport>, message: String, code: u8| {
         respond(
-            fleet, first.mode, operation, printer, reports, message, code,
+            fleet, first.mode, operation, printer, reports, message, code, &whole,
         )
     };
     if crate::interrupt::requested() {
@@ -606,7 +680,15 @@ fn finished_line(printer: &Printer, r: &TargetReport, width: usize) -> String {
     }
 }
 
+/// The whole fleet a (sharded) run is part of.
+struct Whole<'a> {
+    shard: Option<Shard>,
+    fingerprint: &'a str,
+    size: usize,
+}
+
 /// The fleet's response: the summary table, the counts, and a re-run hint after failures.
+#[allow(clippy::too_many_arguments)]
 fn respond(
     fleet: &FleetSettings,
     mode: crate::config::Mode,
@@ -615,6 +697,7 @@ fn respond(
     reports: Vec<TargetReport>,
     message: String,
     code: u8,
+    whole: &Whole<'_>,
 ) -> Response {
     let counts = Counts::of(&reports);
     // A dry run's plan lines are its summary.
@@ -628,6 +711,9 @@ fn respond(
         max_parallel: fleet.max_parallel,
         max_parallel_per_server: fleet.max_parallel_per_server,
         canary: fleet.canary,
+        shard: whole.shard.map(|s| s.to_string()),
+        fleet_targets: whole.size,
+        fleet_fingerprint: Some(whole.fingerprint.to_owned()),
     };
     let mut r = Response::success(operation, &fleet.environment, Some(mode), message, &result);
     if code != exit::SUCCESS {

@@ -10,6 +10,7 @@ pub mod domains;
 pub mod report;
 pub mod schedule;
 pub mod servers;
+pub mod shard;
 pub mod targets;
 pub mod waves;
 

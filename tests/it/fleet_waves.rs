@@ -103,3 +103,116 @@ fn a_canary_that_is_not_a_target_is_refused() {
     r.code(2);
     assert!(r.stderr.contains("is not a label"), "{}", r.all());
 }
+
+/// A SQLite fleet of `n` tenants, `s0` … `s{n-1}`.
+fn numbered_fleet(t: &TestContext, n: usize) {
+    std::fs::create_dir_all(t.path().join("tenants")).expect("mkdir");
+    let targets: String = (0..n)
+        .map(|i| format!("  {{ id = \"s{i}\", url = \"sqlite://tenants/s{i}.db\" }},\n"))
+        .collect();
+    t.write_config(&format!(
+        "[environments.tenants.fleet]\ntargets = [\n{targets}]\n"
+    ));
+}
+
+fn ids(doc: &serde_json::Value) -> Vec<String> {
+    doc["result"]["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[test]
+fn shards_cover_the_fleet_once_and_merge_checks_them() {
+    let t = sqlite_basic("fleet_shards");
+    numbered_fleet(&t, 9);
+    let mut all = Vec::new();
+    for i in 1..=3 {
+        let shard = format!("{i}/3");
+        let r = t.run(&["migrate", "tenants", "--yes", "--json", "--shard", &shard]);
+        r.code(0);
+        let doc = r.json();
+        assert_eq!(doc["result"]["shard"], shard.as_str());
+        assert_eq!(doc["result"]["fleet_targets"], 9);
+        all.extend(ids(&doc));
+        std::fs::write(t.path().join(format!("r{i}.json")), &r.stdout).expect("write report");
+        // status reads the same shard.
+        let status = t.run(&["status", "tenants", "--json", "--shard", &shard]);
+        status.code(0);
+        assert_eq!(ids(&status.json()), ids(&doc), "shard {shard}");
+    }
+    all.sort();
+    let expected: Vec<String> = {
+        let mut e: Vec<String> = (0..9).map(|i| format!("s{i}")).collect();
+        e.sort();
+        e
+    };
+    assert_eq!(all, expected, "every target in exactly one shard");
+    for i in 0..9 {
+        assert!(t.path().join(format!("tenants/s{i}.db")).exists(), "s{i}");
+    }
+
+    // Paths are the caller's: absolute here, as the tests do not run in the project folder.
+    let at = |name: &str| t.path().join(name).display().to_string();
+    let (r1, r2, r3) = (at("r1.json"), at("r2.json"), at("r3.json"));
+    let merged = t.run(&["fleet", "merge", &r1, &r2, &r3, "--json"]);
+    merged.code(0);
+    let doc = merged.json();
+    assert_eq!(doc["operation"], "fleet-merge");
+    assert_eq!(doc["environment"], "tenants");
+    assert_eq!(doc["result"]["counts"]["success"], 9);
+    assert_eq!(
+        doc["result"]["shards"],
+        serde_json::json!(["1/3", "2/3", "3/3"])
+    );
+    assert_eq!(ids(&doc), expected);
+
+    let missing = t.run(&["fleet", "merge", &r1, &r3]);
+    missing.code(2);
+    assert!(
+        missing
+            .stderr
+            .contains("shard(s) 2/3 of fleet `tenants` are missing"),
+        "{}",
+        missing.all()
+    );
+    let twice = t.run(&["fleet", "merge", &r1, &r2, &r3, &r2]);
+    twice.code(2);
+    assert!(
+        twice.stderr.contains("shard 2/3 is given twice"),
+        "{}",
+        twice.all()
+    );
+
+    // Another fleet (a target more) is not a shard of this run.
+    numbered_fleet(&t, 10);
+    let r = t.run(&["migrate", "tenants", "--yes", "--json", "--shard", "2/3"]);
+    std::fs::write(t.path().join("other.json"), &r.stdout).expect("write report");
+    let mixed = t.run(&["fleet", "merge", &r1, &at("other.json"), &r3]);
+    mixed.code(2);
+    assert!(
+        mixed
+            .stderr
+            .contains("are not shards of one run of one fleet"),
+        "{}",
+        mixed.all()
+    );
+}
+
+#[test]
+fn a_shard_that_is_not_i_of_n_is_a_usage_error() {
+    let t = sqlite_basic("fleet_bad_shard");
+    numbered_fleet(&t, 2);
+    for bad in ["0/0", "3/2", "x", "1/0", "0/3"] {
+        let r = t.run(&["migrate", "tenants", "--yes", "--shard", bad]);
+        r.code(2);
+        assert!(r.stderr.contains("is not a shard"), "{bad}: {}", r.all());
+        t.run(&["status", "tenants", "--shard", bad]).code(2);
+    }
+    assert!(!t.path().join("tenants/s0.db").exists());
+    let one = t.run(&["migrate", "dev", "--yes", "--shard", "1/2"]);
+    one.code(2);
+    assert!(one.stderr.contains("is one database"), "{}", one.all());
+}
