@@ -15,6 +15,11 @@ pub struct FleetTable {
     pub targets: Option<Vec<TargetEntry>>,
     /// A command that prints one JSON object per line: `{"id", "url" | "url_env", "labels"}`.
     pub targets_command: Option<String>,
+    /// A read-only query on the catalog database: columns `id`, `url` or `url_env`, and
+    /// optionally `labels` (a JSON object, as text).
+    pub targets_query: Option<String>,
+    /// The variable that holds the catalog database's URL, for `targets_query`.
+    pub catalog_url_env: Option<String>,
     /// How many targets run at once (default 4).
     pub max_parallel: Option<i64>,
     /// How many targets run at once on one server (`host:port`).
@@ -75,6 +80,13 @@ pub enum TargetSource {
     Listed(Vec<TargetEntry>),
     /// Printed by a command (`sh -c`, in the working directory).
     Command(String),
+    /// Read by a query from a catalog database.
+    Query {
+        /// The query.
+        sql: String,
+        /// The variable holding the catalog's URL.
+        catalog_url_env: String,
+    },
 }
 
 /// A fleet's table, checked.
@@ -120,19 +132,47 @@ pub fn check(
             "environment `{environment}` has a fleet and a URL of its own (`url`, `url_env` or `direct_url_env`): a fleet's databases are its targets; remove the environment's URL"
         ));
     }
+    let sources = [
+        ("targets", table.targets.is_some()),
+        ("targets_command", table.targets_command.is_some()),
+        ("targets_query", table.targets_query.is_some()),
+    ];
+    let set: Vec<String> = sources
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(k, _)| key(k))
+        .collect();
+    if set.len() > 1 {
+        return Err(format!(
+            "{} are all set: a fleet has exactly one source of targets",
+            set.join(" and ")
+        ));
+    }
+    if table.targets_query.is_some() != table.catalog_url_env.is_some() {
+        return Err(format!(
+            "{} and {} go together: the query runs on the catalog database that the variable names",
+            key("targets_query"),
+            key("catalog_url_env")
+        ));
+    }
     let source = match (&table.targets, &table.targets_command) {
-        (Some(_), Some(_)) => {
-            return Err(format!(
-                "{} and {} are both set: a fleet has exactly one source of targets",
-                key("targets"),
-                key("targets_command")
-            ));
+        (Some(_), Some(_)) => unreachable!("refused above"),
+        (None, None) if table.targets_query.is_some() => {
+            let sql = table.targets_query.clone().unwrap_or_default();
+            if sql.trim().is_empty() {
+                return Err(format!("{} is empty", key("targets_query")));
+            }
+            TargetSource::Query {
+                sql,
+                catalog_url_env: table.catalog_url_env.clone().unwrap_or_default(),
+            }
         }
         (None, None) => {
             return Err(format!(
-                "the fleet of environment `{environment}` has no targets: set {} (a list of {{ id, url_env, labels }}) or {}",
+                "the fleet of environment `{environment}` has no targets: set {} (a list of {{ id, url_env, labels }}), {} or {}",
                 key("targets"),
-                key("targets_command")
+                key("targets_command"),
+                key("targets_query")
             ));
         }
         (Some(list), None) => {
@@ -269,6 +309,11 @@ mod tests {
     fn exactly_one_source() {
         let both = table("targets = []\ntargets_command = \"x\"").unwrap_err();
         assert!(both.contains("exactly one source"), "{both}");
+        let q = table("targets_query = \"select 1\"").unwrap_err();
+        assert!(q.contains("go together"), "{q}");
+        let f =
+            table("targets_query = \"select id, url from t\"\ncatalog_url_env = \"CAT\"").unwrap();
+        assert!(matches!(f.source, TargetSource::Query { .. }));
         let none = table("max_parallel = 2").unwrap_err();
         assert!(none.contains("has no targets"), "{none}");
     }

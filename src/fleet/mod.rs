@@ -5,6 +5,7 @@
 //! approval for all of them, the order and parallelism they run in (`schedule.rs`), and one
 //! report (`report.rs`) that a later run can be narrowed by.
 
+pub mod catalog;
 pub mod config;
 pub mod domains;
 pub mod report;

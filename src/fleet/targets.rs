@@ -47,6 +47,14 @@ pub async fn resolve(
             crate::settings::hide_more_urls(&hidden);
             from_command(settings, name, command).await?
         }
+        TargetSource::Query {
+            sql,
+            catalog_url_env,
+        } => {
+            // The catalog's URL is no target's: its children do not see it either.
+            hidden.push(catalog_url_env.clone());
+            super::catalog::read(settings, name, sql, catalog_url_env).await?
+        }
     };
     hidden.extend(entries.iter().filter_map(|t| t.url_env.clone()));
     crate::settings::hide_more_urls(&hidden);

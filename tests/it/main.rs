@@ -25,6 +25,7 @@ mod faults_disk_full;
 mod first_deploy;
 mod fleet;
 mod fleet_limits;
+mod fleet_sources;
 mod fleet_waves;
 mod formats_dbmate;
 mod formats_down;
