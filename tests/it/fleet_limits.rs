@@ -120,8 +120,14 @@ fn a_fleet_the_server_has_no_connections_for_is_refused_before_anything_runs() {
     ));
     let run = t.run(&["migrate", "tenants", "--yes"]);
     run.code(2);
+    let u = url::Url::parse(&t.url).expect("url");
+    let server = format!(
+        "{}:{}",
+        u.host_str().unwrap_or(""),
+        u.port().unwrap_or(5432)
+    );
     let expected = format!(
-        "server 127.0.0.1:5432 (targets t0, t1, t2 and {} more) cannot take this fleet: {n} target(s) at once need {} connections (2 each: the deploy's session, the lock watcher), and it has ",
+        "server {server} (targets t0, t1, t2 and {} more) cannot take this fleet: {n} target(s) at once need {} connections (2 each: the deploy's session, the lock watcher), and it has ",
         n - 3,
         2 * n
     );
