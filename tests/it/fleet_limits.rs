@@ -234,6 +234,20 @@ fn schemas_of_one_database_under_one_advisory_lock_run_one_after_another() {
         );
     }
     assert!(!t.tables().contains(&"_prisma_migrations".to_owned()));
+    // One lock domain is one shard's: the three schemas go to the same job.
+    let sizes: Vec<usize> = (1..=2)
+        .map(|i| {
+            let shard = format!("{i}/2");
+            let r = crate::common::Run::from(
+                cmd(&["status", "tenants", "--json", "--shard", &shard])
+                    .output()
+                    .expect("run dbdeploy"),
+            );
+            r.code(0);
+            r.json()["result"]["targets"].as_array().map_or(0, Vec::len)
+        })
+        .collect();
+    assert!(sizes == [3, 0] || sizes == [0, 3], "{sizes:?}");
     // The same schema twice is one target under two names.
     let mut dup = cmd(&["migrate", "tenants", "--yes"]);
     dup.env("C_URL", in_schema(&t.url, "tenant_a"));
