@@ -90,7 +90,7 @@ pub enum Command {
     #[command(after_help = "Examples:
   dbdeploy status production             exit 4 when migrations are pending, 5 when inconsistent
   dbdeploy status production --json | jq .result")]
-    Status(EnvArgs),
+    Status(StatusArgs),
     /// Mark a failed migration as applied or rolled back, as `prisma migrate resolve` does.
     #[command(after_help = "Examples:
   dbdeploy resolve production --applied 20240101000000_add_users
@@ -150,6 +150,13 @@ pub enum Command {
   dbdeploy new add_users_email
   $EDITOR \"$(dbdeploy new add_users_email)\"")]
     New(NewArgs),
+    /// Fleets: combine the reports of a sharded fleet deploy (`fleet merge r1.json r2.json ...`).
+    #[command(
+        subcommand,
+        after_help = "Examples:
+  dbdeploy fleet merge shard-1.json shard-2.json shard-3.json shard-4.json"
+    )]
+    Fleet(FleetCommand),
     /// Print a shell completion script.
     #[command(after_help = "Examples:
   dbdeploy completions bash > ~/.local/share/bash-completion/completions/dbdeploy
@@ -249,6 +256,62 @@ pub struct EnvArgs {
     pub environment: String,
 }
 
+/// `dbdeploy status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The environment from dbdeploy.toml (dev, staging, production, ...).
+    pub environment: String,
+    /// A fleet: only the targets of shard I of N (`--shard 2/4`), for CI matrices.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
+}
+
+/// `dbdeploy fleet ...`.
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// Combine the `--json` reports of a fleet's shards into one: every target exactly once,
+    /// one summary, the exit code of a fleet run.
+    Merge(MergeArgs),
+}
+
+/// `dbdeploy fleet merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' `migrate --shard I/N --json` reports.
+    #[arg(required = true, value_name = "REPORT")]
+    pub reports: Vec<PathBuf>,
+}
+
+/// Shard `index` of `count` (1-based), from `--shard I/N`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// Which shard, from 1.
+    pub index: u32,
+    /// How many shards.
+    pub count: u32,
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// `I/N` with 1 ≤ I ≤ N.
+///
+/// # Errors
+/// What is wrong with the value.
+pub fn parse_shard(value: &str) -> Result<Shard, String> {
+    let bad = || format!("`{value}` is not a shard: write I/N with 1 ≤ I ≤ N, e.g. 2/4");
+    let (i, n) = value.split_once('/').ok_or_else(bad)?;
+    let index: u32 = i.trim().parse().map_err(|_| bad())?;
+    let count: u32 = n.trim().parse().map_err(|_| bad())?;
+    if index == 0 || count == 0 || index > count {
+        return Err(bad());
+    }
+    Ok(Shard { index, count })
+}
+
 /// `dbdeploy migrate`.
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
@@ -280,6 +343,10 @@ pub struct MigrateArgs {
     /// A fleet: the `--json` report of the earlier run that --only reads.
     #[arg(long, value_name = "REPORT", requires = "only")]
     pub from: Option<std::path::PathBuf>,
+    /// A fleet: only the targets of shard I of N (`--shard 2/4`), for CI matrices; combine the
+    /// shards' reports with `dbdeploy fleet merge`.
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    pub shard: Option<Shard>,
 }
 
 /// `dbdeploy resolve`.

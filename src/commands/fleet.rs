@@ -13,15 +13,16 @@ use std::collections::HashSet;
 use std::time::Instant;
 
 use super::{Needs, source_for};
-use crate::cli::MigrateArgs;
+use crate::cli::{MigrateArgs, Shard};
 use crate::config::ConfigError;
 use crate::error::{Error, exit};
 use crate::external::ExternalError;
 use crate::fleet::Capture;
 use crate::fleet::config::{FleetSettings, OnError};
 use crate::fleet::report::{self, Counts, FleetResult, TargetReport, TargetStatus};
-use crate::fleet::schedule::{self, Policy};
+use crate::fleet::schedule::{self, Claim, Policy};
 use crate::fleet::targets::{self, FleetTarget};
+use crate::fleet::{domains, servers, waves};
 use crate::output::human::{DIM, paint, status_mark};
 use crate::output::{Line, Printer, Response, Status};
 use crate::pipeline::approve::{self, Summary};
@@ -31,6 +32,7 @@ use crate::pipeline::{Ctx, Ended, RunOptions};
 use crate::settings::Settings;
 use crate::source::Source;
 
+pub mod merge;
 mod status;
 
 pub use status::status;
@@ -58,6 +60,11 @@ struct Prepared {
     source: Source,
     /// Per target, why its database could not be identified (it cannot run).
     unreachable: Vec<Option<String>>,
+    /// Per target, what it holds while it runs (its server, its lock domain).
+    claims: Vec<Claim>,
+    /// The whole fleet's fingerprint (all shards), and its number of targets.
+    fingerprint: String,
+    fleet_size: usize,
 }
 
 /// Resolves the targets, refuses duplicates and loads the migrations once; `None` for an
@@ -68,9 +75,10 @@ async fn prepare(
     operation: &'static str,
     to: Option<&str>,
     duplicates: bool,
+    shard: Option<Shard>,
 ) -> Result<Result<Prepared, Response>, Error> {
     let name = &fleet.environment;
-    let targets = targets::resolve(settings, fleet).await?;
+    let mut targets = targets::resolve(settings, fleet).await?;
     let Some(first) = targets.first() else {
         if fleet.require_targets {
             return Err(ConfigError::Usage(format!(
@@ -83,13 +91,28 @@ async fn prepare(
             counts: Counts::default(),
             on_error: on_error(fleet),
             max_parallel: fleet.max_parallel,
+            max_parallel_per_server: fleet.max_parallel_per_server,
             canary: fleet.canary,
+            shard: shard.map(|s| s.to_string()),
+            fleet_targets: 0,
+            fleet_fingerprint: None,
         };
         let message = format!("the fleet of environment `{name}` has no targets: nothing to do");
         return Ok(Err(Response::success(
             operation, name, None, message, &result,
         )));
     };
+    if let Some(missing) = fleet
+        .canary_ids
+        .iter()
+        .flatten()
+        .find(|id| !targets.iter().any(|t| &t.id == *id))
+    {
+        return Err(ConfigError::Usage(format!(
+            "`[environments.{name}.fleet] canary` names `{missing}`, which is not a target of the fleet; nothing was changed"
+        ))
+        .into());
+    }
     let dialect = first.env.target.dialect();
     if let Some(other) = targets.iter().find(|t| t.env.target.dialect() != dialect) {
         // The migrations are loaded once, for one engine's dialect.
@@ -109,8 +132,47 @@ async fn prepare(
         .into());
     }
     let source = source_for(&first.env, Needs::Files { to })?;
+    let locks: Vec<Vec<String>> = targets
+        .iter()
+        .map(|t| domains::lock_names(&t.env.target, source.handler()))
+        .collect();
+    let mut claims: Vec<Claim> = targets
+        .iter()
+        .zip(domains::domains(&locks))
+        .map(|(t, domain)| Claim {
+            server: servers::server_of(&t.env.target),
+            domain,
+        })
+        .collect();
+    let migrations: Vec<(&str, &str)> = match &source {
+        Source::Files { set, .. } => set
+            .migrations
+            .iter()
+            .map(|m| (m.name.as_str(), m.checksum.as_str()))
+            .collect(),
+        other => vec![(other.tool_name(), "")],
+    };
+    let fingerprint =
+        crate::fleet::shard::fingerprint(name, targets.iter().map(|t| t.id.as_str()), migrations);
+    let fleet_size = targets.len();
+    if let Some(shard) = shard {
+        // A lock domain stays in one shard: its targets would wait for each other's lock.
+        let mine: Vec<bool> = targets
+            .iter()
+            .zip(&claims)
+            .map(|(t, c)| {
+                crate::fleet::shard::of(c.domain.as_deref().unwrap_or(&t.id), shard.count)
+                    == shard.index
+            })
+            .collect();
+        let mut keep = mine.iter();
+        targets.retain(|_| *keep.next().unwrap_or(&false));
+        let mut keep = mine.iter();
+        claims.retain(|_| *keep.next().unwrap_or(&false));
+    }
     let unreachable = if duplicates {
-        targets::refuse_duplicates(&targets, fleet.max_parallel).await?
+        servers::check(&targets, fleet.max_parallel, fleet.max_parallel_per_server).await?;
+        targets::refuse_duplicates(&targets, &claims, fleet).await?
     } else {
         vec![None; targets.len()]
     };
@@ -118,7 +180,15 @@ async fn prepare(
         targets,
         source,
         unreachable,
+        claims,
+        fingerprint,
+        fleet_size,
     }))
+}
+
+/// The claims of the targets at `indexes`, in that order.
+fn claims_of(claims: &[Claim], indexes: impl Iterator<Item = usize>) -> Vec<Claim> {
+    indexes.map(|i| claims[i].clone()).collect()
 }
 
 fn on_error(fleet: &FleetSettings) -> &'static str {
@@ -149,10 +219,44 @@ async fn deploy(
         targets,
         source,
         unreachable,
-    } = match prepare(settings, fleet, operation, args.to.as_deref(), true).await? {
+        claims,
+        fingerprint,
+        fleet_size,
+    } = match prepare(
+        settings,
+        fleet,
+        operation,
+        args.to.as_deref(),
+        true,
+        args.shard,
+    )
+    .await?
+    {
         Ok(p) => p,
         Err(empty) => return Ok(empty),
     };
+    if targets.is_empty() {
+        // This shard of the fleet has no targets: nothing to do, and a report to merge.
+        let whole = Whole {
+            shard: args.shard,
+            fingerprint: &fingerprint,
+            size: fleet_size,
+        };
+        let message = format!(
+            "shard {} of fleet `{name}` has none of its {fleet_size} target(s): nothing to do",
+            args.shard.map(|s| s.to_string()).unwrap_or_default()
+        );
+        return Ok(respond(
+            fleet,
+            crate::config::Mode::Deploy,
+            operation,
+            printer,
+            Vec::new(),
+            message,
+            exit::SUCCESS,
+            &whole,
+        ));
+    }
     let to = match (&source, args.to) {
         (Source::External(_), Some(_)) => {
             return Err(ExternalError::Unsupported {
@@ -220,9 +324,13 @@ async fn deploy(
         dry_run: true,
         ..options.clone()
     };
-    let plans = schedule::all(&selected, fleet.max_parallel, |&i| {
-        plan_one(&targets[i], &source, &plan_options, to.clone())
-    })
+    let plans = schedule::all(
+        &selected,
+        &claims_of(&claims, selected.iter().copied()),
+        fleet.max_parallel,
+        fleet.max_parallel_per_server,
+        |&i| plan_one(&targets[i], &source, &plan_options, to.clone()),
+    )
     .await;
     let mut to_run: Vec<(usize, Vec<String>)> = Vec::new();
     for (&i, plan) in selected.iter().zip(plans) {
@@ -250,9 +358,14 @@ async fn deploy(
             }
         }
     }
+    let whole = Whole {
+        shard: args.shard,
+        fingerprint: &fingerprint,
+        size: fleet_size,
+    };
     let finish = |reports: Vec<TargetReport>, message: String, code: u8| {
         respond(
-            fleet, first.mode, operation, printer, reports, message, code,
+            fleet, first.mode, operation, printer, reports, message, code, &whole,
         )
     };
     if crate::interrupt::requested() {
@@ -321,11 +434,27 @@ async fn deploy(
     };
     let policy = Policy {
         max_parallel: fleet.max_parallel,
-        canary: fleet.canary,
+        per_server: fleet.max_parallel_per_server,
         on_error: fleet.on_error,
     };
+    let run_claims = claims_of(&claims, to_run.iter().map(|(i, _)| *i));
+    let items: Vec<waves::Item<'_>> = to_run
+        .iter()
+        .map(|(i, _)| waves::Item {
+            id: &targets[*i].id,
+            labels: &targets[*i].labels,
+        })
+        .collect();
+    let phases = waves::phases(
+        &items,
+        fleet.canary,
+        fleet.canary_ids.as_deref(),
+        &fleet.waves,
+    );
     let results = schedule::run(
         &to_run,
+        &run_claims,
+        &phases,
         policy,
         |(i, pending)| {
             deploy_one(
@@ -393,14 +522,31 @@ fn banner(
             mode.as_str()
         ),
     ));
+    let per_server = fleet
+        .max_parallel_per_server
+        .map(|n| format!(" · max_parallel_per_server {n}"))
+        .unwrap_or_default();
+    let canary = match &fleet.canary_ids {
+        Some(ids) => ids.join(", "),
+        None => fleet.canary.to_string(),
+    };
+    let waves = if fleet.waves.is_empty() {
+        String::new()
+    } else {
+        let w: Vec<String> = fleet
+            .waves
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        format!(" · waves {}", w.join(", "))
+    };
     printer.line(&paint(
         printer.color(),
         DIM,
         &format!(
-            "  {} migrations · max_parallel {} · canary {} · on_error {}",
+            "  {} migrations · max_parallel {}{per_server} · canary {canary}{waves} · on_error {}",
             source.tool_name(),
             fleet.max_parallel,
-            fleet.canary,
             on_error(fleet)
         ),
     ));
@@ -534,7 +680,15 @@ fn finished_line(printer: &Printer, r: &TargetReport, width: usize) -> String {
     }
 }
 
+/// The whole fleet a (sharded) run is part of.
+struct Whole<'a> {
+    shard: Option<Shard>,
+    fingerprint: &'a str,
+    size: usize,
+}
+
 /// The fleet's response: the summary table, the counts, and a re-run hint after failures.
+#[allow(clippy::too_many_arguments)]
 fn respond(
     fleet: &FleetSettings,
     mode: crate::config::Mode,
@@ -543,6 +697,7 @@ fn respond(
     reports: Vec<TargetReport>,
     message: String,
     code: u8,
+    whole: &Whole<'_>,
 ) -> Response {
     let counts = Counts::of(&reports);
     // A dry run's plan lines are its summary.
@@ -554,7 +709,11 @@ fn respond(
         counts,
         on_error: on_error(fleet),
         max_parallel: fleet.max_parallel,
+        max_parallel_per_server: fleet.max_parallel_per_server,
         canary: fleet.canary,
+        shard: whole.shard.map(|s| s.to_string()),
+        fleet_targets: whole.size,
+        fleet_fingerprint: Some(whole.fingerprint.to_owned()),
     };
     let mut r = Response::success(operation, &fleet.environment, Some(mode), message, &result);
     if code != exit::SUCCESS {

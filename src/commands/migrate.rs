@@ -28,6 +28,13 @@ pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> R
     };
     match settings.fleet(&args.environment) {
         Ok(Some(fleet)) => return super::fleet::migrate(settings, &fleet, args, printer).await,
+        Ok(None) if args.shard.is_some() => {
+            let e = crate::config::ConfigError::Usage(format!(
+                "--shard splits a fleet, and environment `{}` is one database",
+                args.environment
+            ));
+            return Response::failed(operation, &args.environment, e.into());
+        }
         Ok(None) if args.from.is_some() => {
             let e = crate::config::ConfigError::Usage(format!(
                 "--only and --from narrow a fleet's run, and environment `{}` is one database",

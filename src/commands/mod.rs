@@ -60,6 +60,9 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         };
         return printer.finish(response);
     }
+    if let Command::Fleet(crate::cli::FleetCommand::Merge(args)) = &command {
+        return printer.finish(fleet::merge::run(args, printer));
+    }
     match &command {
         Command::Completions(args) => return printer.raw(&completions(args.shell)),
         Command::Man => return printer.raw(&man()),
@@ -81,7 +84,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
     }
     let response = match command {
         Command::Migrate(args) => migrate::run(&settings, args, printer).await,
-        Command::Status(args) => status::run(&settings, &args.environment, printer).await,
+        Command::Status(args) => status::run(&settings, &args, printer).await,
         Command::Resolve(args) => resolve::run(&settings, args, printer).await,
         Command::Health(args) => health::run(&settings, args, printer).await,
         Command::Backup(args) => backup::create(&settings, &args.environment, printer).await,
@@ -93,7 +96,7 @@ pub async fn run(cli: Cli, printer: &Printer) -> u8 {
         Command::Lint(args) => lint::run(&settings, args.environment.as_deref(), printer).await,
         Command::Rehearse(args) => rehearse::run(&settings, &args.environment, printer).await,
         Command::New(args) => new::run(&settings, &args),
-        Command::Init(_) | Command::Completions(_) | Command::Man => {
+        Command::Init(_) | Command::Completions(_) | Command::Man | Command::Fleet(_) => {
             unreachable!("these run without settings")
         }
     };
@@ -138,6 +141,7 @@ impl Command {
             Command::Rehearse(a) => ("rehearse-migrations", a.environment.clone()),
             Command::Init(_) => ("init", String::new()),
             Command::New(_) => ("new-migration", String::new()),
+            Command::Fleet(_) => ("fleet-merge", String::new()),
             Command::Completions(_) => ("completions", String::new()),
             Command::Man => ("man", String::new()),
         }

@@ -54,11 +54,24 @@ struct ExternalStatus<'a> {
 /// Runs `status`.
 pub async fn run(
     settings: &crate::settings::Settings,
-    environment: &str,
+    args: &crate::cli::StatusArgs,
     printer: &Printer,
 ) -> Response {
+    let environment = args.environment.as_str();
     match settings.fleet(environment) {
-        Ok(Some(fleet)) => return super::fleet::status(settings, &fleet, printer).await,
+        Ok(Some(fleet)) => {
+            return super::fleet::status(settings, &fleet, args.shard, printer).await;
+        }
+        Ok(None) if args.shard.is_some() => {
+            return Response::failed(
+                OPERATION,
+                environment,
+                crate::config::ConfigError::Usage(format!(
+                    "--shard splits a fleet, and environment `{environment}` is one database"
+                ))
+                .into(),
+            );
+        }
         Ok(None) => {}
         Err(e) => return Response::failed(OPERATION, environment, e.into()),
     }

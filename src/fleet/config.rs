@@ -15,10 +15,21 @@ pub struct FleetTable {
     pub targets: Option<Vec<TargetEntry>>,
     /// A command that prints one JSON object per line: `{"id", "url" | "url_env", "labels"}`.
     pub targets_command: Option<String>,
+    /// A read-only query on the catalog database: columns `id`, `url` or `url_env`, and
+    /// optionally `labels` (a JSON object, as text).
+    pub targets_query: Option<String>,
+    /// The variable that holds the catalog database's URL, for `targets_query`.
+    pub catalog_url_env: Option<String>,
     /// How many targets run at once (default 4).
     pub max_parallel: Option<i64>,
-    /// How many targets run first, one at a time; a failed canary stops the fleet (default 0).
-    pub canary: Option<i64>,
+    /// How many targets run at once on one server (`host:port`).
+    pub max_parallel_per_server: Option<i64>,
+    /// How many targets run first, one at a time, or which (a list of ids); a failed canary
+    /// stops the fleet (default 0).
+    pub canary: Option<CanaryEntry>,
+    /// Waves by label (`"tier=free"`), run one after another after the canaries; targets in
+    /// no wave run last.
+    pub waves: Option<Vec<String>>,
     /// `stop` (default): no target starts after a failure; `continue`: the others still run.
     pub on_error: Option<OnError>,
     /// An empty fleet is an error (exit 2) instead of a success with nothing to do.
@@ -41,6 +52,16 @@ pub struct TargetEntry {
     pub labels: BTreeMap<String, String>,
 }
 
+/// `canary = 2` or `canary = ["acme", "beta"]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CanaryEntry {
+    /// The first N targets to run.
+    Count(i64),
+    /// These targets.
+    Ids(Vec<String>),
+}
+
 /// What a failed target does to the rest of the fleet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -59,6 +80,13 @@ pub enum TargetSource {
     Listed(Vec<TargetEntry>),
     /// Printed by a command (`sh -c`, in the working directory).
     Command(String),
+    /// Read by a query from a catalog database.
+    Query {
+        /// The query.
+        sql: String,
+        /// The variable holding the catalog's URL.
+        catalog_url_env: String,
+    },
 }
 
 /// A fleet's table, checked.
@@ -70,8 +98,14 @@ pub struct FleetSettings {
     pub source: TargetSource,
     /// Targets at once.
     pub max_parallel: usize,
-    /// Targets run first, one at a time.
+    /// Targets at once on one server; `None`: only `max_parallel` limits them.
+    pub max_parallel_per_server: Option<usize>,
+    /// Targets run first, one at a time: this many of those with pending migrations.
     pub canary: usize,
+    /// Targets run first, one at a time, by id (instead of a count).
+    pub canary_ids: Option<Vec<String>>,
+    /// Waves by label, `(key, value)`, in order.
+    pub waves: Vec<(String, String)>,
     /// What a failure does to the rest.
     pub on_error: OnError,
     /// An empty fleet is an error.
@@ -98,19 +132,47 @@ pub fn check(
             "environment `{environment}` has a fleet and a URL of its own (`url`, `url_env` or `direct_url_env`): a fleet's databases are its targets; remove the environment's URL"
         ));
     }
+    let sources = [
+        ("targets", table.targets.is_some()),
+        ("targets_command", table.targets_command.is_some()),
+        ("targets_query", table.targets_query.is_some()),
+    ];
+    let set: Vec<String> = sources
+        .iter()
+        .filter(|(_, on)| *on)
+        .map(|(k, _)| key(k))
+        .collect();
+    if set.len() > 1 {
+        return Err(format!(
+            "{} are all set: a fleet has exactly one source of targets",
+            set.join(" and ")
+        ));
+    }
+    if table.targets_query.is_some() != table.catalog_url_env.is_some() {
+        return Err(format!(
+            "{} and {} go together: the query runs on the catalog database that the variable names",
+            key("targets_query"),
+            key("catalog_url_env")
+        ));
+    }
     let source = match (&table.targets, &table.targets_command) {
-        (Some(_), Some(_)) => {
-            return Err(format!(
-                "{} and {} are both set: a fleet has exactly one source of targets",
-                key("targets"),
-                key("targets_command")
-            ));
+        (Some(_), Some(_)) => unreachable!("refused above"),
+        (None, None) if table.targets_query.is_some() => {
+            let sql = table.targets_query.clone().unwrap_or_default();
+            if sql.trim().is_empty() {
+                return Err(format!("{} is empty", key("targets_query")));
+            }
+            TargetSource::Query {
+                sql,
+                catalog_url_env: table.catalog_url_env.clone().unwrap_or_default(),
+            }
         }
         (None, None) => {
             return Err(format!(
-                "the fleet of environment `{environment}` has no targets: set {} (a list of {{ id, url_env, labels }}) or {}",
+                "the fleet of environment `{environment}` has no targets: set {} (a list of {{ id, url_env, labels }}), {} or {}",
                 key("targets"),
-                key("targets_command")
+                key("targets_command"),
+                key("targets_query")
             ));
         }
         (Some(list), None) => {
@@ -133,17 +195,55 @@ pub fn check(
             .filter(|n| (1..=1000).contains(n))
             .ok_or_else(|| format!("{} = {n} must be between 1 and 1000", key("max_parallel")))?,
     };
-    let canary = match table.canary {
-        None => 0,
-        Some(n) => {
-            usize::try_from(n).map_err(|_| format!("{} = {n} must be 0 or more", key("canary")))?
+    let max_parallel_per_server = match table.max_parallel_per_server {
+        None => None,
+        Some(n) => Some(
+            usize::try_from(n)
+                .ok()
+                .filter(|n| (1..=1000).contains(n))
+                .ok_or_else(|| {
+                    format!(
+                        "{} = {n} must be between 1 and 1000",
+                        key("max_parallel_per_server")
+                    )
+                })?,
+        ),
+    };
+    let (canary, canary_ids) = match &table.canary {
+        None => (0, None),
+        Some(CanaryEntry::Count(n)) => (
+            usize::try_from(*n)
+                .map_err(|_| format!("{} = {n} must be 0 or more", key("canary")))?,
+            None,
+        ),
+        Some(CanaryEntry::Ids(ids)) => {
+            check_unique(ids.iter().map(String::as_str))
+                .map_err(|e| format!("{}: {e}", key("canary")))?;
+            (ids.len(), Some(ids.clone()))
         }
     };
+    let mut waves = Vec::new();
+    for w in table.waves.iter().flatten() {
+        match w.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => {
+                waves.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+            _ => {
+                return Err(format!(
+                    "{}: `{w}` is not a label (write `key=value`, e.g. \"tier=free\")",
+                    key("waves")
+                ));
+            }
+        }
+    }
     Ok(FleetSettings {
         environment: environment.to_owned(),
         source,
         max_parallel,
+        max_parallel_per_server,
         canary,
+        canary_ids,
+        waves,
         on_error: table.on_error.unwrap_or_default(),
         require_targets: table.require_targets,
     })
@@ -209,6 +309,11 @@ mod tests {
     fn exactly_one_source() {
         let both = table("targets = []\ntargets_command = \"x\"").unwrap_err();
         assert!(both.contains("exactly one source"), "{both}");
+        let q = table("targets_query = \"select 1\"").unwrap_err();
+        assert!(q.contains("go together"), "{q}");
+        let f =
+            table("targets_query = \"select id, url from t\"\ncatalog_url_env = \"CAT\"").unwrap();
+        assert!(matches!(f.source, TargetSource::Query { .. }));
         let none = table("max_parallel = 2").unwrap_err();
         assert!(none.contains("has no targets"), "{none}");
     }
@@ -231,6 +336,21 @@ mod tests {
     fn numbers_and_own_url() {
         assert!(table("targets = []\nmax_parallel = 0").is_err());
         assert!(table("targets = []\ncanary = -1").is_err());
+        assert!(table("targets = []\nmax_parallel_per_server = 0").is_err());
+        let f = table("targets = []\nmax_parallel_per_server = 3").unwrap();
+        assert_eq!(f.max_parallel_per_server, Some(3));
+        let f =
+            table("targets = []\ncanary = [\"a\", \"b\"]\nwaves = [\"tier=free\", \"tier = big\"]")
+                .unwrap();
+        assert_eq!((f.canary, f.canary_ids.unwrap().len()), (2, 2));
+        assert_eq!(f.waves[1], ("tier".to_owned(), "big".to_owned()));
+        assert!(
+            table("targets = []\nwaves = [\"free\"]")
+                .unwrap_err()
+                .contains("key=value")
+        );
+        assert!(table("targets = []\ncanary = [\"a\", \"a\"]").is_err());
+        assert!(table("targets = []\ncanary = \"a\"").is_err());
         let f = table("targets = []\non_error = \"continue\"\ncanary = 2").unwrap();
         assert_eq!((f.on_error, f.canary), (OnError::Continue, 2));
         let t: FleetTable = toml::from_str("targets = []").unwrap();

@@ -2,13 +2,20 @@
 //! customer). A fleet is a scheduler over the one pipeline, not a second pipeline: every
 //! target runs `pipeline::run` with its own lock, backup, verification and log, and what the
 //! fleet adds is around it — resolving the targets (`targets.rs`), one read-only plan and one
-//! approval for all of them, the order and parallelism they run in (`schedule.rs`), and one
-//! report (`report.rs`) that a later run can be narrowed by.
+//! approval for all of them, the order and parallelism they run in (`schedule.rs`, with the
+//! phases of `waves.rs`, the servers of `servers.rs` and the lock domains of `domains.rs`),
+//! the split of a CI matrix (`shard.rs`), and one report (`report.rs`) that a later run can be
+//! narrowed by.
 
+pub mod catalog;
 pub mod config;
+pub mod domains;
 pub mod report;
 pub mod schedule;
+pub mod servers;
+pub mod shard;
 pub mod targets;
+pub mod waves;
 
 use std::cell::RefCell;
 

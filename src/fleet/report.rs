@@ -164,8 +164,17 @@ pub struct FleetResult<'a> {
     pub on_error: &'static str,
     /// Targets at once.
     pub max_parallel: usize,
+    /// Targets at once on one server (`null`: no limit of its own).
+    pub max_parallel_per_server: Option<usize>,
     /// Canary targets.
     pub canary: usize,
+    /// `I/N` when this run is one shard of the fleet (`--shard`).
+    pub shard: Option<String>,
+    /// The targets of the whole fleet (all shards).
+    pub fleet_targets: usize,
+    /// The fleet and its migrations, the same in every shard of one run (`fleet merge`
+    /// combines only reports that share it).
+    pub fleet_fingerprint: Option<String>,
 }
 
 /// Targets of a fleet failed, were cancelled or did not start: the fleet's error, so that a

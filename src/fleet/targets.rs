@@ -47,6 +47,14 @@ pub async fn resolve(
             crate::settings::hide_more_urls(&hidden);
             from_command(settings, name, command).await?
         }
+        TargetSource::Query {
+            sql,
+            catalog_url_env,
+        } => {
+            // The catalog's URL is no target's: its children do not see it either.
+            hidden.push(catalog_url_env.clone());
+            super::catalog::read(settings, name, sql, catalog_url_env).await?
+        }
     };
     hidden.extend(entries.iter().filter_map(|t| t.url_env.clone()));
     crate::settings::hide_more_urls(&hidden);
@@ -180,14 +188,17 @@ fn unquoted(message: &str) -> String {
 /// A configuration error naming both targets (exit 2).
 pub async fn refuse_duplicates(
     targets: &[FleetTarget],
-    max_parallel: usize,
+    claims: &[super::schedule::Claim],
+    fleet: &FleetSettings,
 ) -> Result<Vec<Option<String>>, Error> {
-    use futures_util::StreamExt;
-    let ids: Vec<Result<DatabaseIdentity, Error>> = futures_util::stream::iter(targets)
-        .map(identity_of)
-        .buffered(max_parallel.max(1))
-        .collect()
-        .await;
+    let ids: Vec<Result<DatabaseIdentity, Error>> = super::schedule::all(
+        targets,
+        claims,
+        fleet.max_parallel,
+        fleet.max_parallel_per_server,
+        identity_of,
+    )
+    .await;
     let mut seen: Vec<(&str, DatabaseIdentity)> = Vec::new();
     let mut unreadable = Vec::with_capacity(targets.len());
     for (target, id) in targets.iter().zip(ids) {
@@ -227,8 +238,23 @@ async fn read_identity<D: Database>(env: &EnvSettings) -> Result<DatabaseIdentit
     };
     let mut db = D::connect(&env.target, opts).await?;
     let id = identity::read(&mut db, &env.target).await;
+    // Schemas of one PostgreSQL database are targets of their own (a schema per tenant).
+    let schema = match &env.target {
+        Target::Postgres { .. } => crate::backup::scalar_text(
+            &mut db,
+            &crate::engine::Stmt::raw("SELECT current_schema()::text"),
+        )
+        .await
+        .map(Option::unwrap_or_default),
+        _ => Ok(String::new()),
+    };
     db.close().await;
-    Ok(id?)
+    let mut id = id?;
+    let schema = schema?;
+    if !schema.is_empty() {
+        id.database = format!("{}` schema `{schema}", id.database);
+    }
+    Ok(id)
 }
 
 #[cfg(test)]

@@ -83,6 +83,19 @@ impl Settings {
         Ok(raw)
     }
 
+    /// The catalog database's URL of a fleet's `targets_query`, from `catalog_url_env`.
+    ///
+    /// # Errors
+    /// The variable is not set.
+    pub fn catalog_url(&self, environment: &str, var: &str) -> Result<String, ConfigError> {
+        let raw = self.read_var(
+            var,
+            &format!("{environment}` fleet catalog (`catalog_url_env"),
+        )?;
+        crate::redact::register_url(&raw);
+        Ok(raw)
+    }
+
     /// The variables other environments read their URLs from, for a fleet's child commands.
     #[must_use]
     pub fn url_vars_except(&self, name: &str) -> Vec<String> {

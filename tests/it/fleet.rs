@@ -14,7 +14,7 @@ use crate::dbdeploy_snapshot;
 const BASIC: usize = 3;
 
 /// `_prisma_migrations` rows of a SQLite target (finished ones), or `None` without the file.
-fn sqlite_rows(path: &Path) -> Option<usize> {
+pub(crate) fn sqlite_rows(path: &Path) -> Option<usize> {
     if !path.exists() {
         return None;
     }
@@ -44,7 +44,7 @@ const UNIQUE: &str = "20240102000000_unique_sku";
 /// Every tenant has `Item` (one migration applied); `bad` gets two rows with the same sku,
 /// so the next migration (a unique index, written here) fails on it alone: its plan is clean,
 /// its deploy is not.
-fn one_bad_tenant(t: &TestContext, bad: &str) {
+pub(crate) fn one_bad_tenant(t: &TestContext, bad: &str) {
     write_migrations(
         t,
         &[(
@@ -72,7 +72,7 @@ fn one_bad_tenant(t: &TestContext, bad: &str) {
     );
 }
 
-fn sqlite(path: &Path, sql: &str) -> String {
+pub(crate) fn sqlite(path: &Path, sql: &str) -> String {
     let out = Command::new("sqlite3")
         .arg(path)
         .arg(sql)
@@ -95,11 +95,11 @@ fn fleet_cmd(t: &TestContext, beta: &str, args: &[&str]) -> Command {
     cmd
 }
 
-fn run(t: &TestContext, beta: &str, args: &[&str]) -> crate::common::Run {
+pub(crate) fn run(t: &TestContext, beta: &str, args: &[&str]) -> crate::common::Run {
     crate::common::Run::from(fleet_cmd(t, beta, args).output().expect("run dbdeploy"))
 }
 
-fn target<'a>(doc: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn target<'a>(doc: &'a Value, id: &str) -> &'a Value {
     doc["result"]["targets"]
         .as_array()
         .expect("targets")
@@ -343,13 +343,13 @@ fn an_empty_fleet_exits_0_unless_targets_are_required() {
 }
 
 /// Databases the test creates on the PostgreSQL test server, dropped when it ends.
-struct PgDatabases {
-    admin: url::Url,
-    names: Vec<String>,
+pub(crate) struct PgDatabases {
+    pub(crate) admin: url::Url,
+    pub(crate) names: Vec<String>,
 }
 
 impl PgDatabases {
-    fn create(admin: &str, prefix: &str, n: usize) -> Self {
+    pub(crate) fn create(admin: &str, prefix: &str, n: usize) -> Self {
         let admin = url::Url::parse(admin).expect("admin url");
         let names: Vec<String> = (0..n)
             .map(|i| format!("{prefix}_{}_{i}", std::process::id()))
@@ -361,13 +361,13 @@ impl PgDatabases {
         dbs
     }
 
-    fn url(&self, i: usize) -> String {
+    pub(crate) fn url(&self, i: usize) -> String {
         let mut u = self.admin.clone();
         u.set_path(&format!("/{}", self.names[i]));
         u.to_string()
     }
 
-    fn psql_admin(&self, sql: &str) {
+    pub(crate) fn psql_admin(&self, sql: &str) {
         let out = Command::new("psql")
             .arg(self.admin.as_str())
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
@@ -380,7 +380,7 @@ impl PgDatabases {
         );
     }
 
-    fn rows(&self, i: usize) -> String {
+    pub(crate) fn rows(&self, i: usize) -> String {
         let out = Command::new("psql")
             .arg(self.url(i))
             .args(["-X", "-A", "-t", "-q", "-c"])

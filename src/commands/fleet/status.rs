@@ -30,6 +30,14 @@ struct TargetStanding {
     error: Option<String>,
 }
 
+/// The `result` of a `fleet-status` document.
+#[derive(Serialize)]
+struct StatusResult<'a> {
+    targets: &'a [TargetStanding],
+    counts: &'a StatusCounts,
+    exit_code: u8,
+}
+
 /// How many targets stand each way.
 #[derive(Debug, Default, Serialize)]
 struct StatusCounts {
@@ -41,11 +49,33 @@ struct StatusCounts {
 }
 
 /// Runs `status` on a fleet: every target read-only, at most `max_parallel` at once.
-pub async fn status(settings: &Settings, fleet: &FleetSettings, printer: &Printer) -> Response {
+pub async fn status(
+    settings: &Settings,
+    fleet: &FleetSettings,
+    shard: Option<crate::cli::Shard>,
+    printer: &Printer,
+) -> Response {
     let name = &fleet.environment;
     let Prepared {
-        targets, source, ..
-    } = match prepare(settings, fleet, STATUS, None, false).await {
+        targets,
+        source,
+        claims,
+        ..
+    } = match prepare(settings, fleet, STATUS, None, false, shard).await {
+        Ok(Ok(p)) if p.targets.is_empty() => {
+            let message = format!("fleet `{name}`: this shard has none of its targets");
+            return Response::success(
+                STATUS,
+                name,
+                None,
+                message,
+                &StatusResult {
+                    targets: &[],
+                    counts: &StatusCounts::default(),
+                    exit_code: exit::SUCCESS,
+                },
+            );
+        }
         Ok(Ok(p)) => p,
         Ok(Err(empty)) => return empty,
         Err(e) => return Response::failed(STATUS, name, e),
@@ -60,7 +90,14 @@ pub async fn status(settings: &Settings, fleet: &FleetSettings, printer: &Printe
         false,
         mode,
     );
-    let standings = schedule::all(&targets, fleet.max_parallel, |t| standing(t, &source)).await;
+    let standings = schedule::all(
+        &targets,
+        &claims,
+        fleet.max_parallel,
+        fleet.max_parallel_per_server,
+        |t| standing(t, &source),
+    )
+    .await;
     let width = targets.iter().map(|t| t.id.len()).max().unwrap_or(0);
     let mut counts = StatusCounts {
         total: standings.len(),
@@ -113,12 +150,6 @@ pub async fn status(settings: &Settings, fleet: &FleetSettings, printer: &Printe
         "fleet `{name}`: {} target(s): {} up to date, {} with pending migrations, {} inconsistent, {} not readable",
         counts.total, counts.up_to_date, counts.pending, counts.inconsistent, counts.failed
     );
-    #[derive(Serialize)]
-    struct StatusResult<'a> {
-        targets: &'a [TargetStanding],
-        counts: &'a StatusCounts,
-        exit_code: u8,
-    }
     let result = to_value(&StatusResult {
         targets: &standings,
         counts: &counts,
