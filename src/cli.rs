@@ -280,6 +280,10 @@ pub struct MigrateArgs {
     /// A fleet: the `--json` report of the earlier run that --only reads.
     #[arg(long, value_name = "REPORT", requires = "only")]
     pub from: Option<std::path::PathBuf>,
+    /// A fleet: stream one JSON line per target event as it happens (stdout; stderr under
+    /// --json), so that a run killed part-way still leaves a record.
+    #[arg(long)]
+    pub events: bool,
 }
 
 /// `dbdeploy resolve`.

@@ -43,6 +43,8 @@ pub struct RunRecord<'a> {
     /// Lint findings let through by `[lint] allow` or an allow comment, with the reason
     /// (audit log only).
     pub lint_allowed: &'a [String],
+    /// The fleet run this run belongs to (a target of `migrate` on a fleet).
+    pub fleet_run_id: Option<&'a str>,
 }
 
 /// The error a run ended with, as the history and the audit log keep it.
@@ -90,7 +92,8 @@ fn create_table(d: Dialect) -> String {
     rollback_status     TEXT,
     schema_hash         VARCHAR(64),
     schema_text         TEXT,
-    schema_stamp        VARCHAR(80)
+    schema_stamp        VARCHAR(80),
+    fleet_run_id        VARCHAR(36)
 )",
         d.quote_ident(HISTORY_TABLE)
     )
@@ -151,11 +154,11 @@ pub async fn insert_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Res
         }
         _ => None,
     };
-    let placeholders: Vec<String> = (1..=18).map(|n| d.placeholder(n)).collect();
+    let placeholders: Vec<String> = (1..=19).map(|n| d.placeholder(n)).collect();
     let sql = format!(
         "INSERT INTO {} (run_id, environment, operation, status, migrations_applied, migrations, \
          started_at, finished_at, duration_ms, tool_version, username, hostname, error, \
-         backup_id, rollback_status, schema_hash, schema_text, schema_stamp) VALUES ({})",
+         backup_id, rollback_status, schema_hash, schema_text, schema_stamp, fleet_run_id) VALUES ({})",
         d.quote_ident(HISTORY_TABLE),
         placeholders.join(", ")
     );
@@ -195,6 +198,7 @@ pub async fn insert_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Res
         text_or_null(run.schema.map(|s| s.hash)),
         text_or_null(text),
         text_or_null(run.schema.and_then(|s| s.stamp)),
+        text_or_null(run.fleet_run_id),
     ];
     // Every text column is scrubbed: a tool's output (migration names from a status command,
     // error messages) may carry a URL.
@@ -223,6 +227,7 @@ const LATER_COLUMNS: &[(&str, &str)] = &[
     ("schema_hash", "VARCHAR(64)"),
     ("schema_text", "TEXT"),
     ("schema_stamp", "VARCHAR(80)"),
+    ("fleet_run_id", "VARCHAR(36)"),
 ];
 
 async fn columns<D: Database>(db: &mut D) -> Result<Vec<String>, DbError> {

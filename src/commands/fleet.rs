@@ -19,6 +19,7 @@ use crate::error::{Error, exit};
 use crate::external::ExternalError;
 use crate::fleet::Capture;
 use crate::fleet::config::{FleetSettings, OnError};
+use crate::fleet::events::Events;
 use crate::fleet::report::{self, Counts, FleetResult, TargetReport, TargetStatus};
 use crate::fleet::schedule::{self, Policy};
 use crate::fleet::targets::{self, FleetTarget};
@@ -79,6 +80,7 @@ async fn prepare(
             .into());
         }
         let result = FleetResult {
+            run_id: None,
             targets: &[],
             counts: Counts::default(),
             on_error: on_error(fleet),
@@ -170,7 +172,17 @@ async fn deploy(
         skip_backup: args.skip_backup,
         allow_drift: args.allow_drift,
         fleet: None,
+        fleet_run_id: None,
     };
+    // One id for the whole fleet run, time-ordered (UUIDv7) so that runs sort by when they
+    // started; a dry run changes nothing and has none.
+    let run_id = (!args.dry_run).then(|| uuid::Uuid::now_v7().to_string());
+    let events = if args.events {
+        Events::on(name, printer.json_mode(), run_id.as_deref())
+    } else {
+        Events::off(name)
+    };
+    events.fleet_started(targets.len(), args.dry_run);
     crate::pipeline::backup::refuse_skip(first, &options)?;
     banner(
         printer,
@@ -211,6 +223,7 @@ async fn deploy(
             ));
             reports[i].status = TargetStatus::Failed;
             reports[i].error = Some(e.clone());
+            events.planned(&targets[i].id, &[], Some(e));
             unplanned += 1;
             false
         }
@@ -235,6 +248,7 @@ async fn deploy(
                     format!("{} pending", pending.len())
                 };
                 printer.line(&format!("  plan  {:<width$}  {what}", r.id));
+                events.planned(&r.id, &pending, None);
                 if pending.is_empty() {
                     r.status = TargetStatus::Success;
                 } else {
@@ -245,14 +259,25 @@ async fn deploy(
             Err(e) => {
                 unplanned += 1;
                 printer.line(&format!("  plan  {:<width$}  cannot plan: {e}", r.id));
+                events.planned(&r.id, &[], Some(&e));
                 r.status = TargetStatus::Failed;
                 r.error = Some(e);
             }
         }
     }
     let finish = |reports: Vec<TargetReport>, message: String, code: u8| {
+        events.fleet_finished(Counts::of(&reports), code);
         respond(
-            fleet, first.mode, operation, printer, reports, message, code,
+            fleet,
+            Doc {
+                mode: first.mode,
+                operation,
+                run_id: run_id.as_deref(),
+            },
+            printer,
+            reports,
+            message,
+            code,
         )
     };
     if crate::interrupt::requested() {
@@ -317,6 +342,7 @@ async fn deploy(
     };
     let run_options = RunOptions {
         fleet: Some(approved.delegate()),
+        fleet_run_id: run_id.clone(),
         ..options
     };
     let policy = Policy {
@@ -328,6 +354,7 @@ async fn deploy(
         &to_run,
         policy,
         |(i, pending)| {
+            events.started(&targets[*i].id);
             deploy_one(
                 &targets[*i],
                 &source,
@@ -337,7 +364,10 @@ async fn deploy(
             )
         },
         |r: &TargetReport| r.status != TargetStatus::Success,
-        |_, r| printer.line(&finished_line(printer, r, width)),
+        |_, r| {
+            events.finished(r);
+            printer.line(&finished_line(printer, r, width));
+        },
     )
     .await;
     for ((i, _), result) in to_run.iter().zip(results) {
@@ -369,6 +399,11 @@ async fn deploy(
             ),
             exit::SUCCESS,
         )
+    };
+    // The id `rollback ENV --run` takes, shown where the fleet's outcome is.
+    let message = match &run_id {
+        Some(id) => format!("{message} · fleet run {id}"),
+        None => message,
     };
     Ok(finish(reports, message, code))
 }
@@ -534,22 +569,35 @@ fn finished_line(printer: &Printer, r: &TargetReport, width: usize) -> String {
     }
 }
 
+/// Which document a fleet run answers with.
+#[derive(Clone, Copy)]
+struct Doc<'a> {
+    mode: crate::config::Mode,
+    operation: &'static str,
+    run_id: Option<&'a str>,
+}
+
 /// The fleet's response: the summary table, the counts, and a re-run hint after failures.
 fn respond(
     fleet: &FleetSettings,
-    mode: crate::config::Mode,
-    operation: &'static str,
+    doc: Doc<'_>,
     printer: &Printer,
     reports: Vec<TargetReport>,
     message: String,
     code: u8,
 ) -> Response {
+    let Doc {
+        mode,
+        operation,
+        run_id,
+    } = doc;
     let counts = Counts::of(&reports);
     // A dry run's plan lines are its summary.
     if operation == DEPLOY {
         printer.lines(&report::table(&reports));
     }
     let result = FleetResult {
+        run_id,
         targets: &reports,
         counts,
         on_error: on_error(fleet),

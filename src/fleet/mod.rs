@@ -6,6 +6,7 @@
 //! report (`report.rs`) that a later run can be narrowed by.
 
 pub mod config;
+pub mod events;
 pub mod report;
 pub mod schedule;
 pub mod targets;

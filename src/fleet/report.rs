@@ -156,6 +156,10 @@ impl Counts {
 /// The `result` of a `fleet-deploy` (or `fleet-preview`) document.
 #[derive(Debug, Serialize)]
 pub struct FleetResult<'a> {
+    /// The fleet run's id (a deploy, not a dry run): every target's history row and audit
+    /// line carries it, and `rollback ENV --run` takes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<&'a str>,
     /// The fleet's targets, in the fleet's order.
     pub targets: &'a [TargetReport],
     /// How many ended each way.
