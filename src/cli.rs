@@ -218,6 +218,10 @@ pub struct RollbackArgs {
     /// Restore a backup taken from another database or environment (needs --to and approval).
     #[arg(long, requires = "to")]
     pub from_other_database: bool,
+    /// A fleet: undo fleet run RUN_ID (`result.run_id` of its --json), restoring each target it
+    /// changed from that target's own backup.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["to", "from_other_database"])]
+    pub run: Option<String>,
 }
 
 /// `dbdeploy history`.

@@ -32,8 +32,10 @@ use crate::pipeline::{Ctx, Ended, RunOptions};
 use crate::settings::Settings;
 use crate::source::Source;
 
+mod rollback;
 mod status;
 
+pub use rollback::rollback;
 pub use status::status;
 
 const DEPLOY: &str = "fleet-deploy";
@@ -67,7 +69,7 @@ async fn prepare(
     settings: &Settings,
     fleet: &FleetSettings,
     operation: &'static str,
-    to: Option<&str>,
+    needs: Needs<'_>,
     duplicates: bool,
 ) -> Result<Result<Prepared, Response>, Error> {
     let name = &fleet.environment;
@@ -110,7 +112,7 @@ async fn prepare(
         ))
         .into());
     }
-    let source = source_for(&first.env, Needs::Files { to })?;
+    let source = source_for(&first.env, needs)?;
     let unreachable = if duplicates {
         targets::refuse_duplicates(&targets, fleet.max_parallel).await?
     } else {
@@ -151,7 +153,17 @@ async fn deploy(
         targets,
         source,
         unreachable,
-    } = match prepare(settings, fleet, operation, args.to.as_deref(), true).await? {
+    } = match prepare(
+        settings,
+        fleet,
+        operation,
+        Needs::Files {
+            to: args.to.as_deref(),
+        },
+        true,
+    )
+    .await?
+    {
         Ok(p) => p,
         Err(empty) => return Ok(empty),
     };
@@ -617,6 +629,7 @@ fn respond(
                 .collect(),
             applied: reports.iter().map(|t| t.migrations_applied).sum(),
             interrupted: code == exit::INTERRUPTED,
+            rollback_of: None,
         })));
     }
     r.exit_code = code;

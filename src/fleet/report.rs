@@ -187,6 +187,8 @@ pub struct FleetFailure {
     pub applied: usize,
     /// Ctrl-C stopped the fleet.
     pub interrupted: bool,
+    /// The fleet run a `rollback --run` was undoing (its failures are restores, not deploys).
+    pub rollback_of: Option<String>,
 }
 
 impl FleetFailure {
@@ -209,6 +211,16 @@ impl FleetFailure {
     #[must_use]
     pub fn hints(&self) -> Vec<String> {
         let env = &self.environment;
+        if let Some(run) = &self.rollback_of {
+            return vec![
+                format!(
+                    "each target's error is in its line above (and in `result.targets` under --json); the targets restored stay restored"
+                ),
+                format!(
+                    "after fixing, run `dbdeploy rollback {env} --run {run}` again: it restores each changed target from the same backup"
+                ),
+            ];
+        }
         let mut hints = Vec::new();
         if self.applied > 0 {
             hints.push(format!(

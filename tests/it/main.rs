@@ -24,6 +24,8 @@ mod faults_ctrl_c;
 mod faults_disk_full;
 mod first_deploy;
 mod fleet;
+mod fleet_interrupt;
+mod fleet_run;
 mod formats_dbmate;
 mod formats_down;
 mod formats_drizzle;

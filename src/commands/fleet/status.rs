@@ -45,7 +45,15 @@ pub async fn status(settings: &Settings, fleet: &FleetSettings, printer: &Printe
     let name = &fleet.environment;
     let Prepared {
         targets, source, ..
-    } = match prepare(settings, fleet, STATUS, None, false).await {
+    } = match prepare(
+        settings,
+        fleet,
+        STATUS,
+        super::Needs::Files { to: None },
+        false,
+    )
+    .await
+    {
         Ok(Ok(p)) => p,
         Ok(Err(empty)) => return empty,
         Err(e) => return Response::failed(STATUS, name, e),
