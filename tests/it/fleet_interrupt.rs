@@ -37,7 +37,7 @@ impl Fleet {
         let admin = std::env::var("DBDEPLOY_TEST_POSTGRES_URL").expect("set when the context is");
         let admin = url::Url::parse(&admin).expect("admin url");
         let names: Vec<String> = (0..TARGETS)
-            .map(|i| format!("dbd_{test}_{}_{i}", std::process::id()))
+            .map(|i| format!("dbdfi_{test}_{}_{i}", std::process::id()))
             .collect();
         let fleet = Self { t, admin, names };
         for name in &fleet.names {
@@ -76,11 +76,14 @@ impl Fleet {
 
     /// `finished unfinished` rows of `_prisma_migrations` (`0 0` without the table).
     fn rows(&self, i: usize) -> String {
+        let url = self.url(i);
+        if self.psql(&url, "SELECT to_regclass('_prisma_migrations') IS NULL") == "t" {
+            return "0 0".into();
+        }
         self.psql(
-            &self.url(i),
-            "SELECT CASE WHEN to_regclass('_prisma_migrations') IS NULL THEN '0 0' ELSE \
-             (SELECT COUNT(*) FILTER (WHERE finished_at IS NOT NULL) || ' ' || \
-              COUNT(*) FILTER (WHERE finished_at IS NULL AND rolled_back_at IS NULL) FROM _prisma_migrations) END",
+            &url,
+            "SELECT COUNT(*) FILTER (WHERE finished_at IS NOT NULL) || ' ' || \
+             COUNT(*) FILTER (WHERE finished_at IS NULL AND rolled_back_at IS NULL) FROM _prisma_migrations",
         )
     }
 

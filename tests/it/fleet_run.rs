@@ -135,22 +135,22 @@ fn every_target_of_a_fleet_run_records_its_run_id_and_the_event_stream_matches_t
 
     // The stream: on stderr under --json, one valid line per event, in order, matching the
     // document.
-    let events = events(&run.stderr);
-    assert!(events.iter().all(|e| e["run_id"] == run_id), "{events:?}");
-    assert_eq!(events[0]["event"], "fleet_started");
-    assert_eq!(events[0]["targets"], 3);
-    let last = events.last().expect("events");
+    let stream = events(&run.stderr);
+    assert!(stream.iter().all(|e| e["run_id"] == run_id), "{stream:?}");
+    assert_eq!(stream[0]["event"], "fleet_started");
+    assert_eq!(stream[0]["targets"], 3);
+    let last = stream.last().expect("events");
     assert_eq!(last["event"], "fleet_finished");
     assert_eq!(last["exit_code"], 0);
     assert_eq!(last["status"], "success");
     assert_eq!(last["counts"], doc["result"]["counts"]);
     for id in IDS {
         assert_eq!(
-            kinds(&events, id),
+            kinds(&stream, id),
             ["target_planned", "target_started", "target_finished"],
             "{id}"
         );
-        let finished = events
+        let finished = stream
             .iter()
             .find(|e| e["event"] == "target_finished" && e["target"] == id)
             .expect("finished");
@@ -158,7 +158,7 @@ fn every_target_of_a_fleet_run_records_its_run_id_and_the_event_stream_matches_t
         for key in ["status", "migrations_applied", "error", "backup_id"] {
             assert_eq!(finished[key], reported[key], "{id} {key}");
         }
-        let planned = events
+        let planned = stream
             .iter()
             .find(|e| e["event"] == "target_planned" && e["target"] == id)
             .expect("planned");
