@@ -48,7 +48,7 @@ now() { date +%s.%N; }
 # RESULT NAME WALL RSS_KB CONNS
 declare -a ROWS=()
 row() { ROWS+=("$1|$2|$3|$4|$5"); }
-# Runs "$@" under /usr/bin/time -v; echoes "wall rss_kb" and keeps the exit code in $RC.
+# Runs "$@" under /usr/bin/time -v; writes "wall rss_kb" to $WORK/res, the exit code to $RC.
 timed() {
     local t0 t1 out
     out=$WORK/time.txt
@@ -58,7 +58,7 @@ timed() {
     RC=$?
     set -e
     t1=$(now)
-    echo "$(echo "$t1 - $t0" | bc) $(awk -F': ' '/Maximum resident/ {print $2}' "$out")"
+    echo "$(echo "$t1 - $t0" | bc) $(awk -F': ' '/Maximum resident/ {print $2}' "$out")" >"$WORK/res"
 }
 # Samples the peak number of sessions on the fleet's databases until stopped.
 start_sampler() {
@@ -94,7 +94,7 @@ loop() { # COUNT FUNCTION
     t0=$(now)
     for i in $(seq 0 $(($1 - 1))); do
         set +e
-        /usr/bin/time -f %M -o "$WORK/rss" "$2" "$i" >"$WORK/last.out" 2>"$WORK/last.err"
+        /usr/bin/time -f %M -o "$WORK/rss" bash -c "$2 $i" >"$WORK/last.out" 2>"$WORK/last.err"
         RC=$?
         set -e
         check "$2 $i"
@@ -102,7 +102,7 @@ loop() { # COUNT FUNCTION
         [ "$r" -gt "$max" ] && max=$r
     done
     t1=$(now)
-    echo "$(echo "$t1 - $t0" | bc) $max"
+    echo "$(echo "$t1 - $t0" | bc) $max" >"$WORK/res"
 }
 
 # ---------------------------------------------------------------- projects
@@ -166,25 +166,28 @@ mkdir -p "$S/tenants"
 for i in $(seq 0 $((SL - 1))); do
     echo "{\"id\": \"t$i\", \"url\": \"sqlite://tenants/t$i.db\"}"
 done >"$S/targets.jsonl"
-sl_one() { TARGET_URL="sqlite://$S/tenants/t$1.db" "$BIN" -C "$S" migrate one --yes; }
-sl_prisma() { (cd "$S/prisma-cli" && NODE_OPTIONS="--require $WORK/unref-timers.js" DATABASE_URL="file:$S/prisma/p$1.db" "$PRISMA" migrate deploy); }
+sl_one() { TARGET_URL="sqlite://$S/tenants/t$1.db" exec "$BIN" -C "$S" migrate one --yes; }
+sl_prisma() { cd "$S/prisma-cli" && NODE_OPTIONS="--require $WORK/unref-timers.js" DATABASE_URL="file:$S/prisma/p$1.db" exec "$PRISMA" migrate deploy; }
+# The loops run each target in a fresh `bash -c` under /usr/bin/time.
+export -f sl_one sl_prisma
+export S BIN WORK PRISMA
 log "SQLite: $SL tenants, $N migrations each"
 rm -f "$S"/tenants/*.db
-read -r w m < <(timed "$BIN" -C "$S" migrate fleet --yes --json); check "fleet (SQLite)"
+timed "$BIN" -C "$S" migrate fleet --yes --json; read -r w m <"$WORK/res"; check "fleet (SQLite)"
 python3 -c "import json,sys; d=json.load(open('$WORK/last.out')); c=d['result']['counts']; assert c['success']==$SL, c; assert sum(t['migrations_applied'] for t in d['result']['targets'])==$SL*$N" 
 row "SQLite, $SL tenants" "dbdeploy fleet (max_parallel $PAR), from empty" "$w" "$m" "-"
-read -r w m < <(timed "$BIN" -C "$S" migrate fleet --yes --json); check "fleet no-op (SQLite)"
+timed "$BIN" -C "$S" migrate fleet --yes --json; read -r w m <"$WORK/res"; check "fleet no-op (SQLite)"
 row "SQLite, $SL tenants" "dbdeploy fleet, no-op" "$w" "$m" "-"
 rm -f "$S"/tenants/*.db
-read -r w m < <(loop "$SL" sl_one)
+loop "$SL" sl_one; read -r w m <"$WORK/res"
 row "SQLite, $SL tenants" "shell loop of dbdeploy migrate, from empty" "$w" "$m" "-"
-read -r w m < <(loop "$SL" sl_one)
+loop "$SL" sl_one; read -r w m <"$WORK/res"
 row "SQLite, $SL tenants" "shell loop of dbdeploy migrate, no-op" "$w" "$m" "-"
 if [ "$have_prisma" = 1 ]; then
     prisma_project "$S/prisma-cli" sqlite "$S/prisma/migrations"
-    read -r w m < <(loop "$SAMPLE" sl_prisma)
+    loop "$SAMPLE" sl_prisma; read -r w m <"$WORK/res"
     row "SQLite, $SL tenants" "shell loop of prisma migrate deploy, from empty ($SAMPLE run, scaled x$(echo "scale=1; $SL / $SAMPLE" | bc))" "$(echo "$w * $SL / $SAMPLE" | bc)" "$m" "-"
-    read -r w m < <(loop "$SAMPLE" sl_prisma)
+    loop "$SAMPLE" sl_prisma; read -r w m <"$WORK/res"
     row "SQLite, $SL tenants" "shell loop of prisma migrate deploy, no-op ($SAMPLE run, scaled)" "$(echo "$w * $SL / $SAMPLE" | bc)" "$m" "-"
 fi
 
@@ -201,36 +204,38 @@ reset_pg() {
         psql -X -q "$(pg_url "$i")" -c "DROP SCHEMA public CASCADE; CREATE SCHEMA public" >/dev/null 2>&1
     done
 }
-pg_one() { TARGET_URL="$(pg_url "$1")" "$BIN" -C "$P" migrate one --yes; }
-pg_prisma() { (cd "$P/prisma-cli" && NODE_OPTIONS="--require $WORK/unref-timers.js" DATABASE_URL="$(pg_url "$1")" "$PRISMA" migrate deploy); }
+pg_one() { TARGET_URL="$(pg_url "$1")" exec "$BIN" -C "$P" migrate one --yes; }
+pg_prisma() { cd "$P/prisma-cli" && NODE_OPTIONS="--require $WORK/unref-timers.js" DATABASE_URL="$(pg_url "$1")" exec "$PRISMA" migrate deploy; }
+export -f pg_one pg_prisma pg_url
+export P ADMIN PREFIX
 log "PostgreSQL: $PG databases, $N migrations each"
 start_sampler
-read -r w m < <(timed "$BIN" -C "$P" migrate fleet --yes --json); check "fleet (PostgreSQL)"
+timed "$BIN" -C "$P" migrate fleet --yes --json; read -r w m <"$WORK/res"; check "fleet (PostgreSQL)"
 c=$(stop_sampler)
 python3 -c "import json,sys; d=json.load(open('$WORK/last.out')); c=d['result']['counts']; assert c['success']==$PG, c"
 row "PostgreSQL, $PG databases" "dbdeploy fleet (max_parallel $PAR), from empty" "$w" "$m" "$c"
 start_sampler
-read -r w m < <(timed "$BIN" -C "$P" migrate fleet --yes --json); check "fleet no-op (PostgreSQL)"
+timed "$BIN" -C "$P" migrate fleet --yes --json; read -r w m <"$WORK/res"; check "fleet no-op (PostgreSQL)"
 c=$(stop_sampler)
 row "PostgreSQL, $PG databases" "dbdeploy fleet, no-op" "$w" "$m" "$c"
 reset_pg
 start_sampler
-read -r w m < <(loop "$PG" pg_one)
+loop "$PG" pg_one; read -r w m <"$WORK/res"
 c=$(stop_sampler)
 row "PostgreSQL, $PG databases" "shell loop of dbdeploy migrate, from empty" "$w" "$m" "$c"
 start_sampler
-read -r w m < <(loop "$PG" pg_one)
+loop "$PG" pg_one; read -r w m <"$WORK/res"
 c=$(stop_sampler)
 row "PostgreSQL, $PG databases" "shell loop of dbdeploy migrate, no-op" "$w" "$m" "$c"
 if [ "$have_prisma" = 1 ]; then
     prisma_project "$P/prisma-cli" postgresql "$P/prisma/migrations"
     reset_pg
     start_sampler
-    read -r w m < <(loop "$SAMPLE" pg_prisma)
+    loop "$SAMPLE" pg_prisma; read -r w m <"$WORK/res"
     c=$(stop_sampler)
     row "PostgreSQL, $PG databases" "shell loop of prisma migrate deploy, from empty ($SAMPLE run, scaled x$(echo "scale=1; $PG / $SAMPLE" | bc))" "$(echo "$w * $PG / $SAMPLE" | bc)" "$m" "$c"
     start_sampler
-    read -r w m < <(loop "$SAMPLE" pg_prisma)
+    loop "$SAMPLE" pg_prisma; read -r w m <"$WORK/res"
     c=$(stop_sampler)
     row "PostgreSQL, $PG databases" "shell loop of prisma migrate deploy, no-op ($SAMPLE run, scaled)" "$(echo "$w * $PG / $SAMPLE" | bc)" "$m" "$c"
 fi
