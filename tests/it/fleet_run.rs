@@ -478,3 +478,53 @@ fn rollback_run_restores_only_the_postgres_targets_that_run_changed() {
     assert_eq!(target(&again.json(), "t0")["status"], "restored");
     assert_eq!(dbs.query(0, count), "3");
 }
+
+/// MariaDB: a history table from before `fleet_run_id` gains it (ALTER TABLE), keeps its row,
+/// and the fleet run's row carries the id; a second run adds nothing again.
+#[test]
+fn a_mariadb_target_with_an_old_history_table_gains_the_fleet_run_id() {
+    let Some(t) = TestContext::new(crate::common::Engine::MariaDb, "fleet_run_mariadb") else {
+        return;
+    };
+    t.fixture("basic");
+    t.sql(
+        "CREATE TABLE _dbdeploy_history (run_id VARCHAR(36) PRIMARY KEY NOT NULL, \
+         environment VARCHAR(255) NOT NULL, operation VARCHAR(64) NOT NULL, status VARCHAR(32) NOT NULL, \
+         migrations_applied INTEGER NOT NULL, migrations TEXT NOT NULL, started_at DATETIME(3) NOT NULL, \
+         finished_at DATETIME(3) NOT NULL, duration_ms BIGINT NOT NULL, tool_version VARCHAR(64) NOT NULL, \
+         username VARCHAR(255) NOT NULL, hostname VARCHAR(255) NOT NULL, error TEXT)",
+    );
+    t.sql(
+        "INSERT INTO _dbdeploy_history VALUES ('old', 'tenants', 'create-backup', 'success', 0, '[]', \
+         '2020-01-01 00:00:00', '2020-01-01 00:00:00', 0, '0.1.0', 'u', 'h', NULL)",
+    );
+    t.write_config(
+        "[environments.tenants.fleet]\ntargets = [ { id = \"only\", url_env = \"DATABASE_URL\" } ]\n",
+    );
+    let run = t.run(&["migrate", "tenants", "--yes", "--json"]);
+    run.code(0);
+    let run_id = run.json()["result"]["run_id"]
+        .as_str()
+        .expect("run id")
+        .to_owned();
+    let rows = t.sql(
+        "SELECT run_id, COALESCE(fleet_run_id, 'NULL') FROM _dbdeploy_history ORDER BY started_at",
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0], "old|NULL");
+    assert!(rows[1].ends_with(&format!("|{run_id}")), "{rows:?}");
+    assert_eq!(
+        t.sql("SELECT COUNT(*) FROM _dbdeploy_history WHERE fleet_run_id IS NOT NULL"),
+        ["1"]
+    );
+    // Idempotent: the next run finds the column and adds nothing.
+    let again = t.run(&["migrate", "tenants", "--yes"]);
+    again.code(0);
+    assert_eq!(
+        t.sql(
+            "SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND table_name = '_dbdeploy_history' AND column_name = 'fleet_run_id'"
+        ),
+        ["1"]
+    );
+}
