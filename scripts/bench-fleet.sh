@@ -186,9 +186,9 @@ row "SQLite, $SL tenants" "shell loop of dbdeploy migrate, no-op" "$w" "$m" "-"
 if [ "$have_prisma" = 1 ]; then
     prisma_project "$S/prisma-cli" sqlite "$S/prisma/migrations"
     loop "$SAMPLE" sl_prisma; read -r w m <"$WORK/res"
-    row "SQLite, $SL tenants" "shell loop of prisma migrate deploy, from empty ($SAMPLE run, scaled x$(echo "scale=1; $SL / $SAMPLE" | bc))" "$(echo "$w * $SL / $SAMPLE" | bc)" "$m" "-"
+    row "SQLite, $SL tenants" "shell loop of prisma migrate deploy, from empty ($SAMPLE runs, scaled x$(echo "scale=1; $SL / $SAMPLE" | bc))" "$(echo "scale=2; $w * $SL / $SAMPLE" | bc)" "$m" "-"
     loop "$SAMPLE" sl_prisma; read -r w m <"$WORK/res"
-    row "SQLite, $SL tenants" "shell loop of prisma migrate deploy, no-op ($SAMPLE run, scaled)" "$(echo "$w * $SL / $SAMPLE" | bc)" "$m" "-"
+    row "SQLite, $SL tenants" "shell loop of prisma migrate deploy, no-op ($SAMPLE runs, scaled)" "$(echo "scale=2; $w * $SL / $SAMPLE" | bc)" "$m" "-"
 fi
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -233,11 +233,11 @@ if [ "$have_prisma" = 1 ]; then
     start_sampler
     loop "$SAMPLE" pg_prisma; read -r w m <"$WORK/res"
     c=$(stop_sampler)
-    row "PostgreSQL, $PG databases" "shell loop of prisma migrate deploy, from empty ($SAMPLE run, scaled x$(echo "scale=1; $PG / $SAMPLE" | bc))" "$(echo "$w * $PG / $SAMPLE" | bc)" "$m" "$c"
+    row "PostgreSQL, $PG databases" "shell loop of prisma migrate deploy, from empty ($SAMPLE runs, scaled x$(echo "scale=1; $PG / $SAMPLE" | bc))" "$(echo "scale=2; $w * $PG / $SAMPLE" | bc)" "$m" "$c"
     start_sampler
     loop "$SAMPLE" pg_prisma; read -r w m <"$WORK/res"
     c=$(stop_sampler)
-    row "PostgreSQL, $PG databases" "shell loop of prisma migrate deploy, no-op ($SAMPLE run, scaled)" "$(echo "$w * $PG / $SAMPLE" | bc)" "$m" "$c"
+    row "PostgreSQL, $PG databases" "shell loop of prisma migrate deploy, no-op ($SAMPLE runs, scaled)" "$(echo "scale=2; $w * $PG / $SAMPLE" | bc)" "$m" "$c"
 fi
 
 # ---------------------------------------------------------------- report
