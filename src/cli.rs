@@ -225,6 +225,10 @@ pub struct RollbackArgs {
     /// Restore a backup taken from another database or environment (needs --to and approval).
     #[arg(long, requires = "to")]
     pub from_other_database: bool,
+    /// A fleet: undo fleet run RUN_ID (`result.run_id` of its --json), restoring each target it
+    /// changed from that target's own backup.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["to", "from_other_database"])]
+    pub run: Option<String>,
 }
 
 /// `dbdeploy history`.
@@ -347,6 +351,10 @@ pub struct MigrateArgs {
     /// shards' reports with `dbdeploy fleet merge`.
     #[arg(long, value_name = "I/N", value_parser = parse_shard)]
     pub shard: Option<Shard>,
+    /// A fleet: stream one JSON line per target event as it happens (stdout; stderr under
+    /// --json), so that a run killed part-way still leaves a record.
+    #[arg(long)]
+    pub events: bool,
 }
 
 /// `dbdeploy resolve`.

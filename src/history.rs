@@ -43,6 +43,8 @@ pub struct RunRecord<'a> {
     /// Lint findings let through by `[lint] allow` or an allow comment, with the reason
     /// (audit log only).
     pub lint_allowed: &'a [String],
+    /// The fleet run this run belongs to (a target of `migrate` on a fleet).
+    pub fleet_run_id: Option<&'a str>,
 }
 
 /// The error a run ended with, as the history and the audit log keep it.
@@ -90,7 +92,8 @@ fn create_table(d: Dialect) -> String {
     rollback_status     TEXT,
     schema_hash         VARCHAR(64),
     schema_text         TEXT,
-    schema_stamp        VARCHAR(80)
+    schema_stamp        VARCHAR(80),
+    fleet_run_id        VARCHAR(36)
 )",
         d.quote_ident(HISTORY_TABLE)
     )
@@ -151,11 +154,11 @@ pub async fn insert_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Res
         }
         _ => None,
     };
-    let placeholders: Vec<String> = (1..=18).map(|n| d.placeholder(n)).collect();
+    let placeholders: Vec<String> = (1..=19).map(|n| d.placeholder(n)).collect();
     let sql = format!(
         "INSERT INTO {} (run_id, environment, operation, status, migrations_applied, migrations, \
          started_at, finished_at, duration_ms, tool_version, username, hostname, error, \
-         backup_id, rollback_status, schema_hash, schema_text, schema_stamp) VALUES ({})",
+         backup_id, rollback_status, schema_hash, schema_text, schema_stamp, fleet_run_id) VALUES ({})",
         d.quote_ident(HISTORY_TABLE),
         placeholders.join(", ")
     );
@@ -195,6 +198,7 @@ pub async fn insert_history<D: Database>(db: &mut D, run: &RunRecord<'_>) -> Res
         text_or_null(run.schema.map(|s| s.hash)),
         text_or_null(text),
         text_or_null(run.schema.and_then(|s| s.stamp)),
+        text_or_null(run.fleet_run_id),
     ];
     // Every text column is scrubbed: a tool's output (migration names from a status command,
     // error messages) may carry a URL.
@@ -223,6 +227,7 @@ const LATER_COLUMNS: &[(&str, &str)] = &[
     ("schema_hash", "VARCHAR(64)"),
     ("schema_text", "TEXT"),
     ("schema_stamp", "VARCHAR(80)"),
+    ("fleet_run_id", "VARCHAR(36)"),
 ];
 
 async fn columns<D: Database>(db: &mut D) -> Result<Vec<String>, DbError> {
@@ -473,4 +478,68 @@ pub async fn deployed_migrations<D: Database>(db: &mut D) -> Result<Vec<String>,
     names.sort();
     names.dedup();
     Ok(names)
+}
+
+/// What one fleet run did to this database: its history rows tagged with the run id.
+#[derive(Debug, Clone)]
+pub struct FleetRunRow {
+    /// The row's own run id.
+    pub run_id: String,
+    /// `deploy-migrations`, ...
+    pub operation: String,
+    /// `success`, `error`, `interrupted`, ...
+    pub status: String,
+    /// Migrations the run applied here.
+    pub migrations_applied: i64,
+    /// The backup it took before changing anything.
+    pub backup_id: Option<String>,
+    /// Runs recorded here after it (a later deploy, a restore): a rollback discards them.
+    pub later: i64,
+}
+
+/// The rows of fleet run `fleet_run_id` in this database, oldest first; empty when the table
+/// or its `fleet_run_id` column does not exist (no fleet run ever reached it).
+///
+/// # Errors
+/// Database errors.
+pub async fn fleet_run<D: Database>(
+    db: &mut D,
+    fleet_run_id: &str,
+) -> Result<Vec<FleetRunRow>, DbError> {
+    let have = columns(db).await?;
+    if !have.iter().any(|c| c == "fleet_run_id") {
+        return Ok(Vec::new());
+    }
+    let d = db.dialect();
+    let table = d.quote_ident(HISTORY_TABLE);
+    let sql = format!(
+        "SELECT h.run_id, h.operation, h.status, h.migrations_applied, {}, \
+         (SELECT COUNT(*) FROM {table} l WHERE l.started_at > h.finished_at) \
+         FROM {table} h WHERE h.fleet_run_id = {} ORDER BY h.started_at",
+        if have.iter().any(|c| c == "backup_id") {
+            "h.backup_id"
+        } else {
+            "NULL"
+        },
+        d.placeholder(1)
+    );
+    use ColKind::{Int, Text};
+    let rows = db
+        .fetch(
+            &Stmt::new(sql, vec![Value::Text(fleet_run_id.to_owned())]),
+            &[Text, Text, Text, Int, Text, Int],
+        )
+        .await?;
+    let text = |v: &Value| v.as_text().map(str::to_owned);
+    Ok(rows
+        .into_iter()
+        .map(|r| FleetRunRow {
+            run_id: text(&r[0]).unwrap_or_default(),
+            operation: text(&r[1]).unwrap_or_default(),
+            status: text(&r[2]).unwrap_or_default(),
+            migrations_applied: r[3].as_int().unwrap_or(0),
+            backup_id: text(&r[4]),
+            later: r[5].as_int().unwrap_or(0),
+        })
+        .collect())
 }

@@ -77,6 +77,7 @@ impl Marker {
             rollback_status: Some(&note),
             rollback_reason: None,
             lint_allowed: &[],
+            fleet_run_id: None,
         };
         history::insert_history(db, &record).await.map_err(failed)?;
         Ok(marker)

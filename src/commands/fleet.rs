@@ -19,6 +19,7 @@ use crate::error::{Error, exit};
 use crate::external::ExternalError;
 use crate::fleet::Capture;
 use crate::fleet::config::{FleetSettings, OnError};
+use crate::fleet::events::Events;
 use crate::fleet::report::{self, Counts, FleetResult, TargetReport, TargetStatus};
 use crate::fleet::schedule::{self, Claim, Policy};
 use crate::fleet::targets::{self, FleetTarget};
@@ -33,8 +34,10 @@ use crate::settings::Settings;
 use crate::source::Source;
 
 pub mod merge;
+mod rollback;
 mod status;
 
+pub use rollback::rollback;
 pub use status::status;
 
 const DEPLOY: &str = "fleet-deploy";
@@ -73,7 +76,7 @@ async fn prepare(
     settings: &Settings,
     fleet: &FleetSettings,
     operation: &'static str,
-    to: Option<&str>,
+    needs: Needs<'_>,
     duplicates: bool,
     shard: Option<Shard>,
 ) -> Result<Result<Prepared, Response>, Error> {
@@ -87,6 +90,7 @@ async fn prepare(
             .into());
         }
         let result = FleetResult {
+            run_id: None,
             targets: &[],
             counts: Counts::default(),
             on_error: on_error(fleet),
@@ -131,7 +135,7 @@ async fn prepare(
         ))
         .into());
     }
-    let source = source_for(&first.env, Needs::Files { to })?;
+    let source = source_for(&first.env, needs)?;
     let locks: Vec<Vec<String>> = targets
         .iter()
         .map(|t| domains::lock_names(&t.env.target, source.handler()))
@@ -226,7 +230,9 @@ async fn deploy(
         settings,
         fleet,
         operation,
-        args.to.as_deref(),
+        Needs::Files {
+            to: args.to.as_deref(),
+        },
         true,
         args.shard,
     )
@@ -248,8 +254,11 @@ async fn deploy(
         );
         return Ok(respond(
             fleet,
-            crate::config::Mode::Deploy,
-            operation,
+            Doc {
+                mode: crate::config::Mode::Deploy,
+                operation,
+                run_id: None,
+            },
             printer,
             Vec::new(),
             message,
@@ -274,7 +283,17 @@ async fn deploy(
         skip_backup: args.skip_backup,
         allow_drift: args.allow_drift,
         fleet: None,
+        fleet_run_id: None,
     };
+    // One id for the whole fleet run, time-ordered (UUIDv7) so that runs sort by when they
+    // started; a dry run changes nothing and has none.
+    let run_id = (!args.dry_run).then(|| uuid::Uuid::now_v7().to_string());
+    let events = if args.events {
+        Events::on(name, printer.json_mode(), run_id.as_deref())
+    } else {
+        Events::off(name)
+    };
+    events.fleet_started(targets.len(), args.dry_run);
     crate::pipeline::backup::refuse_skip(first, &options)?;
     banner(
         printer,
@@ -315,6 +334,7 @@ async fn deploy(
             ));
             reports[i].status = TargetStatus::Failed;
             reports[i].error = Some(e.clone());
+            events.planned(&targets[i].id, &[], Some(e));
             unplanned += 1;
             false
         }
@@ -343,6 +363,7 @@ async fn deploy(
                     format!("{} pending", pending.len())
                 };
                 printer.line(&format!("  plan  {:<width$}  {what}", r.id));
+                events.planned(&r.id, &pending, None);
                 if pending.is_empty() {
                     r.status = TargetStatus::Success;
                 } else {
@@ -353,6 +374,7 @@ async fn deploy(
             Err(e) => {
                 unplanned += 1;
                 printer.line(&format!("  plan  {:<width$}  cannot plan: {e}", r.id));
+                events.planned(&r.id, &[], Some(&e));
                 r.status = TargetStatus::Failed;
                 r.error = Some(e);
             }
@@ -364,8 +386,19 @@ async fn deploy(
         size: fleet_size,
     };
     let finish = |reports: Vec<TargetReport>, message: String, code: u8| {
+        events.fleet_finished(Counts::of(&reports), code);
         respond(
-            fleet, first.mode, operation, printer, reports, message, code, &whole,
+            fleet,
+            Doc {
+                mode: first.mode,
+                operation,
+                run_id: run_id.as_deref(),
+            },
+            printer,
+            reports,
+            message,
+            code,
+            &whole,
         )
     };
     if crate::interrupt::requested() {
@@ -430,6 +463,7 @@ async fn deploy(
     };
     let run_options = RunOptions {
         fleet: Some(approved.delegate()),
+        fleet_run_id: run_id.clone(),
         ..options
     };
     let policy = Policy {
@@ -457,6 +491,7 @@ async fn deploy(
         &phases,
         policy,
         |(i, pending)| {
+            events.started(&targets[*i].id);
             deploy_one(
                 &targets[*i],
                 &source,
@@ -466,7 +501,10 @@ async fn deploy(
             )
         },
         |r: &TargetReport| r.status != TargetStatus::Success,
-        |_, r| printer.line(&finished_line(printer, r, width)),
+        |_, r| {
+            events.finished(r);
+            printer.line(&finished_line(printer, r, width));
+        },
     )
     .await;
     for ((i, _), result) in to_run.iter().zip(results) {
@@ -498,6 +536,11 @@ async fn deploy(
             ),
             exit::SUCCESS,
         )
+    };
+    // The id `rollback ENV --run` takes, shown where the fleet's outcome is.
+    let message = match &run_id {
+        Some(id) => format!("{message} · fleet run {id}"),
+        None => message,
     };
     Ok(finish(reports, message, code))
 }
@@ -687,24 +730,37 @@ struct Whole<'a> {
     size: usize,
 }
 
+/// Which document a fleet run answers with.
+#[derive(Clone, Copy)]
+struct Doc<'a> {
+    mode: crate::config::Mode,
+    operation: &'static str,
+    run_id: Option<&'a str>,
+}
+
 /// The fleet's response: the summary table, the counts, and a re-run hint after failures.
 #[allow(clippy::too_many_arguments)]
 fn respond(
     fleet: &FleetSettings,
-    mode: crate::config::Mode,
-    operation: &'static str,
+    doc: Doc<'_>,
     printer: &Printer,
     reports: Vec<TargetReport>,
     message: String,
     code: u8,
     whole: &Whole<'_>,
 ) -> Response {
+    let Doc {
+        mode,
+        operation,
+        run_id,
+    } = doc;
     let counts = Counts::of(&reports);
     // A dry run's plan lines are its summary.
     if operation == DEPLOY {
         printer.lines(&report::table(&reports));
     }
     let result = FleetResult {
+        run_id,
         targets: &reports,
         counts,
         on_error: on_error(fleet),
@@ -728,6 +784,7 @@ fn respond(
                 .collect(),
             applied: reports.iter().map(|t| t.migrations_applied).sum(),
             interrupted: code == exit::INTERRUPTED,
+            rollback_of: None,
         })));
     }
     r.exit_code = code;

@@ -28,16 +28,16 @@ pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> R
     };
     match settings.fleet(&args.environment) {
         Ok(Some(fleet)) => return super::fleet::migrate(settings, &fleet, args, printer).await,
-        Ok(None) if args.shard.is_some() => {
+        Ok(None) if args.shard.is_some() || args.from.is_some() || args.events => {
+            let what = if args.shard.is_some() {
+                "--shard splits a fleet"
+            } else if args.events {
+                "--events streams a fleet's target events"
+            } else {
+                "--only and --from narrow a fleet's run"
+            };
             let e = crate::config::ConfigError::Usage(format!(
-                "--shard splits a fleet, and environment `{}` is one database",
-                args.environment
-            ));
-            return Response::failed(operation, &args.environment, e.into());
-        }
-        Ok(None) if args.from.is_some() => {
-            let e = crate::config::ConfigError::Usage(format!(
-                "--only and --from narrow a fleet's run, and environment `{}` is one database",
+                "{what}, and environment `{}` is one database",
                 args.environment
             ));
             return Response::failed(operation, &args.environment, e.into());
@@ -71,6 +71,7 @@ pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> R
         skip_backup: args.skip_backup,
         allow_drift: args.allow_drift,
         fleet: None,
+        fleet_run_id: None,
     };
     if let Err(e) = crate::pipeline::backup::refuse_skip(&setup.env, &options) {
         return Response::failed(operation, &setup.env.name, e);

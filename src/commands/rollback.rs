@@ -38,6 +38,17 @@ struct Attempted<'a> {
 /// Runs `rollback`.
 pub async fn run(settings: &Settings, args: RollbackArgs, printer: &Printer) -> Response {
     let environment = &args.environment;
+    match settings.fleet(environment) {
+        Ok(Some(fleet)) => return super::fleet::rollback(settings, &fleet, args, printer).await,
+        Ok(None) if args.run.is_some() => {
+            let e = ConfigError::Usage(format!(
+                "--run undoes a fleet run, and environment `{environment}` is one database: use --to BACKUP_ID (`dbdeploy backups {environment}`)"
+            ));
+            return Response::failed(OPERATION, environment, e.into());
+        }
+        Ok(None) => {}
+        Err(e) => return Response::failed(OPERATION, environment, e.into()),
+    }
     let setup = match setup(settings, environment, Needs::Tracking) {
         Ok(s) => s,
         Err(e) => return Response::failed(OPERATION, environment, e),

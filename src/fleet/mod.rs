@@ -10,6 +10,7 @@
 pub mod catalog;
 pub mod config;
 pub mod domains;
+pub mod events;
 pub mod report;
 pub mod schedule;
 pub mod servers;

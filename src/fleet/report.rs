@@ -156,6 +156,10 @@ impl Counts {
 /// The `result` of a `fleet-deploy` (or `fleet-preview`) document.
 #[derive(Debug, Serialize)]
 pub struct FleetResult<'a> {
+    /// The fleet run's id (a deploy, not a dry run): every target's history row and audit
+    /// line carries it, and `rollback ENV --run` takes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<&'a str>,
     /// The fleet's targets, in the fleet's order.
     pub targets: &'a [TargetReport],
     /// How many ended each way.
@@ -192,6 +196,8 @@ pub struct FleetFailure {
     pub applied: usize,
     /// Ctrl-C stopped the fleet.
     pub interrupted: bool,
+    /// The fleet run a `rollback --run` was undoing (its failures are restores, not deploys).
+    pub rollback_of: Option<String>,
 }
 
 impl FleetFailure {
@@ -214,6 +220,16 @@ impl FleetFailure {
     #[must_use]
     pub fn hints(&self) -> Vec<String> {
         let env = &self.environment;
+        if let Some(run) = &self.rollback_of {
+            return vec![
+                format!(
+                    "each target's error is in its line above (and in `result.targets` under --json); the targets restored stay restored"
+                ),
+                format!(
+                    "after fixing, run `dbdeploy rollback {env} --run {run}` again: it restores each changed target from the same backup"
+                ),
+            ];
+        }
         let mut hints = Vec::new();
         if self.applied > 0 {
             hints.push(format!(

@@ -22,6 +22,9 @@ pub struct RunOptions {
     pub allow_drift: bool,
     /// A target of a fleet: approved once for the whole fleet, never asked again.
     pub fleet: Option<super::approve::Delegated>,
+    /// The fleet run this target's run belongs to: recorded with its history row and audit
+    /// line, so that `rollback ENV --run` finds what one fleet run changed.
+    pub fleet_run_id: Option<String>,
 }
 
 /// Everything a step may read.
@@ -90,6 +93,7 @@ impl<'a> Ctx<'a> {
             skip_backup: false,
             allow_drift: false,
             fleet: None,
+            fleet_run_id: None,
         };
         Ctx {
             env,

@@ -86,6 +86,7 @@ pub async fn conclude<D: Database>(
         rollback_status: trail.rollback.as_ref().map(|r| r.status.as_str()),
         rollback_reason: trail.rollback.as_ref().and_then(|r| r.reason.as_deref()),
         lint_allowed: &trail.lint_allowed,
+        fleet_run_id: cx.options.fleet_run_id.as_deref(),
     };
     let mut logged = Vec::new();
     let mut warnings = Vec::new();
@@ -189,6 +190,8 @@ struct AuditLine<'a> {
     schema_fingerprint: Option<&'a str>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     lint_allowed: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fleet_run_id: Option<&'a str>,
 }
 
 /// The error of a run, in the audit log.
@@ -224,6 +227,7 @@ pub fn write_audit(path: &std::path::Path, run: &RunRecord<'_>) -> Result<(), St
         rollback_reason: run.rollback_reason,
         schema_fingerprint: run.schema.map(|s| s.hash),
         lint_allowed: run.lint_allowed,
+        fleet_run_id: run.fleet_run_id,
     };
     // Through a JSON value: its keys come out sorted, as they always have, and every string is
     // scrubbed before serialisation (an escaped `"` or `\` in a password would hide it after).

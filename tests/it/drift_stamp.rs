@@ -365,6 +365,7 @@ fn an_old_history_table_gains_the_later_columns() {
             "schema_hash",
             "schema_text",
             "schema_stamp",
+            "fleet_run_id",
         ] {
             assert!(columns.iter().any(|c| c == later), "{later}: {columns:?}");
         }

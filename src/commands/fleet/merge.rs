@@ -156,6 +156,7 @@ fn merge(args: &MergeArgs, printer: &Printer) -> Result<Response, Error> {
                 .collect(),
             applied,
             interrupted: false,
+            rollback_of: None,
         })));
     }
     r.exit_code = code;

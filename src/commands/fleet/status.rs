@@ -61,7 +61,16 @@ pub async fn status(
         source,
         claims,
         ..
-    } = match prepare(settings, fleet, STATUS, None, false, shard).await {
+    } = match prepare(
+        settings,
+        fleet,
+        STATUS,
+        super::Needs::Files { to: None },
+        false,
+        shard,
+    )
+    .await
+    {
         Ok(Ok(p)) if p.targets.is_empty() => {
             let message = format!("fleet `{name}`: this shard has none of its targets");
             return Response::success(
