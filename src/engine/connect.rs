@@ -16,8 +16,9 @@ const RETRY_PAUSE: Duration = Duration::from_millis(500);
 
 /// How a server engine opens its session.
 pub(super) struct Session<C: sqlx::Connection> {
-    /// The engine's own settings on top of the URL's.
-    pub configure: fn(C::Options) -> C::Options,
+    /// The engine's own settings on top of the URL's (the URL is given for parameters the
+    /// driver does not read itself).
+    pub configure: fn(&str, C::Options) -> C::Options,
     /// Whether a failed attempt may succeed later (the server is starting up).
     pub retryable: fn(&sqlx::Error) -> bool,
     /// The statement that makes the session read-only.
@@ -45,7 +46,7 @@ where
     let options = url
         .parse::<C::Options>()
         .map_err(|e| DbError::connect(target, &e))?;
-    let options = (session.configure)(options);
+    let options = (session.configure)(url, options);
     let mut conn = connect_with_retry::<C>(target, &options, opts.wait, session.retryable).await?;
     if opts.read_only {
         sqlx::raw_sql(session.read_only)

@@ -112,7 +112,7 @@ fn retryable(err: &sqlx::Error) -> bool {
 
 /// How sessions open.
 const SESSION: Session<MySqlConnection> = Session {
-    configure: |o| o,
+    configure: |_, o| o,
     retryable,
     read_only: "SET SESSION TRANSACTION READ ONLY",
 };

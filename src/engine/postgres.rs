@@ -78,14 +78,37 @@ fn retryable(err: &sqlx::Error) -> bool {
 
 /// How sessions open.
 const SESSION: Session<PgConnection> = Session {
-    configure: |o| o.application_name("dbdeploy"),
+    configure: |url, o| {
+        let o = o.application_name("dbdeploy");
+        match prisma_schema(url) {
+            Some(schema) => o.options([("search_path", schema)]),
+            None => o,
+        }
+    },
     retryable,
     read_only: "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY",
 };
 
 impl Database for Postgres {
     async fn connect(target: &Target, opts: ConnectOptions) -> Result<Self, DbError> {
-        let conn = connect::open(target, opts, &SESSION).await?;
+        let mut conn = connect::open(target, opts, &SESSION).await?;
+        if let Target::Postgres { url } = target
+            && prisma_schema(url).is_some()
+        {
+            // A search_path naming no schema leaves the session without one: every table the
+            // migrations create would fail, and the history would read as absent.
+            let current: Option<String> = sqlx::query_scalar("SELECT current_schema()::text")
+                .fetch_one(&mut conn)
+                .await
+                .map_err(|e| DbError::query("cannot read the current schema", &e))?;
+            if current.is_none() {
+                return Err(DbError::Connect {
+                    target: target.describe(),
+                    message: "the schema named by the URL's `schema=` parameter does not exist in this database; create it (`CREATE SCHEMA \"name\"`) or fix the URL".into(),
+                    source: None,
+                });
+            }
+        }
         Ok(Self {
             conn,
             target: target.clone(),
@@ -448,5 +471,42 @@ impl Postgres {
             }
             _ => String::new(),
         }
+    }
+}
+
+/// The `search_path` for Prisma's `?schema=NAME` URL parameter, which sqlx ignores: Prisma
+/// deploys to (and keeps `_prisma_migrations` in) that schema alone, so a session without it
+/// would apply the migrations to the user's default schema and read another history. A URL
+/// whose `options` sets `search_path` itself keeps its own.
+fn prisma_schema(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    let mut schema = None;
+    for (k, v) in url.query_pairs() {
+        match k.as_ref() {
+            "schema" if !v.is_empty() => schema = Some(v.into_owned()),
+            "options" if v.contains("search_path") => return None,
+            _ => {}
+        }
+    }
+    // Quoted: the name is taken exactly as written, as Prisma does.
+    schema.map(|s| format!("\"{}\"", s.replace('"', "\"\"")))
+}
+
+#[cfg(test)]
+mod prisma_schema_tests {
+    use super::prisma_schema;
+
+    #[test]
+    fn the_schema_parameter_becomes_a_quoted_search_path() {
+        assert_eq!(
+            prisma_schema("postgres://u@h/db?schema=Tenant_A").as_deref(),
+            Some("\"Tenant_A\"")
+        );
+        assert_eq!(prisma_schema("postgres://u@h/db?sslmode=require"), None);
+        assert_eq!(prisma_schema("postgres://u@h/db?schema="), None);
+        assert_eq!(
+            prisma_schema("postgres://u@h/db?schema=a&options=-c%20search_path%3Db"),
+            None
+        );
     }
 }

@@ -45,6 +45,7 @@ mod json_documents;
 mod lint;
 mod migrate;
 mod permissions;
+mod prisma_schema;
 mod promotion;
 mod proptests;
 mod rehearse;
