@@ -301,6 +301,18 @@ impl std::fmt::Display for Shard {
     }
 }
 
+/// A fleet run id as given: any UUID, written back in its hyphenated form.
+///
+/// # Errors
+/// A message when `value` is not a UUID.
+pub fn parse_run_id(value: &str) -> Result<String, String> {
+    uuid::Uuid::parse_str(value.trim())
+        .map(|id| id.hyphenated().to_string())
+        .map_err(|_| {
+            "not a UUID: generate one per CI run (e.g. `uuidgen`, or `cat /proc/sys/kernel/random/uuid`) and give the same to every shard".to_owned()
+        })
+}
+
 /// `I/N` with 1 ≤ I ≤ N.
 ///
 /// # Errors
@@ -355,6 +367,10 @@ pub struct MigrateArgs {
     /// --json), so that a run killed part-way still leaves a record.
     #[arg(long)]
     pub events: bool,
+    /// A fleet: record this run under RUN_ID (a UUID) instead of a new one, so that the jobs
+    /// of a sharded CI run share one id and `rollback ENV --run RUN_ID` undoes all of them.
+    #[arg(long, value_name = "RUN_ID", value_parser = parse_run_id)]
+    pub run_id: Option<String>,
 }
 
 /// `dbdeploy resolve`.

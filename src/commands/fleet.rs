@@ -287,7 +287,11 @@ async fn deploy(
     };
     // One id for the whole fleet run, time-ordered (UUIDv7) so that runs sort by when they
     // started; a dry run changes nothing and has none.
-    let run_id = (!args.dry_run).then(|| uuid::Uuid::now_v7().to_string());
+    let run_id = (!args.dry_run).then(|| {
+        args.run_id
+            .clone()
+            .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
+    });
     let events = if args.events {
         Events::on(name, printer.json_mode(), run_id.as_deref())
     } else {

@@ -28,9 +28,16 @@ pub async fn run(settings: &Settings, args: MigrateArgs, printer: &Printer) -> R
     };
     match settings.fleet(&args.environment) {
         Ok(Some(fleet)) => return super::fleet::migrate(settings, &fleet, args, printer).await,
-        Ok(None) if args.shard.is_some() || args.from.is_some() || args.events => {
+        Ok(None)
+            if args.shard.is_some()
+                || args.from.is_some()
+                || args.events
+                || args.run_id.is_some() =>
+        {
             let what = if args.shard.is_some() {
                 "--shard splits a fleet"
+            } else if args.run_id.is_some() {
+                "--run-id names a fleet's run"
             } else if args.events {
                 "--events streams a fleet's target events"
             } else {

@@ -528,3 +528,45 @@ fn a_mariadb_target_with_an_old_history_table_gains_the_fleet_run_id() {
         ["1"]
     );
 }
+
+#[test]
+fn shards_given_one_run_id_are_one_fleet_run_for_rollback() {
+    let t = sqlite_basic("fleet_run_id_shared");
+    sqlite_fleet(&t, "backup_before_migrate = true", "");
+    let id = "0193a1f2-7c4e-7d31-9b0a-2f6c1e8d4a55";
+    let mut deployed = BTreeSet::new();
+    for shard in ["1/2", "2/2"] {
+        let run = t.run(&[
+            "migrate", "tenants", "--yes", "--json", "--shard", shard, "--run-id", id,
+        ]);
+        run.code(0);
+        for r in run.json()["result"]["targets"].as_array().expect("targets") {
+            deployed.insert(r["id"].as_str().expect("id").to_owned());
+        }
+    }
+    assert_eq!(deployed, IDS.iter().map(|s| (*s).to_owned()).collect());
+    for tenant_id in IDS {
+        assert_eq!(
+            sqlite(
+                &tenant(&t, tenant_id),
+                "SELECT fleet_run_id FROM _dbdeploy_history"
+            ),
+            id,
+            "{tenant_id}"
+        );
+    }
+    let rolled = t.run(&["rollback", "tenants", "--run", id, "--yes", "--json"]);
+    rolled.code(0);
+    assert_eq!(rolled.json()["result"]["counts"]["restored"], 3);
+
+    let bad = t.run(&["migrate", "tenants", "--yes", "--run-id", "ci-42"]);
+    bad.code(2);
+    assert!(bad.stderr.contains("not a UUID"), "{}", bad.all());
+    let single = t.run(&["migrate", "dev", "--yes", "--run-id", id]);
+    single.code(2);
+    assert!(
+        single.stderr.contains("--run-id names a fleet's run"),
+        "{}",
+        single.all()
+    );
+}
