@@ -535,7 +535,8 @@ fn shards_given_one_run_id_are_one_fleet_run_for_rollback() {
     sqlite_fleet(&t, "backup_before_migrate = true", "");
     let id = "0193a1f2-7c4e-7d31-9b0a-2f6c1e8d4a55";
     let mut deployed = BTreeSet::new();
-    for shard in ["1/2", "2/2"] {
+    let mut reports = Vec::new();
+    for (i, shard) in ["1/2", "2/2"].into_iter().enumerate() {
         let run = t.run(&[
             "migrate", "tenants", "--yes", "--json", "--shard", shard, "--run-id", id,
         ]);
@@ -543,8 +544,14 @@ fn shards_given_one_run_id_are_one_fleet_run_for_rollback() {
         for r in run.json()["result"]["targets"].as_array().expect("targets") {
             deployed.insert(r["id"].as_str().expect("id").to_owned());
         }
+        let path = t.path().join(format!("shard{i}.json"));
+        std::fs::write(&path, &run.stdout).expect("report");
+        reports.push(path.display().to_string());
     }
     assert_eq!(deployed, IDS.iter().map(|s| (*s).to_owned()).collect());
+    let merged = t.run(&["fleet", "merge", &reports[0], &reports[1], "--json"]);
+    merged.code(0);
+    assert_eq!(merged.json()["result"]["run_id"], id);
     for tenant_id in IDS {
         assert_eq!(
             sqlite(

@@ -26,11 +26,15 @@ struct ShardReport {
     shard: Shard,
     fleet_targets: usize,
     targets: Vec<TargetReport>,
+    /// `result.run_id`: none for a shard with no targets (or a dry run).
+    run_id: Option<String>,
 }
 
 /// The `result` of a `fleet-merge` document.
 #[derive(Serialize)]
 struct MergeResult<'a> {
+    /// The fleet run id the shards share (`--run-id`); `None` when they ran under several.
+    run_id: Option<&'a str>,
     fleet_fingerprint: &'a str,
     shards: Vec<String>,
     fleet_targets: usize,
@@ -116,6 +120,18 @@ fn merge(args: &MergeArgs, printer: &Printer) -> Result<Response, Error> {
     }
     let environment = first.environment.clone();
     let fingerprint = first.fingerprint.clone();
+    let run_ids: BTreeSet<String> = reports.iter().filter_map(|r| r.run_id.clone()).collect();
+    let run_id = match run_ids.len() {
+        1 => run_ids.first().cloned(),
+        0 => None,
+        n => {
+            // Not an error: every target's outcome is known. Only an undo needs one id.
+            printer.line(&format!(
+                "warning: the shards ran under {n} fleet run ids: `rollback {environment} --run` undoes one shard's run at a time; give every job the same `--run-id` next time"
+            ));
+            None
+        }
+    };
     let mut targets: Vec<TargetReport> = reports.into_iter().flat_map(|r| r.targets).collect();
     targets.sort_by(|a, b| a.id.cmp(&b.id));
     let counts = Counts::of(&targets);
@@ -131,6 +147,7 @@ fn merge(args: &MergeArgs, printer: &Printer) -> Result<Response, Error> {
         counts.sentence()
     );
     let result = to_value(&MergeResult {
+        run_id: run_id.as_deref(),
         fleet_fingerprint: &fingerprint,
         shards: (1..=count).map(|i| format!("{i}/{count}")).collect(),
         fleet_targets: targets.len(),
@@ -227,6 +244,7 @@ fn read(path: &Path) -> Result<ShardReport, Error> {
         targets.push(r);
     }
     Ok(ShardReport {
+        run_id: result["run_id"].as_str().map(str::to_owned),
         path: shown,
         environment: doc["environment"].as_str().unwrap_or("").to_owned(),
         fingerprint,
