@@ -190,6 +190,15 @@ async fn prepare(
     }))
 }
 
+/// A fleet command's answer when its one approval was refused: the targets it would have
+/// touched are marked cancelled by the caller, nothing ran.
+fn refused(mut r: Response, e: crate::pipeline::approve::ApprovalError) -> Response {
+    r.status = Status::Cancelled;
+    r.line = Line::None;
+    r.error = Some(e.into());
+    r
+}
+
 /// The claims of the targets at `indexes`, in that order.
 fn claims_of(claims: &[Claim], indexes: impl Iterator<Item = usize>) -> Vec<Claim> {
     indexes.map(|i| claims[i].clone()).collect()
@@ -458,11 +467,8 @@ async fn deploy(
             for (i, _) in &to_run {
                 reports[*i].status = TargetStatus::Cancelled;
             }
-            let mut r = finish(reports, e.to_string(), exit::CANCELLED);
-            r.status = Status::Cancelled;
-            r.line = Line::None;
-            r.error = Some(e.into());
-            return Ok(r);
+            let message = e.to_string();
+            return Ok(refused(finish(reports, message, exit::CANCELLED), e));
         }
     };
     let run_options = RunOptions {

@@ -10,22 +10,9 @@ use std::process::Command;
 use serde_json::Value;
 
 use crate::common::{Run, TestContext, sqlite_basic};
+use crate::fleet::sqlite;
 
 const IDS: [&str; 3] = ["acme", "beta", "gamma"];
-
-pub fn sqlite(path: &Path, sql: &str) -> String {
-    let out = Command::new("sqlite3")
-        .arg(path)
-        .arg(sql)
-        .output()
-        .expect("sqlite3");
-    assert!(
-        out.status.success(),
-        "{sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// A fleet of three SQLite tenants under `tenants/`, with `extra` in its environment table.
 pub fn sqlite_fleet(t: &TestContext, env_extra: &str, fleet_extra: &str) {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Prepared, banner, prepare};
+use super::{Prepared, banner, prepare, refused};
 use crate::backup::BackupStore;
 use crate::cli::RollbackArgs;
 use crate::config::ConfigError;
@@ -24,7 +24,7 @@ use crate::fleet::schedule::{self, Policy};
 use crate::fleet::targets::FleetTarget;
 use crate::history::{self, FleetRunRow};
 use crate::output::human::status_mark;
-use crate::output::{Line, Printer, Response, Status};
+use crate::output::{Printer, Response, Status};
 use crate::pipeline::approve::{self, Summary};
 use crate::pipeline::restore::Restore;
 use crate::pipeline::{Ctx, Ended, RunOptions};
@@ -339,11 +339,8 @@ async fn run(
             for (i, _) in &to_restore {
                 reports[*i].status = Outcome::Cancelled;
             }
-            let mut r = finish(reports, e.to_string(), exit::CANCELLED);
-            r.status = Status::Cancelled;
-            r.line = Line::None;
-            r.error = Some(e.into());
-            return Ok(r);
+            let message = e.to_string();
+            return Ok(refused(finish(reports, message, exit::CANCELLED), e));
         }
     };
     let run_options = RunOptions {
