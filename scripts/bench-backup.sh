@@ -16,6 +16,7 @@
 #     `dbdeploy backup` and one `dbdeploy rollback`, with wall time and peak RSS (skip with
 #     BENCH_BACKUP_1GB=0; it takes several minutes to build).
 #
+# BENCH_BIN measures a given dbdeploy binary instead of building one.
 # Needs: cargo, python3, psql, pg_dump, pg_restore, GNU time, a PostgreSQL server at BENCH_PG_URL
 # (default postgres://postgres@127.0.0.1:5432) as a role that may CREATE DATABASE.
 set -euo pipefail
@@ -64,8 +65,12 @@ median() { python3 -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1
 spread() { python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"][0]; print("%.2f … %.2f s" % (r["min"], r["max"]))' "$1"; }
 
 log "building the release binary"
-(cd "$ROOT" && cargo build --release --quiet)
-BIN=$ROOT/target/release/dbdeploy
+if [ -n "${BENCH_BIN:-}" ]; then
+    BIN=$BENCH_BIN
+else
+    (cd "$ROOT" && cargo build --release --quiet)
+    BIN=$ROOT/target/release/dbdeploy
+fi
 
 # A dbdeploy project whose one migration creates the four tables.
 project() { # DIR DB

@@ -5,8 +5,8 @@
 #   scripts/bench.sh --write            # the whole report (about 30-60 minutes on 2 cores)
 #   scripts/bench.sh --quick            # small sizes and 2 runs, to check the script itself
 #   scripts/bench.sh --only noop,curve,commands --write
-#                                       # only those parts (deploy, noop, curve, commands);
-#                                       # the report says which parts ran, and the command
+#                                       # only those parts (deploy, noop, curve, commands,
+#                                       # backup); the report says which parts ran, and the command
 #
 # Needs: cargo, python3, psql, sqlite3, hyperfine, GNU time (/usr/bin/time) and a PostgreSQL
 # server reachable as BENCH_PG_URL (a role that may CREATE DATABASE; default
@@ -28,7 +28,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WRITE=0
 QUICK=0
-ONLY=deploy,noop,curve,commands
+ONLY=deploy,noop,curve,commands,backup
 COMMAND_LINE="scripts/bench.sh $*"
 while [ $# -gt 0 ]; do
     arg=$1
@@ -37,7 +37,7 @@ while [ $# -gt 0 ]; do
     --write) WRITE=1 ;;
     --quick) QUICK=1 ;;
     --only)
-        ONLY=${1:?--only needs a list: deploy,noop,curve,commands}
+        ONLY=${1:?--only needs a list: deploy,noop,curve,commands,backup}
         shift
         ;;
     -h | --help)
@@ -53,9 +53,9 @@ done
 
 for part in ${ONLY//,/ }; do
     case "$part" in
-    deploy | noop | curve | commands) ;;
+    deploy | noop | curve | commands | backup) ;;
     *)
-        echo "bench.sh: unknown part $part in --only (deploy, noop, curve, commands)" >&2
+        echo "bench.sh: unknown part $part in --only (deploy, noop, curve, commands, backup)" >&2
         exit 2
         ;;
     esac
@@ -392,13 +392,14 @@ LOAD_END=$(cut -d' ' -f1-3 /proc/loadavg)
 log "load at end: $LOAD_END"
 
 # ---------------------------------------------------------------- backups (scripts/bench-backup.sh)
-# Its section goes to scripts/bench-notes.md, which the report includes; BENCH_BACKUP=0 skips it.
-if [ "${BENCH_BACKUP:-1}" = 1 ]; then
+# Its section goes to scripts/bench-notes.md, which the report includes. The part `backup` (or
+# BENCH_BACKUP=0, as before) decides whether it runs; it measures the same binary.
+if runs_part backup && [ "${BENCH_BACKUP:-1}" = 1 ]; then
     log "backup and restore (scripts/bench-backup.sh)"
     BACKUP_ARGS=()
     [ "$QUICK" = 1 ] && BACKUP_ARGS+=(--quick)
     [ "$WRITE" = 1 ] && BACKUP_ARGS+=(--notes)
-    "$ROOT/scripts/bench-backup.sh" "${BACKUP_ARGS[@]}" >/dev/null || log "bench-backup.sh failed"
+    BENCH_BIN=$BIN "$ROOT/scripts/bench-backup.sh" "${BACKUP_ARGS[@]}" >/dev/null || log "bench-backup.sh failed"
 fi
 
 # ---------------------------------------------------------------- corpus (optional)

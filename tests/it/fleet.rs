@@ -8,7 +8,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{Engine, TestContext, sqlite_basic, write_migrations};
+use crate::common::{Engine, PgDatabases, TestContext, sqlite_basic, write_migrations};
 use crate::dbdeploy_snapshot;
 
 const BASIC: usize = 3;
@@ -342,65 +342,6 @@ fn an_empty_fleet_exits_0_unless_targets_are_required() {
     assert!(run.stderr.contains("require_targets"), "{}", run.all());
 }
 
-/// Databases the test creates on the PostgreSQL test server, dropped when it ends.
-pub(crate) struct PgDatabases {
-    pub(crate) admin: url::Url,
-    pub(crate) names: Vec<String>,
-}
-
-impl PgDatabases {
-    pub(crate) fn create(admin: &str, prefix: &str, n: usize) -> Self {
-        let admin = url::Url::parse(admin).expect("admin url");
-        let names: Vec<String> = (0..n)
-            .map(|i| format!("{prefix}_{}_{i}", std::process::id()))
-            .collect();
-        let dbs = Self { admin, names };
-        for name in &dbs.names {
-            dbs.psql_admin(&format!("CREATE DATABASE \"{name}\""));
-        }
-        dbs
-    }
-
-    pub(crate) fn url(&self, i: usize) -> String {
-        let mut u = self.admin.clone();
-        u.set_path(&format!("/{}", self.names[i]));
-        u.to_string()
-    }
-
-    pub(crate) fn psql_admin(&self, sql: &str) {
-        let out = Command::new("psql")
-            .arg(self.admin.as_str())
-            .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
-    pub(crate) fn rows(&self, i: usize) -> String {
-        let out = Command::new("psql")
-            .arg(self.url(i))
-            .args(["-X", "-A", "-t", "-q", "-c"])
-            .arg("SELECT COUNT(*) FROM _prisma_migrations WHERE finished_at IS NOT NULL")
-            .output()
-            .expect("psql");
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-}
-
-impl Drop for PgDatabases {
-    fn drop(&mut self) {
-        for name in self.names.clone() {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.psql_admin(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
-            }));
-        }
-    }
-}
-
 #[test]
 fn a_postgres_fleet_from_targets_command() {
     let Some(t) = TestContext::new(Engine::Postgres, "fleet_postgres") else {
@@ -441,7 +382,7 @@ fn a_postgres_fleet_from_targets_command() {
     }
     assert_eq!(target(&doc, "t0")["labels"]["region"], "eu");
     for i in 0..3 {
-        assert_eq!(dbs.rows(i), BASIC.to_string());
+        assert_eq!(dbs.finished(i), BASIC.to_string());
     }
     assert!(!run.stdout.contains(&dbs.url(0)) && !run.stderr.contains(&dbs.url(0)));
     let again = cmd(&["migrate", "tenants", "--yes", "--json"]);

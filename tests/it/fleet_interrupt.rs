@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::common::{Engine, Run, TestContext};
+use crate::common::{Engine, PgDatabases, Run, TestContext};
 use crate::fleet_run::{events, target};
 
 const TARGETS: usize = 5;
@@ -19,8 +19,7 @@ const SLOW: &str = "20240104000000_slow";
 /// A PostgreSQL fleet of five databases whose fourth migration takes two seconds.
 struct Fleet {
     t: TestContext,
-    admin: url::Url,
-    names: Vec<String>,
+    dbs: PgDatabases,
 }
 
 impl Fleet {
@@ -35,14 +34,8 @@ impl Fleet {
         )
         .expect("write migration");
         let admin = std::env::var("DBDEPLOY_TEST_POSTGRES_URL").expect("set when the context is");
-        let admin = url::Url::parse(&admin).expect("admin url");
-        let names: Vec<String> = (0..TARGETS)
-            .map(|i| format!("dbdfi_{test}_{}_{i}", std::process::id()))
-            .collect();
-        let fleet = Self { t, admin, names };
-        for name in &fleet.names {
-            fleet.psql(fleet.admin.as_str(), &format!("CREATE DATABASE \"{name}\""));
-        }
+        let dbs = PgDatabases::create(&admin, &format!("dbdfi_{test}"), TARGETS);
+        let fleet = Self { t, dbs };
         let targets: Vec<String> = (0..TARGETS)
             .map(|i| format!("{{ id = \"t{i}\", url_env = \"T{i}_URL\" }}"))
             .collect();
@@ -55,33 +48,20 @@ impl Fleet {
     }
 
     fn url(&self, i: usize) -> String {
-        let mut u = self.admin.clone();
-        u.set_path(&format!("/{}", self.names[i]));
-        u.to_string()
-    }
-
-    fn psql(&self, url: &str, sql: &str) -> String {
-        let out = Command::new("psql")
-            .arg(url)
-            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        self.dbs.url(i)
     }
 
     /// `finished unfinished` rows of `_prisma_migrations` (`0 0` without the table).
     fn rows(&self, i: usize) -> String {
-        let url = self.url(i);
-        if self.psql(&url, "SELECT to_regclass('_prisma_migrations') IS NULL") == "t" {
+        if self
+            .dbs
+            .query(i, "SELECT to_regclass('_prisma_migrations') IS NULL")
+            == "t"
+        {
             return "0 0".into();
         }
-        self.psql(
-            &url,
+        self.dbs.query(
+            i,
             "SELECT COUNT(*) FILTER (WHERE finished_at IS NOT NULL) || ' ' || \
              COUNT(*) FILTER (WHERE finished_at IS NULL AND rolled_back_at IS NULL) FROM _prisma_migrations",
         )
@@ -89,14 +69,11 @@ impl Fleet {
 
     /// Sessions still open on the fleet's databases.
     fn sessions(&self) -> String {
-        let names: Vec<String> = self.names.iter().map(|n| format!("'{n}'")).collect();
-        self.psql(
-            self.admin.as_str(),
-            &format!(
-                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname IN ({})",
-                names.join(", ")
-            ),
-        )
+        let names: Vec<String> = self.dbs.names.iter().map(|n| format!("'{n}'")).collect();
+        self.dbs.admin_query(&format!(
+            "SELECT COUNT(*) FROM pg_stat_activity WHERE datname IN ({})",
+            names.join(", ")
+        ))
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
@@ -141,19 +118,6 @@ impl Fleet {
     }
 }
 
-impl Drop for Fleet {
-    fn drop(&mut self) {
-        for name in self.names.clone() {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.psql(
-                    self.admin.as_str(),
-                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-                );
-            }));
-        }
-    }
-}
-
 /// Processes whose command line names one of the fleet's databases (a leftover `psql` or
 /// tool would).
 fn leftovers(fleet: &Fleet, pid: u32) -> Vec<String> {
@@ -173,6 +137,7 @@ fn leftovers(fleet: &Fleet, pid: u32) -> Vec<String> {
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
         if parent == Some(pid)
             || fleet
+                .dbs
                 .names
                 .iter()
                 .any(|name| cmdline.contains(name.as_str()))

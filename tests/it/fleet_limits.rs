@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use crate::common::PgDatabases;
 use crate::common::{Engine, TestContext, write_migrations};
-use crate::fleet::{PgDatabases, target};
+use crate::fleet::target;
 
 /// A Prisma migration that holds its session for `seconds`.
 fn slow_migration(t: &TestContext, seconds: f64) {
@@ -93,7 +94,7 @@ fn per_server_concurrency_never_exceeds_its_limit() {
     assert_eq!(doc["result"]["max_parallel_per_server"], 2);
     for i in 0..5 {
         assert_eq!(target(&doc, &format!("t{i}"))["migrations_applied"], 1);
-        assert_eq!(dbs.rows(i), "1");
+        assert_eq!(dbs.finished(i), "1");
     }
     // Two at a time: the limit was reached and never passed.
     assert_eq!(peak, 2, "databases with a session at once");

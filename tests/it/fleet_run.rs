@@ -5,11 +5,10 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-use crate::common::{Run, TestContext, sqlite_basic};
+use crate::common::{PgDatabases, Run, TestContext, sqlite_basic};
 use crate::fleet::sqlite;
 
 const IDS: [&str; 3] = ["acme", "beta", "gamma"];
@@ -336,63 +335,6 @@ fn rollback_run_restores_only_the_sqlite_targets_that_run_changed() {
     let doc = again.json();
     assert_eq!(target(&doc, "acme")["migrations_applied"], 1);
     assert_eq!(target(&doc, "gamma")["migrations_applied"], 0);
-}
-
-/// Databases the test creates on the PostgreSQL test server, dropped when it ends.
-struct PgDatabases {
-    admin: url::Url,
-    names: Vec<String>,
-}
-
-impl PgDatabases {
-    fn create(admin: &str, prefix: &str, n: usize) -> Self {
-        let admin = url::Url::parse(admin).expect("admin url");
-        let names: Vec<String> = (0..n)
-            .map(|i| format!("{prefix}_{}_{i}", std::process::id()))
-            .collect();
-        let dbs = Self { admin, names };
-        for name in &dbs.names {
-            dbs.psql(dbs.admin.as_str(), &format!("CREATE DATABASE \"{name}\""));
-        }
-        dbs
-    }
-
-    fn url(&self, i: usize) -> String {
-        let mut u = self.admin.clone();
-        u.set_path(&format!("/{}", self.names[i]));
-        u.to_string()
-    }
-
-    fn psql(&self, url: &str, sql: &str) -> String {
-        let out = Command::new("psql")
-            .arg(url)
-            .args(["-X", "-A", "-t", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    fn query(&self, i: usize, sql: &str) -> String {
-        self.psql(&self.url(i), sql)
-    }
-}
-
-impl Drop for PgDatabases {
-    fn drop(&mut self) {
-        for name in self.names.clone() {
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.psql(
-                    self.admin.as_str(),
-                    &format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"),
-                );
-            }));
-        }
-    }
 }
 
 #[test]

@@ -9,12 +9,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 mod inspect;
 pub mod json_schema;
+mod pg_databases;
 pub mod snapshot;
 pub mod terminal;
 
 pub use inspect::{
     audit_lines, checksum, has_table, health_check, migration_names, sqlite_basic, write_migrations,
 };
+pub use pg_databases::PgDatabases;
 
 /// The engines every scenario runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
