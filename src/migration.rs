@@ -110,6 +110,11 @@ impl TxMode {
     }
 }
 
+/// History records as a handler reads them: borrowed from the tracking table's read where the
+/// format keeps one row per migration under its name (most do), owned where the handler had to
+/// rewrite them. A plan at 10,000 migrations then copies nothing.
+pub type Records<'r> = std::borrow::Cow<'r, [AppliedRecord]>;
+
 /// Every migration of a project, in the order they apply.
 #[derive(Debug, Clone, Default)]
 pub struct MigrationSet {

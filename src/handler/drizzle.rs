@@ -18,7 +18,7 @@ use super::resolve::{Action, Checked, Rules};
 use super::{Handler, HandlerError, ResolveResult, unfinished};
 use crate::checksum::sha256_hex;
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Records, TxMode};
 
 /// The drizzle-kit format.
 #[derive(Debug, Clone, Copy)]
@@ -307,16 +307,21 @@ impl Handler for Drizzle {
             .collect()
     }
 
-    fn reconcile(&self, set: &MigrationSet, records: Vec<AppliedRecord>) -> Vec<AppliedRecord> {
+    fn reconcile<'r>(&self, set: &MigrationSet, records: Records<'r>) -> Records<'r> {
+        // One map, not a search of the folder per row: quadratic at thousands of migrations.
+        // The first migration with a given `when` wins, as the search did.
+        let mut by_row: std::collections::HashMap<String, &str> = std::collections::HashMap::new();
+        for m in &set.migrations {
+            if let Some(when) = m.tool_data.as_deref() {
+                by_row.entry(row_name(when)).or_insert(m.name.as_str());
+            }
+        }
         records
+            .into_owned()
             .into_iter()
             .map(|mut r| {
-                if let Some(m) = set.migrations.iter().find(|m| {
-                    m.tool_data
-                        .as_deref()
-                        .is_some_and(|when| row_name(when) == r.name)
-                }) {
-                    r.name.clone_from(&m.name);
+                if let Some(name) = by_row.get(&r.name) {
+                    (*name).clone_into(&mut r.name);
                 }
                 r
             })
@@ -477,7 +482,7 @@ mod tests {
                 applied("1699999999999.0", "x"),
             ])
             .unwrap();
-        let records = Drizzle.reconcile(&s, records);
+        let records = Drizzle.reconcile(&s, records.into());
         let names: Vec<_> = records.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["0000_init", "created_at=1699999999999"]);
     }

@@ -20,7 +20,7 @@ use super::resolve::{self, Action, Checked, Rules};
 use super::{Handler, HandlerError, Resolution, ResolveResult, Revert};
 use crate::checksum::{crc32_ieee, sha256_hex};
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Records, TxMode};
 
 /// The golang-migrate format.
 #[derive(Debug, Clone, Copy)]
@@ -257,11 +257,7 @@ impl Handler for GolangMigrate {
         Ok(records)
     }
 
-    fn interpret_history(
-        &self,
-        set: &MigrationSet,
-        records: Vec<AppliedRecord>,
-    ) -> Vec<AppliedRecord> {
+    fn interpret_history<'r>(&self, set: &MigrationSet, records: Records<'r>) -> Records<'r> {
         // No row (or golang-migrate's "no version"): nothing is applied.
         let current = records
             .iter()
@@ -283,11 +279,11 @@ impl Handler for GolangMigrate {
         for m in set.migrations.iter().filter(|m| version(&m.name) < current) {
             expanded.push(record(m, RecordState::Applied));
         }
-        expanded.extend(records);
+        expanded.extend(records.into_owned());
         for m in set.migrations.iter().filter(|m| version(&m.name) > current) {
             expanded.push(record(m, RecordState::RolledBack));
         }
-        expanded
+        expanded.into()
     }
 
     fn uses_deployed(&self) -> bool {
@@ -552,8 +548,8 @@ mod tests {
     fn the_one_row_means_everything_up_to_it_is_applied() {
         let set = set_of(&["1", "2", "10", "11"]);
         let rows = vec![vec![Value::Int(10), Value::Int(0)]];
-        let records =
-            GolangMigrate.interpret_history(&set, GolangMigrate.parse_history(rows).unwrap());
+        let records = GolangMigrate
+            .interpret_history(&set, GolangMigrate.parse_history(rows).unwrap().into());
         let applied: Vec<_> = records.iter().map(|r| (r.name.as_str(), r.state)).collect();
         assert_eq!(
             applied,
@@ -570,8 +566,8 @@ mod tests {
     fn a_dirty_row_is_a_failed_migration_and_rolls_back_to_the_previous_version() {
         let set = set_of(&["1", "2", "10"]);
         let rows = vec![vec![Value::Int(10), Value::Bool(true)]];
-        let records =
-            GolangMigrate.interpret_history(&set, GolangMigrate.parse_history(rows).unwrap());
+        let records = GolangMigrate
+            .interpret_history(&set, GolangMigrate.parse_history(rows).unwrap().into());
         assert_eq!(records.last().unwrap().state, RecordState::Failed);
         let stmts = GolangMigrate
             .resolve(
@@ -624,7 +620,8 @@ mod tests {
             &set,
             GolangMigrate
                 .parse_history(vec![vec![Value::Int(1), Value::Int(0)]])
-                .unwrap(),
+                .unwrap()
+                .into(),
         );
         let local = &set.migrations[2];
         let err = GolangMigrate

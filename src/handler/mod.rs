@@ -29,7 +29,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::MigrationTool;
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet, TxMode};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, Records, TxMode};
 
 /// A problem with the migrations folder or a migration file.
 #[derive(Debug, thiserror::Error)]
@@ -151,7 +151,7 @@ pub trait Handler: Send + Sync {
     /// Renames history records to the local migrations they record, when the tool tracks
     /// migrations by something other than their name (drizzle: `created_at`), and expands
     /// markers that stand for several migrations (a Flyway baseline).
-    fn reconcile(&self, set: &MigrationSet, records: Vec<AppliedRecord>) -> Vec<AppliedRecord> {
+    fn reconcile<'r>(&self, set: &MigrationSet, records: Records<'r>) -> Records<'r> {
         let _ = set;
         records
     }
@@ -208,11 +208,7 @@ pub trait Handler: Send + Sync {
     }
     /// Turns the records read from the table into one record per migration where the table
     /// does not keep one row per migration (golang-migrate stores only the current version).
-    fn interpret_history(
-        &self,
-        set: &MigrationSet,
-        records: Vec<AppliedRecord>,
-    ) -> Vec<AppliedRecord> {
+    fn interpret_history<'r>(&self, set: &MigrationSet, records: Records<'r>) -> Records<'r> {
         let _ = set;
         records
     }

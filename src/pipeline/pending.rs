@@ -158,7 +158,7 @@ pub fn plan<'a>(
     handler: &dyn Handler,
 ) -> Plan<'a> {
     let superseded: HashSet<String> = handler.superseded(set, records).into_iter().collect();
-    let records = handler.interpret_history(set, handler.reconcile(set, records.to_vec()));
+    let records = handler.interpret_history(set, handler.reconcile(set, records.into()));
     let mut plan = Plan {
         failed_hint: handler.failed_hint(),
         ..Plan::default()
@@ -172,7 +172,7 @@ pub fn plan<'a>(
         .collect();
     let mut applied: HashSet<&str> = HashSet::new();
     let mut failed: HashSet<&str> = HashSet::new();
-    for record in &records {
+    for record in records.iter() {
         match record.state {
             RecordState::Applied => {
                 if !applied.insert(record.name.as_str()) {

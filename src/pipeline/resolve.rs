@@ -51,8 +51,10 @@ impl Operation for Resolve {
         trail.recorded = Some(vec![self.name.clone()]);
         let records = super::verify::read_history(db, *handler).await?;
         let create_table = records.is_none();
-        let records =
-            handler.interpret_history(set, handler.reconcile(set, records.unwrap_or_default()));
+        let records = handler.interpret_history(
+            set,
+            handler.reconcile(set, records.unwrap_or_default().into()),
+        );
         let local = set.migrations.iter().find(|m| m.name == self.name);
         let statements = handler.resolve(
             db.dialect(),

@@ -170,7 +170,7 @@ mod tests {
             .parse_history(vec![row("2", "SQL_BASELINE", "B2__base.sql", true)])
             .unwrap();
         assert_eq!(superseded(&s, &raw), ["B1"]);
-        let records = Flyway.reconcile(&s, raw);
+        let records = Flyway.reconcile(&s, raw.into());
         assert_eq!(
             super::super::states(&records),
             [
@@ -184,7 +184,7 @@ mod tests {
             .parse_history(vec![row("2", "SQL_BASELINE", "B2__base.sql", false)])
             .unwrap();
         let seen: Vec<_> = Flyway
-            .reconcile(&s, raw)
+            .reconcile(&s, raw.into())
             .iter()
             .map(|r| (r.name.clone(), r.state))
             .collect();
@@ -202,7 +202,7 @@ mod tests {
             ])
             .unwrap();
         let seen: Vec<_> = Flyway
-            .reconcile(&s, raw)
+            .reconcile(&s, raw.into())
             .iter()
             .map(|r| (r.name.clone(), r.checksum.clone()))
             .collect();

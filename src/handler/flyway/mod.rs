@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use super::resolve::{Action, Checked, Rules};
 use super::{Handler, HandlerError, ResolveResult};
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, Records};
 pub use load::checksum;
 use name::{Name, compare_versions, file_name, name_of};
 
@@ -92,8 +92,8 @@ impl Handler for Flyway {
         table::parse_history(rows)
     }
 
-    fn reconcile(&self, set: &MigrationSet, records: Vec<AppliedRecord>) -> Vec<AppliedRecord> {
-        baseline::reconcile(set, records)
+    fn reconcile<'r>(&self, set: &MigrationSet, records: Records<'r>) -> Records<'r> {
+        baseline::reconcile(set, records.into_owned()).into()
     }
 
     fn superseded(&self, set: &MigrationSet, records: &[AppliedRecord]) -> Vec<String> {

@@ -407,7 +407,7 @@ mod tests {
                 row(5, None, "views", "SQL", Some(9), false),
             ])
             .unwrap();
-        let records = Flyway.reconcile(&set, records);
+        let records = Flyway.reconcile(&set, records.into());
         assert_eq!(
             super::super::states(&records),
             [
