@@ -270,6 +270,8 @@ pub struct PastRun {
     pub rollback_status: Option<String>,
     /// The schema fingerprint it recorded.
     pub schema_hash: Option<String>,
+    /// The fleet run it was part of (`rollback ENV --run` takes it).
+    pub fleet_run_id: Option<String>,
 }
 
 /// Past runs, newest first; empty when the table does not exist.
@@ -296,10 +298,11 @@ pub async fn read_runs<D: Database>(db: &mut D, limit: usize) -> Result<Vec<Past
     };
     let sql = format!(
         "SELECT run_id, environment, operation, status, migrations, {started}, duration_ms, username, hostname, \
-         tool_version, error, {}, {}, {} FROM {} ORDER BY started_at DESC LIMIT {limit}",
+         tool_version, error, {}, {}, {}, {} FROM {} ORDER BY started_at DESC LIMIT {limit}",
         opt("backup_id"),
         opt("rollback_status"),
         opt("schema_hash"),
+        opt("fleet_run_id"),
         db.dialect().quote_ident(HISTORY_TABLE)
     );
     use ColKind::{Int, Text};
@@ -308,6 +311,7 @@ pub async fn read_runs<D: Database>(db: &mut D, limit: usize) -> Result<Vec<Past
             &Stmt::raw(sql),
             &[
                 Text, Text, Text, Text, Text, Text, Int, Text, Text, Text, Text, Text, Text, Text,
+                Text,
             ],
         )
         .await?;
@@ -331,6 +335,7 @@ pub async fn read_runs<D: Database>(db: &mut D, limit: usize) -> Result<Vec<Past
             backup_id: text(&r[11]),
             rollback_status: text(&r[12]),
             schema_hash: text(&r[13]),
+            fleet_run_id: text(&r[14]),
         })
         .collect())
 }

@@ -314,8 +314,10 @@ async fn deploy(
         fleet,
         targets.len(),
         &source,
-        args.dry_run,
         first.mode,
+        Scheduling::Deploy {
+            dry_run: args.dry_run,
+        },
     );
     // Ctrl-C from here stops the fleet at its next safe point instead of the process.
     let _guard = crate::interrupt::Guard::new();
@@ -555,6 +557,17 @@ async fn deploy(
     Ok(finish(reports, message, code))
 }
 
+/// How a fleet command schedules its targets, as its banner tells it.
+#[derive(Clone, Copy)]
+enum Scheduling {
+    /// Canary, waves and `on_error` as configured.
+    Deploy { dry_run: bool },
+    /// Every target on its own: a failed restore stops nothing else, whatever `on_error` says.
+    Rollback,
+    /// Reads only.
+    Read,
+}
+
 /// The start banner: the fleet instead of one database.
 fn banner(
     printer: &Printer,
@@ -562,10 +575,13 @@ fn banner(
     fleet: &FleetSettings,
     n: usize,
     source: &Source,
-    dry_run: bool,
     mode: crate::config::Mode,
+    scheduling: Scheduling,
 ) {
-    let dry = if dry_run { " (dry run)" } else { "" };
+    let dry = match scheduling {
+        Scheduling::Deploy { dry_run: true } => " (dry run)",
+        _ => "",
+    };
     printer.line(&paint(
         printer.color(),
         crate::output::human::BOLD,
@@ -579,28 +595,36 @@ fn banner(
         .max_parallel_per_server
         .map(|n| format!(" · max_parallel_per_server {n}"))
         .unwrap_or_default();
-    let canary = match &fleet.canary_ids {
-        Some(ids) => ids.join(", "),
-        None => fleet.canary.to_string(),
-    };
-    let waves = if fleet.waves.is_empty() {
-        String::new()
-    } else {
-        let w: Vec<String> = fleet
-            .waves
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        format!(" · waves {}", w.join(", "))
+    let policy = match scheduling {
+        Scheduling::Deploy { .. } => {
+            let canary = match &fleet.canary_ids {
+                Some(ids) => ids.join(", "),
+                None => fleet.canary.to_string(),
+            };
+            let waves = if fleet.waves.is_empty() {
+                String::new()
+            } else {
+                let w: Vec<String> = fleet
+                    .waves
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                format!(" · waves {}", w.join(", "))
+            };
+            format!(" · canary {canary}{waves} · on_error {}", on_error(fleet))
+        }
+        Scheduling::Rollback => {
+            " · each target restored on its own: a failed restore stops no other".to_owned()
+        }
+        Scheduling::Read => String::new(),
     };
     printer.line(&paint(
         printer.color(),
         DIM,
         &format!(
-            "  {} migrations · max_parallel {}{per_server} · canary {canary}{waves} · on_error {}",
+            "  {} migrations · max_parallel {}{per_server}{policy}",
             source.tool_name(),
             fleet.max_parallel,
-            on_error(fleet)
         ),
     ));
 }

@@ -239,6 +239,28 @@ fn rollback_run_restores_only_the_sqlite_targets_that_run_changed() {
         .to_owned();
     add_extra(&t);
     t.run(&["migrate", "gamma-alone", "--yes"]).code(0);
+    // `history` of one target names the fleet run each of its runs was part of.
+    let history = t.run(&["history", "gamma-alone", "--json"]);
+    history.code(0);
+    let doc = history.json();
+    let fleet_ids: Vec<(&str, Option<&str>)> = doc["result"]["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| {
+            (
+                r["operation"].as_str().unwrap_or(""),
+                r["fleet_run_id"].as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fleet_ids,
+        [
+            ("deploy-migrations", None),
+            ("deploy-migrations", Some(first_id.as_str()))
+        ]
+    );
     let second = t.run(&["migrate", "tenants", "--yes", "--json"]);
     second.code(0);
     let doc = second.json();
@@ -251,9 +273,9 @@ fn rollback_run_restores_only_the_sqlite_targets_that_run_changed() {
     sqlite(&tenant(&t, "acme"), "INSERT INTO \"Extra\" VALUES (7)");
 
     // Refused approval (no terminal, no --yes): exit 3, nothing restored.
-    let refused = t.run(&["rollback", "tenants", "--run", &run_id]);
+    // The banner says how a rollback schedules: every target on its own, whatever `on_error`.
+    let refused = crate::dbdeploy_snapshot!(t, ["rollback", "tenants", "--run", &run_id]);
     refused.code(3);
-    assert!(refused.stderr.contains("no terminal"), "{}", refused.all());
     // Bad and unknown ids: exit 2, nothing restored.
     let bad = t.run(&["rollback", "tenants", "--run", "last-tuesday"]);
     bad.code(2);

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{Prepared, banner, prepare, refused};
+use super::{Prepared, Scheduling, banner, prepare, refused};
 use crate::backup::BackupStore;
 use crate::cli::RollbackArgs;
 use crate::config::ConfigError;
@@ -186,8 +186,8 @@ async fn run(
         fleet,
         targets.len(),
         &source,
-        false,
         first.mode,
+        Scheduling::Rollback,
     );
     // Ctrl-C from here stops the rollback at its next safe point instead of the process.
     let _guard = crate::interrupt::Guard::new();

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{Prepared, banner, prepare};
+use super::{Prepared, Scheduling, banner, prepare};
 use crate::error::{Error, exit};
 use crate::fleet::Capture;
 use crate::fleet::config::FleetSettings;
@@ -96,8 +96,8 @@ pub async fn status(
         fleet,
         targets.len(),
         &source,
-        false,
         mode,
+        Scheduling::Read,
     );
     let standings = schedule::all(
         &targets,
