@@ -16,8 +16,8 @@ pub struct Migration {
     pub sql: String,
     /// The checksum the tool records, in the tool's textual form.
     pub checksum: String,
-    /// How it can be wrapped in a transaction.
-    pub transaction: TxMode,
+    /// How it can be wrapped in a transaction: [`Migration::transaction`].
+    pub tx: Tx,
     /// Format-specific data the handler attaches at load time and reads back when it writes
     /// the tracking row (Flyway: the script path relative to the folder; drizzle: the
     /// journal's `when`). `None` for formats that need nothing beyond the fields above.
@@ -36,7 +36,7 @@ impl Migration {
         name: impl Into<String>,
         path: impl Into<PathBuf>,
         checksum: String,
-        transaction: TxMode,
+        tx: impl Into<Tx>,
         sql: String,
     ) -> Self {
         Self {
@@ -44,10 +44,20 @@ impl Migration {
             path: path.into(),
             sql,
             checksum,
-            transaction,
+            tx: tx.into(),
             tool_data: None,
             down: None,
         }
+    }
+
+    /// How the migration can run inside a transaction, decided from its script the first time
+    /// it is asked: only pending migrations are ever asked, and at 10,000 applied ones
+    /// splitting every script into statements was a tenth of a `status` run.
+    #[must_use]
+    pub fn transaction(&self) -> &TxMode {
+        self.tx
+            .mode
+            .get_or_init(|| TxMode::analyze(&self.sql, self.tx.dialect, self.tx.opt_out.clone()))
     }
 
     /// The same migration with the format's own data attached.
@@ -63,6 +73,37 @@ impl Migration {
     #[must_use]
     pub fn with_down(self, down: Option<String>) -> Self {
         Self { down, ..self }
+    }
+}
+
+/// How a migration's [`TxMode`] is found: from its script and the format's opt-out, when first
+/// asked, or given.
+#[derive(Debug, Clone)]
+pub struct Tx {
+    dialect: Dialect,
+    opt_out: Option<String>,
+    mode: std::sync::OnceLock<TxMode>,
+}
+
+impl Tx {
+    /// Decided from the script by [`TxMode::analyze`] when first asked.
+    #[must_use]
+    pub fn from_script(dialect: Dialect, opt_out: Option<String>) -> Self {
+        Self {
+            dialect,
+            opt_out,
+            mode: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+impl From<TxMode> for Tx {
+    fn from(mode: TxMode) -> Self {
+        Self {
+            dialect: Dialect::Postgres,
+            opt_out: None,
+            mode: std::sync::OnceLock::from(mode),
+        }
     }
 }
 

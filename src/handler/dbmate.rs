@@ -21,7 +21,7 @@ use super::resolve::{self, Action, Checked, Rules};
 use super::{Handler, HandlerError, Resolution, ResolveResult, Revert};
 use crate::checksum::{crc32_ieee, sha256_hex};
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Tx, TxMode};
 
 /// The dbmate format.
 #[derive(Debug, Clone, Copy)]
@@ -238,7 +238,7 @@ impl Handler for Dbmate {
                 .then(|| {
                     "its `-- migrate:up` line says `transaction:false`, dbmate's opt-out".to_owned()
                 });
-            let transaction = TxMode::analyze(&parsed.up, dialect, opt_out);
+            let transaction = Tx::from_script(dialect, opt_out);
             migrations.push(
                 Migration::new(version, path, checksum(&text), transaction, parsed.up)
                     .with_down(parsed.down),

@@ -18,7 +18,7 @@ use super::resolve::{Action, Checked, Rules};
 use super::{Handler, HandlerError, ResolveResult, unfinished};
 use crate::checksum::sha256_hex;
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Records, TxMode};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Records, Tx};
 
 /// The drizzle-kit format.
 #[derive(Debug, Clone, Copy)]
@@ -193,7 +193,7 @@ impl Handler for Drizzle {
             let raw = read_script(&path)?;
             let body = raw.strip_prefix('\u{feff}').unwrap_or(&raw);
             let sql = body.replace(BREAKPOINT, BREAK);
-            let transaction = TxMode::analyze(&sql, dialect, super::dbdeploy_opt_out(&sql));
+            let transaction = Tx::from_script(dialect, super::dbdeploy_opt_out(&sql));
             migrations.push(
                 Migration::new(entry.tag.clone(), path, hash(&raw), transaction, sql)
                     .with_tool_data(entry.when.to_string()),
@@ -428,6 +428,7 @@ impl Handler for Drizzle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::migration::TxMode;
 
     fn set(entries: &[(&str, i64)]) -> MigrationSet {
         MigrationSet {

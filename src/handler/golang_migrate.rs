@@ -20,7 +20,7 @@ use super::resolve::{self, Action, Checked, Rules};
 use super::{Handler, HandlerError, Resolution, ResolveResult, Revert};
 use crate::checksum::{crc32_ieee, sha256_hex};
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Records, TxMode};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Records, Tx, TxMode};
 
 /// The golang-migrate format.
 #[derive(Debug, Clone, Copy)]
@@ -119,7 +119,7 @@ impl Handler for GolangMigrate {
             } = script?;
             match direction {
                 Direction::Up => {
-                    let transaction = TxMode::analyze(&sql, dialect, None);
+                    let transaction = Tx::from_script(dialect, None);
                     migrations.push(Migration::new(name, path, checksum(&sql), transaction, sql));
                 }
                 Direction::Down => downs.push(Down { name, path, sql }),

@@ -16,7 +16,7 @@ use super::resolve::{Action, Checked, Rules};
 use super::{Handler, HandlerError, ResolveResult};
 use crate::checksum::sha256_hex;
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Tx};
 
 /// The plain SQL format.
 #[derive(Debug, Clone, Copy)]
@@ -91,7 +91,7 @@ impl Handler for PlainSql {
         let mut migrations = Vec::new();
         for script in scripts(files, parse) {
             let Script { key, path, text } = script?;
-            let transaction = TxMode::analyze(&text, dialect, super::dbdeploy_opt_out(&text));
+            let transaction = Tx::from_script(dialect, super::dbdeploy_opt_out(&text));
             migrations.push(Migration::new(
                 key,
                 path,
@@ -265,6 +265,7 @@ impl Handler for PlainSql {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::migration::TxMode;
 
     #[test]
     fn files_apply_in_name_order_and_down_scripts_are_refused() {
@@ -280,9 +281,9 @@ mod tests {
         let set = PlainSql.load(dir.path(), Dialect::Postgres).unwrap();
         let names: Vec<_> = set.migrations.iter().map(|m| m.name.as_str()).collect();
         assert_eq!(names, ["001 first one.sql", "002_b.sql", "010_c.sql"]);
-        assert_eq!(set.migrations[1].transaction, TxMode::Wrapped);
+        assert_eq!(*set.migrations[1].transaction(), TxMode::Wrapped);
         assert!(matches!(
-            set.migrations[2].transaction,
+            *set.migrations[2].transaction(),
             TxMode::NoTransaction { .. }
         ));
         // sha256 of "SELECT 2;" (sha256sum).

@@ -15,7 +15,7 @@ use super::resolve::{Action, Checked};
 use super::{Handler, HandlerError, ResolveResult, timestamp_text};
 use crate::checksum::{hex, sha256_hex};
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Tx};
 
 /// The Prisma format.
 #[derive(Debug, Clone, Copy)]
@@ -54,7 +54,7 @@ impl Handler for Prisma {
                 Err(e) => return Err(HandlerError::file(path, format!("cannot be read: {e}"))),
             };
             let sql = script_text(&path, bytes)?;
-            let transaction = TxMode::analyze(&sql, dialect, None);
+            let transaction = Tx::from_script(dialect, None);
             Ok(Migration::new(name, path, checksum(&sql), transaction, sql))
         })?;
         Ok(MigrationSet::new(dir, migrations, warnings))
@@ -396,6 +396,7 @@ fn unpadded_hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::handler::Resolution;
+    use crate::migration::TxMode;
 
     fn migration(sql: &str) -> Migration {
         let name = "20240101000000_init";

@@ -20,7 +20,7 @@ use super::resolve::{self, Action, Checked, Rules};
 use super::{Handler, HandlerError, ResolveResult, Revert, timestamp_text};
 use crate::checksum::{crc32_ieee, hex};
 use crate::engine::{ColKind, Dialect, LockKey, LockScope, Stmt, Value};
-use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, TxMode};
+use crate::migration::{AppliedRecord, Migration, MigrationSet, RecordState, Tx, TxMode};
 
 /// The sqlx format.
 #[derive(Debug, Clone, Copy)]
@@ -146,7 +146,7 @@ impl Handler for Sqlx {
             let opt_out = sql
                 .starts_with(NO_TX)
                 .then(|| format!("it starts with `{NO_TX}` (sqlx runs it outside a transaction)"));
-            let transaction = TxMode::analyze(&sql, dialect, opt_out);
+            let transaction = Tx::from_script(dialect, opt_out);
             ups.push(Migration::new(name, path, checksum(&sql), transaction, sql));
         }
         order_by_version(&mut ups)?;
@@ -498,7 +498,7 @@ mod tests {
         assert!(set.migrations[0].down.is_none());
         assert!(set.warnings.is_empty(), "{:?}", set.warnings);
         assert_eq!(description(&set.migrations[4]), "add email index");
-        assert_eq!(set.migrations[5].transaction, TxMode::OwnTransaction);
+        assert_eq!(*set.migrations[5].transaction(), TxMode::OwnTransaction);
     }
 
     #[test]
@@ -516,18 +516,18 @@ mod tests {
         .unwrap();
         let set = Sqlx.load(dir.path(), Dialect::Postgres).unwrap();
         assert!(
-            matches!(&set.migrations[0].transaction, TxMode::NoTransaction { reason } if reason.contains("no-transaction")),
+            matches!(set.migrations[0].transaction(), TxMode::NoTransaction { reason } if reason.contains("no-transaction")),
             "{:?}",
-            set.migrations[0].transaction
+            *set.migrations[0].transaction()
         );
-        assert_eq!(set.migrations[1].transaction, TxMode::Wrapped);
+        assert_eq!(*set.migrations[1].transaction(), TxMode::Wrapped);
 
         let set = Sqlx
             .load(&fixture("postgresql-concurrently"), Dialect::Postgres)
             .unwrap();
-        assert_eq!(set.migrations[0].transaction, TxMode::Wrapped);
+        assert_eq!(*set.migrations[0].transaction(), TxMode::Wrapped);
         assert!(matches!(
-            set.migrations[1].transaction,
+            *set.migrations[1].transaction(),
             TxMode::NoTransaction { .. }
         ));
     }

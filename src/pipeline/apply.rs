@@ -76,7 +76,7 @@ pub async fn run<D: Database>(
             crate::engine::waiting_for,
         );
         let started = Instant::now();
-        let atomic = db.transactional_ddl() && m.transaction == TxMode::Wrapped;
+        let atomic = db.transactional_ddl() && *m.transaction() == TxMode::Wrapped;
         // Every atomic migration but the run's last commits without waiting for its WAL flush
         // (PostgreSQL's `synchronous_commit = off`, for this transaction only). The last one
         // commits with the server's setting, and its flush covers every earlier commit: the
@@ -155,7 +155,7 @@ pub async fn run<D: Database>(
                 // What stays of a file with its own transaction, or of one whose first
                 // statement failed (nothing); otherwise its statements before the failure.
                 let leftover = match (failure.rolled_back, failure.error.ran) {
-                    (false, Some(ran)) if m.transaction == TxMode::OwnTransaction => {
+                    (false, Some(ran)) if *m.transaction() == TxMode::OwnTransaction => {
                         Some((dialect, crate::engine::leftover(&m.sql, dialect, ran)))
                     }
                     // A failed CREATE INDEX CONCURRENTLY may leave an invalid index behind.
@@ -302,7 +302,7 @@ async fn apply_non_atomic<D: Database>(
             .await
             .map_err(|e| Failure::rolled_back(e.to_string()))?;
     }
-    let outcome = if m.transaction == TxMode::OwnTransaction {
+    let outcome = if *m.transaction() == TxMode::OwnTransaction {
         loop {
             match db.run_script(&m.sql).await {
                 // Again only when nothing of the file stays applied: it runs from the start.

@@ -289,7 +289,7 @@ mod tests {
                     path: n.into(),
                     sql: format!("-- {n}\n"),
                     checksum: sha(&format!("-- {n}\n")),
-                    transaction: TxMode::Wrapped,
+                    tx: TxMode::Wrapped.into(),
                     tool_data: None,
                     down: None,
                 })

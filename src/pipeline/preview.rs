@@ -117,7 +117,7 @@ pub fn preview(
         .iter()
         .filter_map(|s| s.estimated_seconds)
         .sum();
-    let (atomic, note) = match (&m.transaction, transactional_ddl) {
+    let (atomic, note) = match (m.transaction(), transactional_ddl) {
         (_, false) => (
             false,
             "MySQL/MariaDB commit DDL immediately; a failure leaves earlier statements applied"
@@ -163,7 +163,7 @@ mod tests {
             path: "m".into(),
             sql: sql.into(),
             checksum: String::new(),
-            transaction: TxMode::analyze(sql, Dialect::Postgres, None),
+            tx: crate::migration::Tx::from_script(Dialect::Postgres, None),
             tool_data: None,
             down: None,
         }

@@ -199,7 +199,7 @@ impl Operation for Revert {
                 let down = Migration {
                     sql: r.sql.clone(),
                     checksum: String::new(),
-                    transaction: r.transaction.clone(),
+                    tx: r.transaction.clone().into(),
                     down: None,
                     ..m.clone()
                 };

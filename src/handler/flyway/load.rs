@@ -8,7 +8,7 @@ use super::name::{Name, baseline_name, compare_versions, parse_name};
 use crate::engine::Dialect;
 use crate::handler::HandlerError;
 use crate::handler::folder::{check_folder, entries, read_script};
-use crate::migration::{Migration, MigrationSet, TxMode};
+use crate::migration::{Migration, MigrationSet, Tx};
 
 /// Flyway's checksum: CRC-32 over the UTF-8 bytes of each line without its terminator (so
 /// `\n`, `\r\n` and `\r` files agree), a leading byte-order mark removed, as a signed 32-bit
@@ -116,7 +116,7 @@ pub(super) fn load(dir: &Path, dialect: Dialect) -> Result<MigrationSet, Handler
                 "{rel} contains `${{...}}`: Flyway would replace placeholders there, dbdeploy runs the text as written"
             ));
         }
-        let transaction = TxMode::analyze(&sql, dialect, opt_out(&path, &sql)?);
+        let transaction = Tx::from_script(dialect, opt_out(&path, &sql)?);
         let migration = Migration::new(name, path, checksum(&text).to_string(), transaction, sql)
             .with_tool_data(rel);
         match parsed {
