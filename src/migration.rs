@@ -55,9 +55,14 @@ impl Migration {
     /// splitting every script into statements was a tenth of a `status` run.
     #[must_use]
     pub fn transaction(&self) -> &TxMode {
-        self.tx
-            .mode
-            .get_or_init(|| TxMode::analyze(&self.sql, self.tx.dialect, self.tx.opt_out.clone()))
+        match &self.tx {
+            Tx::Given(mode) => mode,
+            Tx::FromScript {
+                dialect,
+                opt_out,
+                mode,
+            } => mode.get_or_init(|| TxMode::analyze(&self.sql, *dialect, opt_out.clone())),
+        }
     }
 
     /// The same migration with the format's own data attached.
@@ -76,20 +81,25 @@ impl Migration {
     }
 }
 
-/// How a migration's [`TxMode`] is found: from its script and the format's opt-out, when first
-/// asked, or given.
+/// How a migration's [`TxMode`] is found: given, or from its script and the format's opt-out
+/// when first asked.
 #[derive(Debug, Clone)]
-pub struct Tx {
-    dialect: Dialect,
-    opt_out: Option<String>,
-    mode: std::sync::OnceLock<TxMode>,
+pub enum Tx {
+    /// Known up front (a down script's, a test's).
+    Given(TxMode),
+    /// Decided by [`TxMode::analyze`] on first use.
+    FromScript {
+        dialect: Dialect,
+        opt_out: Option<String>,
+        mode: std::sync::OnceLock<TxMode>,
+    },
 }
 
 impl Tx {
     /// Decided from the script by [`TxMode::analyze`] when first asked.
     #[must_use]
     pub fn from_script(dialect: Dialect, opt_out: Option<String>) -> Self {
-        Self {
+        Self::FromScript {
             dialect,
             opt_out,
             mode: std::sync::OnceLock::new(),
@@ -99,11 +109,7 @@ impl Tx {
 
 impl From<TxMode> for Tx {
     fn from(mode: TxMode) -> Self {
-        Self {
-            dialect: Dialect::Postgres,
-            opt_out: None,
-            mode: std::sync::OnceLock::from(mode),
-        }
+        Self::Given(mode)
     }
 }
 
